@@ -1,0 +1,55 @@
+# Thin wrapper: the real work is in scripts/ and CMake.
+#   make run             install what is missing, build, start Postgres and Redis under .run/, migrate, serve on :8080
+#   make test            the same in a throwaway directory, then every test
+#   make bench           load scenarios against a release build; writes docs/performance.md
+#   make fmt             clang-format every C file
+#   make demo-violation  watch fences 2 and 3 refuse a trespass
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+RUN_DIR := $(CURDIR)/.run
+JOBS ?= $(shell nproc)
+
+.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs clean
+
+help:
+	@sed -n '2,7p' Makefile | sed 's/^#//'
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	@cmake --preset dev >/dev/null
+	@cmake --build --preset dev -j $(JOBS)
+
+build-release: bootstrap
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release -j $(JOBS)
+
+run: build-release
+	@scripts/devenv start $(RUN_DIR) >/dev/null
+	@source $(RUN_DIR)/env && BULKHEAD_MIGRATIONS_DIR=$(CURDIR)/migrations build/release/bulkhead migrate
+	@source $(RUN_DIR)/env && exec env BULKHEAD_MIGRATIONS_DIR=$(CURDIR)/migrations \
+	    BULKHEAD_JWT_SECRET=$${BULKHEAD_JWT_SECRET:-$$(cat $(RUN_DIR)/jwt-secret 2>/dev/null || \
+	        (head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | tee $(RUN_DIR)/jwt-secret))} \
+	    build/release/bulkhead serve
+
+stop:
+	@scripts/devenv stop $(RUN_DIR)
+
+test: bootstrap
+	@scripts/bootstrap --lint-tools
+	@cmake --preset dev >/dev/null
+	@cmake --build --preset dev -j $(JOBS)
+	@scripts/with-devenv scripts/run-tests
+
+bench: build-release
+	@bench/run
+
+fmt:
+	@git ls-files '*.c' '*.h' | xargs clang-format -i
+
+demo-violation: build
+	@scripts/with-devenv scripts/demo-violation
+
+clean:
+	rm -rf build

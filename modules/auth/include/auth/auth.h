@@ -1,0 +1,64 @@
+/* The auth module's public API: who is calling, and what may they do in an
+ * organization. Every other module calls these on every request, so they
+ * are cheap (a JWT check in memory, at most one Redis round trip for the
+ * membership on a warm cache) and hard to misuse (a handler gets a
+ * principal or an error the HTTP edge already knows how to answer). */
+#ifndef AUTH_AUTH_H
+#define AUTH_AUTH_H
+
+#include <stdint.h>
+
+#include "platform/http.h"
+#include "platform/module.h"
+#include "platform/uuid.h"
+
+struct bh_tx;
+
+extern const struct bh_module auth_module;
+
+/* Roles in an organization, ordered: a higher role includes the lower ones. */
+enum auth_role { AUTH_ROLE_NONE = 0, AUTH_ROLE_MEMBER = 1, AUTH_ROLE_ADMIN = 2, AUTH_ROLE_OWNER = 3 };
+
+/* The authenticated caller. Lives in the request arena (never free it). */
+struct auth_principal {
+    bh_uuid user_id;
+    bh_uuid org_id;      /* set by auth_require_role(); nil otherwise */
+    enum auth_role role; /* the caller's role in org_id */
+};
+
+/* Authenticates the request's `Authorization: Bearer` access token.
+ * Returns 0 with *out set, or BH_EUNAUTH after adding
+ * `WWW-Authenticate: Bearer error="invalid_token"` to the reply headers:
+ * the handler just returns the error. */
+int auth_authenticate(struct bh_req *req, const struct auth_principal **out);
+
+/* Authenticates, then requires membership of org_id (the path parameter as
+ * text) with at least min_role. Returns 0 with *out, BH_EUNAUTH (401),
+ * BH_ENOTFOUND (not a member, or org_id is not a UUID: 404, so non-members
+ * learn nothing), or BH_EFORBIDDEN (member with too low a role: 403). */
+int auth_require_role(struct bh_req *req, const char *org_id, enum auth_role min_role,
+                      const struct auth_principal **out);
+
+/* A user's public profile. */
+struct auth_profile {
+    bh_uuid id;
+    char email[256];
+    char name[404]; /* up to 100 characters of UTF-8 */
+};
+
+/* Looks up a user. 0, BH_ENOTFOUND, or BH_EUNAVAILABLE. */
+int auth_user_profile(const bh_uuid *user_id, struct auth_profile *out);
+
+/* The role of user_id in org_id, AUTH_ROLE_NONE when not a member.
+ * 0 or BH_EUNAVAILABLE. Cache-aside: usually one Redis round trip. */
+int auth_member_role(const bh_uuid *org_id, const bh_uuid *user_id, enum auth_role *out);
+
+/* Calls fn for each member of org_id whose role is at least min_role.
+ * 0 or a bh_err (fn's non-zero return stops the walk and is returned). */
+typedef int (*auth_member_fn)(const bh_uuid *user_id, enum auth_role role, void *arg);
+int auth_each_member(const bh_uuid *org_id, enum auth_role min_role, auth_member_fn fn, void *arg);
+
+/* Role names as the API spells them ("owner", "admin", "member"). */
+const char *auth_role_name(enum auth_role role);
+
+#endif

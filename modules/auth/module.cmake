@@ -1,0 +1,2 @@
+# Identity, sessions, organizations and roles. Everything else leans on it.
+bh_module(NAME auth)

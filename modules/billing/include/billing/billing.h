@@ -1,0 +1,28 @@
+/* The billing module's public API: entitlements and the subscription that
+ * every organization has. Both work on the caller's transaction, so the
+ * check and the caller's write commit (or roll back) together. */
+#ifndef BILLING_BILLING_H
+#define BILLING_BILLING_H
+
+#include <stdint.h>
+
+#include "platform/module.h"
+#include "platform/uuid.h"
+
+struct bh_tx;
+
+extern const struct bh_module billing_module;
+
+enum billing_resource { BILLING_RESOURCE_TASKS, BILLING_RESOURCE_MEMBERS };
+
+/* May org_id have one more `resource`, given it has `current` now?
+ * Returns 0 when allowed, BH_ELIMIT when not (with *limit_out set to the
+ * plan's limit), or a bh_err. Runs on tx under billing's role. */
+int billing_check_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
+                        int64_t current, int64_t *limit_out);
+
+/* Creates org_id's subscription to plan_id ("free") on tx. BH_ECONFLICT if
+ * the org already has one, BH_EINVAL for an unknown plan. */
+int billing_create_subscription(struct bh_tx *tx, const bh_uuid *org_id, const char *plan_id);
+
+#endif

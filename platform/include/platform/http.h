@@ -1,0 +1,92 @@
+/* The HTTP edge: one request in, one reply out.
+ *
+ * A handler receives a struct bh_req (owned by the platform, valid until the
+ * handler returns) and either replies with one of the bh_reply_* functions
+ * and returns 0, or returns a negative bh_err and lets the platform answer
+ * with the matching problem (RFC 9457). Everything a handler allocates from
+ * bh_req_arena() is freed when the request ends. */
+#ifndef BH_PLATFORM_HTTP_H
+#define BH_PLATFORM_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "platform/arena.h"
+
+struct bh_req;
+
+/* Returns 0 after replying, or a negative bh_err (the platform replies). */
+typedef int (*bh_handler_fn)(struct bh_req *req);
+
+enum bh_route_flags {
+    BH_ROUTE_NO_BODY_CHECK = 1 << 0, /* raw bodies (webhooks): no JSON parsing */
+    BH_ROUTE_STREAM = 1 << 1,        /* the handler may reply with a stream */
+};
+
+struct bh_route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/v1/orgs/{org}/tasks/{id}" */
+    bh_handler_fn handler;
+    unsigned flags;      /* enum bh_route_flags */
+};
+
+/* ---- reading the request (all returned strings are borrowed) ---- */
+const char *bh_req_method(const struct bh_req *req);
+const char *bh_req_path(const struct bh_req *req);
+/* The route pattern that matched ("/v1/orgs/{org}/tasks"). */
+const char *bh_req_route(const struct bh_req *req);
+/* A path parameter by name ("org"), or NULL. */
+const char *bh_req_param(const struct bh_req *req, const char *name);
+/* A query-string argument, or NULL. */
+const char *bh_req_query(const struct bh_req *req, const char *name);
+/* A request header (case-insensitive), or NULL. */
+const char *bh_req_header(const struct bh_req *req, const char *name);
+/* The raw body (may be empty, never NULL) and its length. */
+const char *bh_req_body(const struct bh_req *req, size_t *len);
+/* The parsed JSON body: a JSON object, or NULL when the request had no body.
+ * Borrowed: the platform frees it. Malformed JSON never reaches a handler. */
+json_t *bh_req_json(const struct bh_req *req);
+struct bh_arena *bh_req_arena(struct bh_req *req);
+const char *bh_req_id(const struct bh_req *req);
+/* The W3C trace id (32 hex) from `traceparent`, or a new one. */
+const char *bh_req_trace_id(const struct bh_req *req);
+/* The client's address as text ("127.0.0.1"). */
+const char *bh_req_client_addr(const struct bh_req *req);
+
+/* A slot for the authenticated principal (set by auth, read by handlers).
+ * The pointer is borrowed: it must live in the request arena. */
+void bh_req_set_principal(struct bh_req *req, void *principal);
+void *bh_req_principal(const struct bh_req *req);
+
+/* ---- field validation: collect errors, then answer them all at once ---- */
+/* Records a field error (copied). */
+void bh_req_field_error(struct bh_req *req, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool bh_req_has_field_errors(const struct bh_req *req);
+/* Answers 422 validation_failed with every recorded field error; returns 0. */
+int bh_reply_field_errors(struct bh_req *req);
+
+/* ---- replying (exactly once per request) ---- */
+/* Adds a response header (copied). Call before bh_reply_*. */
+void bh_reply_header(struct bh_req *req, const char *name, const char *value);
+/* Replies with a JSON body; takes ownership of body (even on failure). */
+int bh_reply_json(struct bh_req *req, unsigned status, json_t *body);
+/* Replies with raw bytes (copied) and a content type. */
+int bh_reply_raw(struct bh_req *req, unsigned status, const char *content_type,
+                 const char *body, size_t len);
+/* Replies with no body (204, 304). */
+int bh_reply_empty(struct bh_req *req, unsigned status);
+/* Replies application/problem+json {type,title,status,detail,code,request_id}.
+ * extra (may be NULL; ownership taken) adds members such as "limit". */
+int bh_reply_problem(struct bh_req *req, unsigned status, const char *code,
+                     const char *detail, json_t *extra);
+/* Replies the problem the platform uses for err (see err.h); detail may be NULL. */
+int bh_reply_err(struct bh_req *req, int err, const char *detail);
+/* True once a reply was queued. */
+bool bh_req_replied(const struct bh_req *req);
+
+/* HTTP status for a bh_err (the single mapping). */
+unsigned bh_err_status(int err);
+
+#endif

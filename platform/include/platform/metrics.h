@@ -1,0 +1,32 @@
+/* Prometheus metrics. Counters and histograms are registered once (the
+ * returned handle is kept in a static and is valid for the process
+ * lifetime) and updated lock-free. Gauges are read by callbacks at scrape. */
+#ifndef BH_PLATFORM_METRICS_H
+#define BH_PLATFORM_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct bh_counter;
+struct bh_histogram;
+struct bh_buf;
+
+/* name and help are static strings; labels is the label set as text, e.g.
+ * `queue="email",outcome="ok"` (copied), or "" for none. Same name+labels →
+ * same handle. NULL only on OOM (updates on NULL are ignored). */
+struct bh_counter *bh_counter_get(const char *name, const char *help, const char *labels);
+void bh_counter_add(struct bh_counter *c, uint64_t n);
+/* Buckets are seconds: 0.0005 .. 10. */
+struct bh_histogram *bh_histogram_get(const char *name, const char *help, const char *labels);
+void bh_histogram_observe(struct bh_histogram *h, double seconds);
+
+/* A gauge family rendered by fn at scrape time: fn appends lines
+ * (`name{labels} value\n`) with bh_metrics_printf. */
+typedef void (*bh_gauge_fn)(struct bh_buf *out, void *arg);
+void bh_gauge_register(const char *name, const char *help, bh_gauge_fn fn, void *arg);
+void bh_metrics_printf(struct bh_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The whole exposition text; caller frees with free(). */
+char *bh_metrics_render(size_t *len);
+
+#endif

@@ -1,0 +1,40 @@
+/* Redis access, one small connection pool per module, each connection
+ * authenticated as the module's own ACL user (fence 4: the user may only
+ * touch keys under "<module>:"). A circuit breaker per user stops calls for a
+ * cool-down after repeated failures, so a dead Redis costs nothing per
+ * request; callers treat BH_EUNAVAILABLE as "degrade" (bypass the cache).
+ *
+ * Inside a module use bh_redis(...): it names the calling module's user. */
+#ifndef BH_PLATFORM_REDIS_H
+#define BH_PLATFORM_REDIS_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+/* Users: "platform" (queue, outbox relay, keys "bh:*") and each module.
+ * Returns 0 or BH_EINVAL (bad URL). Connections are made lazily. */
+int bh_redis_init(const char *url, const char *password, const char *const *users,
+                  int n_users, int timeout_ms);
+void bh_redis_shutdown(void);
+
+/* Runs one command as user (printf-style, see redisCommand). On success *out
+ * is the reply, freed by the caller with freeReplyObject(); an error reply
+ * (such as NOPERM) is returned as BH_EFORBIDDEN or BH_EINTERNAL with *out set
+ * so the caller may read it. BH_EUNAVAILABLE when Redis is unreachable or
+ * the breaker is open. */
+int bh__redis(const char *user, redisReply **out, const char *fmt, ...);
+/* The same with an argument vector (binary-safe). */
+int bh__redis_argv(const char *user, redisReply **out, int argc, const char **argv,
+                   const size_t *argvlen);
+
+/* Health: PING as user. */
+int bh_redis_ping(const char *user);
+/* Breaker state for this user: "closed", "open" or "half_open". */
+const char *bh_redis_breaker_state(const char *user);
+
+#ifdef BH_MODULE_NAME
+#define bh_redis(out, ...) bh__redis(BH_MODULE_NAME, (out), __VA_ARGS__)
+#define bh_redis_argv(out, argc, argv, lens) bh__redis_argv(BH_MODULE_NAME, (out), (argc), (argv), (lens))
+#endif
+
+#endif

@@ -1,0 +1,22 @@
+/* UUIDs travel through Bulkhead in their canonical text form (36 lower-case
+ * characters): that is what Postgres takes as a parameter, what JSON carries
+ * and what logs print, so no conversion happens on the hot path. */
+#ifndef BH_PLATFORM_UUID_H
+#define BH_PLATFORM_UUID_H
+
+#include <stdbool.h>
+
+typedef struct bh_uuid {
+    char str[37]; /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL, lower-case */
+} bh_uuid;
+
+/* Parse text (any case) into out; false when s is not a UUID. */
+bool bh_uuid_parse(const char *s, bh_uuid *out);
+/* A new random (version 4) UUID. */
+bh_uuid bh_uuid_v4(void);
+/* A new time-ordered (version 7) UUID: good for primary keys. */
+bh_uuid bh_uuid_v7(void);
+/* True for the all-zero "no value" UUID (a zeroed struct). */
+static inline bool bh_uuid_is_nil(const bh_uuid *u) { return u->str[0] == '\0'; }
+
+#endif

@@ -1,0 +1,87 @@
+/* /health/live, /health/ready and /metrics. Readiness checks every module's
+ * Postgres pool and Redis user with a short budget and says which is down;
+ * it never blocks longer than that budget, even with a dependency gone. */
+#include "platform/health.h"
+
+#include <stdlib.h>
+
+#include "platform/db.h"
+#include "platform/err.h"
+#include "platform/metrics.h"
+#include "platform/redis.h"
+
+enum { READY_TIMEOUT_MS = 500 };
+
+static const char *const *checked;
+static int n_checked;
+
+static void pool_gauges(struct bh_buf *out, void *arg);
+
+void bh_health_init(const char *const *modules, int n_modules)
+{
+    checked = modules;
+    n_checked = n_modules;
+    bh_gauge_register("bulkhead_db_pool_connections",
+                      "Postgres pool connections per module by state.", pool_gauges, NULL);
+}
+
+static int live(struct bh_req *req)
+{
+    return bh_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static int ready(struct bh_req *req)
+{
+    json_t *pg = json_object(), *redis = json_object();
+    bool ok = true;
+    for (int i = -1; i < n_checked; i++) {
+        const char *name = i < 0 ? "platform" : checked[i];
+        bool pg_up = bh_db_ping(name, READY_TIMEOUT_MS) == 0;
+        bool redis_up = bh_redis_ping(name) == 0;
+        ok = ok && pg_up && redis_up;
+        json_object_set_new(pg, name, json_string(pg_up ? "up" : "down"));
+        json_object_set_new(redis, name, json_string(redis_up ? "up" : "down"));
+    }
+    json_t *body = json_pack("{s:s, s:{s:o, s:o}}", "status", ok ? "ready" : "degraded", "checks",
+                             "postgres", pg, "redis", redis);
+    if (!ok)
+        bh_reply_header(req, "Retry-After", "1");
+    bh_reply_header(req, "Cache-Control", "no-store");
+    return bh_reply_json(req, ok ? 200 : 503, body);
+}
+
+static void pool_gauges(struct bh_buf *out, void *arg)
+{
+    for (int i = -1; i < n_checked; i++) {
+        const char *name = i < 0 ? "platform" : checked[i];
+        struct bh_db_pool_stats s;
+        if (bh_db_pool_stats(name, &s) != 0)
+            continue;
+        bh_metrics_printf(out, "bulkhead_db_pool_connections{module=\"%s\",state=\"in_use\"} %d\n",
+                          name, s.in_use);
+        bh_metrics_printf(out, "bulkhead_db_pool_connections{module=\"%s\",state=\"open\"} %d\n",
+                          name, s.open);
+        bh_metrics_printf(out, "bulkhead_db_pool_connections{module=\"%s\",state=\"size\"} %d\n",
+                          name, s.size);
+        bh_metrics_printf(out, "bulkhead_db_pool_connections{module=\"%s\",state=\"waiting\"} %d\n",
+                          name, s.waiting);
+    }
+}
+
+static int metrics(struct bh_req *req)
+{
+    size_t len = 0;
+    char *text = bh_metrics_render(&len);
+    if (!text)
+        return BH_ENOMEM;
+    int rc = bh_reply_raw(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+    return rc;
+}
+
+const struct bh_route bh_health_routes[] = {
+    {"GET", "/health/live", live, 0},
+    {"GET", "/health/ready", ready, 0},
+    {"GET", "/metrics", metrics, 0},
+};
+const size_t bh_health_routes_count = sizeof bh_health_routes / sizeof bh_health_routes[0];
