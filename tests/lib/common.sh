@@ -1,0 +1,87 @@
+# Shared helpers for the shell tests (sourced). The dev environment's
+# variables (DATABASE_URL, REDIS_URL, ...) come from scripts/with-devenv;
+# BH_BIN and BH_SOURCE_DIR from ctest. Each test starts its own server on a
+# free port and stops it by PID, also when the test fails.
+set -euo pipefail
+
+: "${BH_BIN:?BH_BIN must point at the bulkhead binary}"
+: "${BH_SOURCE_DIR:?}"
+export BULKHEAD_MIGRATIONS_DIR="$BH_SOURCE_DIR/migrations"
+# All processes of one test run share a secret, so several servers agree on tokens.
+export BULKHEAD_JWT_SECRET="${BULKHEAD_JWT_SECRET:-test-secret-0123456789abcdef0123456789abcdef}"
+
+BH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bh-test.XXXXXX")
+BH_PIDS=()
+bh_cleanup() {
+    local pid
+    for pid in "${BH_PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+    done
+    rm -rf "$BH_TMP"
+}
+trap bh_cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+skip() { echo "SKIP: $*"; exit 77; }
+
+# A TCP port nobody listens on (the kernel picks it).
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# bh_start [args...]: starts `bulkhead serve` (or the given command) on a free
+# port; sets BH_PORT, BH_URL, BH_PID, BH_LOG. Extra environment may be set by
+# the caller before calling.
+bh_start() {
+    BH_PORT=$(free_port)
+    BH_URL="http://127.0.0.1:$BH_PORT"
+    BH_LOG="$BH_TMP/server-$BH_PORT.log"
+    BULKHEAD_HTTP_PORT=$BH_PORT "$BH_BIN" "${@:-serve}" >"$BH_LOG" 2>&1 &
+    BH_PID=$!
+    BH_PIDS+=("$BH_PID")
+    local i
+    for i in $(seq 1 100); do
+        if curl -fsS -o /dev/null "$BH_URL/health/live" 2>/dev/null; then
+            return 0
+        fi
+        kill -0 "$BH_PID" 2>/dev/null || { tail -20 "$BH_LOG" >&2; fail "server exited at start"; }
+        sleep 0.1
+    done
+    tail -20 "$BH_LOG" >&2
+    fail "server did not start on port $BH_PORT"
+}
+
+# bh_stop [pid]: SIGTERM and wait; returns the process's exit status.
+bh_stop() {
+    local pid=${1:-$BH_PID} rc=0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    wait "$pid" || rc=$?
+    return $rc
+}
+
+# api METHOD PATH [JSON] [curl args...]: sets STATUS, BODY (text) and
+# HEADERS (file). Uses $TOKEN as a bearer token when set.
+api() {
+    local method=$1 path=$2 data=${3:-}
+    shift 3 2>/dev/null || shift $#
+    local args=(-sS -X "$method" -o "$BH_TMP/body" -D "$BH_TMP/headers" -w '%{http_code}')
+    [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
+    [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+    STATUS=$(curl "${args[@]}" "$@" "$BH_URL$path")
+    BODY=$(cat "$BH_TMP/body")
+    HEADERS="$BH_TMP/headers"
+}
+
+# expect STATUS [what]: fails with the body when the last api call differs.
+expect() {
+    [ "$STATUS" = "$1" ] || fail "${2:-$method $path}: expected $1, got $STATUS: $BODY"
+}
+
+# header NAME: the value of a response header of the last api call.
+header() {
+    grep -i "^$1:" "$HEADERS" | head -1 | cut -d: -f2- | sed 's/^ //' | tr -d '\r'
+}
+
+# jget FILTER: jq over the last body.
+jget() { jq -r "$1" <<<"$BODY"; }
