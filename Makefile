@@ -49,7 +49,7 @@ fmt:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
 demo-violation: build
-	@scripts/with-devenv scripts/demo-violation
+	@scripts/with-devenv bash -c 'BULKHEAD_MIGRATIONS_DIR=$$PWD/migrations build/dev/bulkhead migrate 2>/dev/null && scripts/demo-violation'
 
 clean:
 	rm -rf build

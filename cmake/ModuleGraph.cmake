@@ -1,6 +1,9 @@
 # The module graph must name only existing modules and stay acyclic.
 # bh_graph_order(<modules> <out-var>) returns the modules in dependency order
 # (dependencies first) or stops the configure step with the offending path.
+if(CMAKE_SCRIPT_MODE_FILE)
+  cmake_policy(VERSION 3.25) # script mode starts with no policies set
+endif()
 # Also usable as a script: cmake -DMODULES_DIR=<dir> -P ModuleGraph.cmake
 
 function(_bh_graph_visit m path)

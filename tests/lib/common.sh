@@ -64,6 +64,7 @@ bh_stop() {
 # HEADERS (file). Uses $TOKEN as a bearer token when set.
 api() {
     local method=$1 path=$2 data=${3:-}
+    LAST_REQUEST="$method $path"
     shift 3 2>/dev/null || shift $#
     local args=(-sS -X "$method" -o "$BH_TMP/body" -D "$BH_TMP/headers" -w '%{http_code}')
     [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
@@ -75,7 +76,7 @@ api() {
 
 # expect STATUS [what]: fails with the body when the last api call differs.
 expect() {
-    [ "$STATUS" = "$1" ] || fail "${2:-$method $path}: expected $1, got $STATUS: $BODY"
+    [ "$STATUS" = "$1" ] || fail "${2:-${LAST_REQUEST:-request}}: expected $1, got $STATUS: $BODY"
 }
 
 # header NAME: the value of a response header of the last api call.
