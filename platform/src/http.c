@@ -73,6 +73,25 @@ struct bh_req {
     const char *resp_type;
     int64_t started_ms;
     bool counted; /* in the in-flight count */
+    struct bh_stream *stream; /* a stream reply not yet handed to MHD */
+};
+
+/* A streaming reply (bh_reply_stream). MHD pulls bytes through
+ * stream_reader() when the socket is writable; when the producer has none,
+ * the connection is suspended (parked, no thread held) until
+ * bh_stream_wake() resumes it. In internal polling mode a reader that just
+ * returned 0 would be called again at once (a busy loop): suspending is what
+ * makes waiting free. `lock` spans "read nothing, then suspend", so a wake
+ * cannot slip in between and be lost. */
+struct bh_stream {
+    pthread_mutex_t lock;
+    struct MHD_Connection *conn;
+    bh_stream_read_fn read;
+    bh_stream_done_fn done;
+    void *arg;
+    bool suspended; /* parked by stream_reader(), waiting for a wake */
+    bool closing;   /* the server is stopping: end at the next read */
+    struct bh_stream *prev, *next; /* in the live list (streams_lock) */
 };
 
 static struct route_entry routes[MAX_ROUTES];
@@ -82,6 +101,12 @@ static struct MHD_Daemon *daemon_handle;
 static long body_limit = 65536;
 static _Atomic int in_flight;
 static int bound_port;
+/* Live streams, so that shutdown can end them: MHD must not be stopped
+ * while a connection is suspended. */
+static pthread_mutex_t streams_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct bh_stream *streams;
+static bool streams_closing;
+enum { STREAM_BLOCK_SIZE = 16 * 1024 };
 
 /* ------------------------------------------------------------------ router */
 
@@ -358,6 +383,108 @@ int bh_reply_err(struct bh_req *req, int err, const char *detail)
     return bh_reply_problem(req, status, bh_err_name(err), detail, NULL);
 }
 
+/* ----------------------------------------------------------------- streams */
+
+/* Unlinks s, lets its producer release arg, and frees it. */
+static void stream_release(struct bh_stream *s)
+{
+    pthread_mutex_lock(&streams_lock);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    pthread_mutex_unlock(&streams_lock);
+    s->done(s->arg);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+static void stream_free_cb(void *cls) { stream_release(cls); }
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct bh_stream *s = cls;
+    ssize_t n = MHD_CONTENT_READER_END_OF_STREAM;
+    pthread_mutex_lock(&s->lock);
+    if (!s->closing) {
+        long got = s->read(s->arg, buf, max);
+        if (got > 0) {
+            n = (size_t)got <= max ? (ssize_t)got : (ssize_t)max;
+        } else if (got == 0) {
+            s->suspended = true;
+            MHD_suspend_connection(s->conn);
+            n = 0;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+int bh_reply_stream(struct bh_req *req, unsigned status, const char *content_type,
+                    bh_stream_read_fn read, bh_stream_done_fn done, void *arg,
+                    struct bh_stream **out)
+{
+    if (!req->route || !(req->route->m.route.flags & BH_ROUTE_STREAM) || req->replied) {
+        bh_log(BH_LOG_ERROR, "platform", "%s %s may not reply with a stream", req->method,
+               req->path);
+        done(arg);
+        return BH_EINVAL;
+    }
+    struct bh_stream *s = calloc(1, sizeof *s);
+    if (!s) {
+        done(arg);
+        return BH_ENOMEM;
+    }
+    pthread_mutex_init(&s->lock, NULL);
+    s->conn = req->conn;
+    s->read = read;
+    s->done = done;
+    s->arg = arg;
+    pthread_mutex_lock(&streams_lock);
+    s->closing = streams_closing;
+    s->next = streams;
+    if (streams)
+        streams->prev = s;
+    streams = s;
+    pthread_mutex_unlock(&streams_lock);
+    req->stream = s;
+    req->replied = true;
+    req->status = status;
+    req->resp_type = bh_arena_strdup(req->arena, content_type);
+    if (out)
+        *out = s;
+    return 0;
+}
+
+void bh_stream_wake(struct bh_stream *s)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->suspended) {
+        s->suspended = false;
+        MHD_resume_connection(s->conn);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Ends every stream at its next read and resumes the parked ones. */
+static void streams_close_all(void)
+{
+    pthread_mutex_lock(&streams_lock);
+    streams_closing = true;
+    for (struct bh_stream *s = streams; s; s = s->next) {
+        pthread_mutex_lock(&s->lock);
+        s->closing = true;
+        if (s->suspended) {
+            s->suspended = false;
+            MHD_resume_connection(s->conn);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_unlock(&streams_lock);
+}
+
 const char *bh_status_title(unsigned status)
 {
     switch (status) {
@@ -460,6 +587,8 @@ static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, cons
 
 static void req_free(struct bh_req *req)
 {
+    if (req->stream) /* replied with a stream that never reached MHD */
+        stream_release(req->stream);
     free(req->body);
     free(req->resp_body);
     json_decref(req->json);
@@ -484,11 +613,25 @@ static bool is_json_type(const char *ct)
 
 static enum MHD_Result queue_reply(struct bh_req *req)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        req->resp_len, req->resp_body, MHD_RESPMEM_MUST_FREE);
-    if (!resp)
-        return MHD_NO;
-    req->resp_body = NULL; /* MHD owns it now */
+    struct MHD_Response *resp;
+    if (req->stream) {
+        /* From here MHD owns the stream: stream_free_cb runs when the
+         * response is destroyed (the connection ended). */
+        struct bh_stream *s = req->stream;
+        req->stream = NULL;
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE,
+                                                 stream_reader, s, stream_free_cb);
+        if (!resp) {
+            stream_release(s);
+            return MHD_NO;
+        }
+    } else {
+        resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body,
+                                               MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            return MHD_NO;
+        req->resp_body = NULL; /* MHD owns it now */
+    }
     if (req->resp_type)
         MHD_add_response_header(resp, "Content-Type", req->resp_type);
     MHD_add_response_header(resp, "X-Request-Id", req->request_id);
@@ -691,7 +834,8 @@ int bh_server_start(const struct bh_config *cfg)
         return BH_EINVAL;
     }
     daemon_handle = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+            MHD_ALLOW_SUSPEND_RESUME, /* parked stream replies (bh_reply_stream) */
         (uint16_t)cfg->http_port, NULL, NULL, on_request, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
@@ -719,6 +863,7 @@ void bh_server_stop(int grace_ms)
     if (!daemon_handle)
         return;
     MHD_socket s = MHD_quiesce_daemon(daemon_handle); /* stop accepting */
+    streams_close_all(); /* open streams would otherwise hold the drain */
     int64_t deadline = bh_now_ms() + grace_ms;
     while (atomic_load(&in_flight) > 0 && bh_now_ms() < deadline) {
         struct timespec ts = {0, 10 * 1000 * 1000};

@@ -86,6 +86,40 @@ int bh_reply_err(struct bh_req *req, int err, const char *detail);
 /* True once a reply was queued. */
 bool bh_req_replied(const struct bh_req *req);
 
+/* ---- streaming replies (server-sent events) ----
+ * A stream reply keeps the connection open and sends bytes whenever its
+ * producer has some, without holding a server thread while it waits: when
+ * read() has nothing, the platform parks (suspends) the connection, and
+ * bh_stream_wake() puts it back into the event loop. A slow client costs a
+ * socket and a buffer, never a thread. Only routes flagged BH_ROUTE_STREAM
+ * may reply with a stream; on shutdown the platform ends every stream. */
+struct bh_stream;
+
+/* Returned by a bh_stream_read_fn to end the stream normally. */
+#define BH_STREAM_END (-1L)
+/* Called on a server thread when the client can take more: copy up to max
+ * bytes into buf and return the count; 0 when nothing is ready (the
+ * connection is parked until bh_stream_wake()); BH_STREAM_END to finish. */
+typedef long (*bh_stream_read_fn)(void *arg, char *buf, size_t max);
+/* Called exactly once when the stream is over (the client left, read()
+ * ended it, the server is stopping, or the reply could not be queued).
+ * It releases arg. Once it has returned, the bh_stream is gone. */
+typedef void (*bh_stream_done_fn)(void *arg);
+
+/* Replies status and content_type, then the bytes read() produces (chunked).
+ * arg outlives the handler, so it must not live in the request arena; done()
+ * is called exactly once, also when this function fails. On success *out
+ * (may be NULL) receives the handle to wake. 0, BH_EINVAL (route not
+ * flagged BH_ROUTE_STREAM) or BH_ENOMEM. */
+int bh_reply_stream(struct bh_req *req, unsigned status, const char *content_type,
+                    bh_stream_read_fn read, bh_stream_done_fn done, void *arg,
+                    struct bh_stream **out);
+/* The producer has bytes (or wants to end): a parked connection resumes and
+ * read() is called again. Thread-safe. The caller must make sure done() has
+ * not returned yet, e.g. by waking under the lock that done() takes to
+ * unregister the stream. */
+void bh_stream_wake(struct bh_stream *s);
+
 /* HTTP status for a bh_err (the single mapping). */
 unsigned bh_err_status(int err);
 
