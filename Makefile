@@ -2,7 +2,7 @@
 #   make run             install what is missing, build, start Postgres and Redis under .run/, migrate, serve on :8080
 #   make test            the same in a throwaway directory, then every test
 #   make bench           load scenarios against a release build; writes docs/performance.md
-#   make fmt             clang-format every C file
+#   make fmt             clang-format every C file; make docs refreshes generated docs
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -44,6 +44,9 @@ test: bootstrap
 
 bench: build-release
 	@bench/run
+
+docs: build
+	@scripts/gen-docs build/dev/bulkhead
 
 fmt:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
