@@ -32,9 +32,7 @@ bool bh_breaker_allow(struct bh_breaker *b, int64_t now_ms)
 
     pthread_mutex_lock(&b->lock);
     switch (b->state) {
-    case BH_BREAKER_CLOSED:
-        allow = true;
-        break;
+    case BH_BREAKER_CLOSED: allow = true; break;
     case BH_BREAKER_OPEN:
         if (now_ms - b->opened_at_ms >= b->cooldown_ms) {
             b->state = BH_BREAKER_HALF_OPEN;
@@ -106,8 +104,8 @@ void bh_breaker_failure(struct bh_breaker *b, int64_t now_ms)
 
     if (opened_now)
         bh_log(BH_LOG_WARN, "platform",
-               "breaker %s open after %d failure(s) in a row: refusing calls for %lld ms",
-               b->name, failures, (long long)b->cooldown_ms);
+               "breaker %s open after %d failure(s) in a row: refusing calls for %lld ms", b->name,
+               failures, (long long)b->cooldown_ms);
 }
 
 enum bh_breaker_state bh_breaker_state(struct bh_breaker *b)
@@ -123,12 +121,9 @@ enum bh_breaker_state bh_breaker_state(struct bh_breaker *b)
 const char *bh_breaker_state_name(enum bh_breaker_state s)
 {
     switch (s) {
-    case BH_BREAKER_CLOSED:
-        return "closed";
-    case BH_BREAKER_OPEN:
-        return "open";
-    case BH_BREAKER_HALF_OPEN:
-        return "half_open";
+    case BH_BREAKER_CLOSED: return "closed";
+    case BH_BREAKER_OPEN: return "open";
+    case BH_BREAKER_HALF_OPEN: return "half_open";
     }
     return "unknown";
 }

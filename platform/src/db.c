@@ -20,14 +20,14 @@
 
 enum {
     DB_MAX_POOLS = 16,
-    DB_NAME_MAX = 32,           /* module names are [a-z_]{1,31} */
+    DB_NAME_MAX = 32, /* module names are [a-z_]{1,31} */
     STMT_SLOTS_LOG2 = 6,
-    STMT_SLOTS = 1 << STMT_SLOTS_LOG2, /* prepared statements per connection */
+    STMT_SLOTS = 1 << STMT_SLOTS_LOG2,    /* prepared statements per connection */
     STMT_MAX_CACHED = STMT_SLOTS * 3 / 4, /* keep probe chains short */
     DEFAULT_CONNECT_TIMEOUT_S = 2,
     RECONNECT_BACKOFF_MS = 500, /* after a failed connect, fail fast this long */
     SQLSTATE_LEN = 5,
-    CONSTRAINT_MAX = 64,        /* NAMEDATALEN */
+    CONSTRAINT_MAX = 64, /* NAMEDATALEN */
 };
 
 /* A prepared statement, keyed by the address of its SQL text. The text is
@@ -36,16 +36,16 @@ enum {
 struct db_stmt {
     const char *key; /* NULL: free slot */
     char *text;
-    unsigned id;     /* server-side name "s<id>" */
+    unsigned id; /* server-side name "s<id>" */
 };
 
 struct db_pool;
 
 struct db_conn {
     struct db_pool *pool;
-    PGconn *pg;      /* NULL until first used, and after it was closed */
+    PGconn *pg; /* NULL until first used, and after it was closed */
     bool in_use;
-    bool broken;     /* close instead of returning to the pool */
+    bool broken; /* close instead of returning to the pool */
     int n_stmts;
     unsigned next_stmt_id;
     struct db_stmt stmts[STMT_SLOTS];
@@ -53,8 +53,8 @@ struct db_conn {
 
 struct db_pool {
     char name[DB_NAME_MAX];
-    pthread_mutex_t lock;      /* guards everything below, and conns[].in_use */
-    pthread_cond_t available;  /* signalled when a connection is released */
+    pthread_mutex_t lock;     /* guards everything below, and conns[].in_use */
+    pthread_cond_t available; /* signalled when a connection is released */
     struct db_conn *conns;
     int size, open, in_use, waiting;
     unsigned long long timeouts;
@@ -80,12 +80,13 @@ static struct {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-/* libpq messages end with a newline; a log line wants none. */
+/* libpq messages may span lines (hints, the failing line, a caret); the
+ * first line says what happened, and a log entry is one line. */
 static int msg_len(const char *msg)
 {
-    size_t n = strlen(msg);
+    size_t n = strcspn(msg, "\n");
 
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+    while (n > 0 && msg[n - 1] == ' ')
         n--;
     return (int)n;
 }
@@ -144,9 +145,9 @@ static void notice_receiver(void *arg, const PGresult *r)
     const char *pool = arg;
     const char *severity = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
     const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-    bool loud = severity != NULL && (strcmp(severity, "WARNING") == 0 ||
-                                     strcmp(severity, "FATAL") == 0 ||
-                                     strcmp(severity, "PANIC") == 0);
+    bool loud =
+        severity != NULL && (strcmp(severity, "WARNING") == 0 || strcmp(severity, "FATAL") == 0 ||
+                             strcmp(severity, "PANIC") == 0);
 
     bh_log(loud ? BH_LOG_WARN : BH_LOG_DEBUG, "platform", "db %s: postgres %s: %s", pool,
            severity ? severity : "NOTICE", msg ? msg : "");
@@ -284,6 +285,10 @@ static int conn_open(struct db_pool *pool, struct db_conn *c, int64_t deadline_m
     bool first_failure;
 
     assert(c->pg == NULL);
+    /* The caller's budget ran out while it waited for a free slot: that says
+     * nothing about the server, so it is not a failure to remember. */
+    if (deadline_ms <= bh_now_ms())
+        return BH_EUNAVAILABLE;
     snprintf(app_name, sizeof app_name, "bulkhead:%s", pool->name);
     pg = connect_until(app_name, deadline_ms < connect_deadline ? deadline_ms : connect_deadline,
                        why, sizeof why);
@@ -433,7 +438,7 @@ static int pool_acquire(struct db_pool *pool, int wait_ms, int64_t connect_deadl
 static int pool_init(struct db_pool *pool, const char *name, int size)
 {
     pthread_condattr_t attr;
-    int rc = BH_ENOMEM;
+    bool cond_ok;
 
     snprintf(pool->name, sizeof pool->name, "%s", name);
     pool->size = size;
@@ -445,22 +450,21 @@ static int pool_init(struct db_pool *pool, const char *name, int size)
     if (pthread_condattr_init(&attr) != 0)
         goto out_free_conns;
     /* Waits are budgets: measure them on a clock that never jumps. */
-    if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
-        pthread_cond_init(&pool->available, &attr) != 0)
-        goto out_destroy_attr;
+    cond_ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+              pthread_cond_init(&pool->available, &attr) == 0;
+    pthread_condattr_destroy(&attr);
+    if (!cond_ok)
+        goto out_free_conns;
     if (pthread_mutex_init(&pool->lock, NULL) != 0)
         goto out_destroy_cond;
-    pthread_condattr_destroy(&attr);
     return 0;
 
 out_destroy_cond:
     pthread_cond_destroy(&pool->available);
-out_destroy_attr:
-    pthread_condattr_destroy(&attr);
 out_free_conns:
     free(pool->conns);
     pool->conns = NULL;
-    return rc;
+    return BH_ENOMEM;
 }
 
 static void pool_release_all(struct db_pool *pool)
@@ -503,8 +507,8 @@ static int result_error(struct bh_tx *tx, const PGresult *r)
         /* 08xxx: connection exception; 57P01-57P03: the server is going
          * away. Either way this connection is done for. */
         tx->conn->broken = true;
-        bh_log(BH_LOG_WARN, "platform", "db %s: connection lost: %.*s", tx->module,
-               msg_len(msg), msg);
+        bh_log(BH_LOG_WARN, "platform", "db %s: connection lost: %.*s", tx->module, msg_len(msg),
+               msg);
         return BH_EUNAVAILABLE;
     }
     if (strcmp(tx->sqlstate, "23505") == 0 || strcmp(tx->sqlstate, "23P01") == 0 ||
@@ -545,16 +549,19 @@ static void tx_free(struct bh_tx *tx)
 
 /* ---- public API ----------------------------------------------------------------- */
 
-int bh_db_init(const char *database_url, const char *const *modules, int n_modules,
-               int pool_size, int wait_ms, int statement_timeout_ms)
+int bh_db_init(const char *database_url, const char *const *modules, int n_modules, int pool_size,
+               int wait_ms, int statement_timeout_ms)
 {
-    PQconninfoOption *opts = NULL;
+    PQconninfoOption *opts;
     char *parse_error = NULL;
-    int rc = BH_EINVAL;
+    int rc;
 
-    if (g_db.pools != NULL || database_url == NULL || n_modules < 0 ||
-        n_modules >= DB_MAX_POOLS || pool_size < 1 || wait_ms < 0 || statement_timeout_ms < 0 ||
-        (n_modules > 0 && modules == NULL)) {
+    if (g_db.pools != NULL) {
+        bh_log(BH_LOG_ERROR, "platform", "db: bh_db_init called twice");
+        return BH_EINVAL;
+    }
+    if (database_url == NULL || n_modules < 0 || n_modules >= DB_MAX_POOLS || pool_size < 1 ||
+        wait_ms < 0 || statement_timeout_ms < 0 || (n_modules > 0 && modules == NULL)) {
         bh_log(BH_LOG_ERROR, "platform", "db: invalid pool configuration");
         return BH_EINVAL;
     }
@@ -656,8 +663,8 @@ int bh_tx_commit(struct bh_tx *tx)
         /* Postgres answers COMMIT of a failed transaction with ROLLBACK:
          * the caller went on after an error it should have handled. */
         bh_log(BH_LOG_ERROR, "platform",
-               "db %s: COMMIT of a failed transaction rolled back (last SQLSTATE %s)",
-               tx->module, tx->sqlstate[0] ? tx->sqlstate : "unknown");
+               "db %s: COMMIT of a failed transaction rolled back (last SQLSTATE %s)", tx->module,
+               tx->sqlstate[0] ? tx->sqlstate : "unknown");
         rc = BH_EINTERNAL;
     }
     PQclear(r);

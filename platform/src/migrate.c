@@ -21,17 +21,17 @@
  * 64-bit integer. */
 #define MIGRATE_LOCK_KEY "7094695996560859492"
 
-#define CREATE_LEDGER_SQL                                                                  \
-    "CREATE TABLE IF NOT EXISTS platform.schema_migrations ("                              \
-    " module text NOT NULL, version text NOT NULL, name text NOT NULL,"                    \
-    " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"              \
+#define CREATE_LEDGER_SQL                                                                          \
+    "CREATE TABLE IF NOT EXISTS platform.schema_migrations ("                                      \
+    " module text NOT NULL, version text NOT NULL, name text NOT NULL,"                            \
+    " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"                      \
     " PRIMARY KEY (module, version))"
 
 enum { NAME_MAX_LEN = 31, SHA256_HEX_LEN = 64 };
 
 /* A migration file as found on disk. */
 struct migration {
-    char *file;      /* "0002_add_index.sql" */
+    char *file;         /* "0002_add_index.sql" */
     size_t version_len; /* the leading digits are the version: "0002" */
 };
 
@@ -90,8 +90,7 @@ static void migrations_free(struct migration *list, int n)
 
 /* Lists dir's migrations sorted by name into *out (the caller frees with
  * migrations_free). A missing folder means a module without migrations. */
-static int migrations_list(const char *dir, const char *module, struct migration **out,
-                           int *n_out)
+static int migrations_list(const char *dir, const char *module, struct migration **out, int *n_out)
 {
     struct migration *list = NULL, *grown;
     int n = 0, cap = 0, rc = 0;
@@ -114,8 +113,8 @@ static int migrations_list(const char *dir, const char *module, struct migration
             continue;
         version_len = migration_version_len(e->d_name);
         if (version_len == 0) {
-            bh_log(BH_LOG_WARN, "platform",
-                   "migrate: ignoring %s/%s: not named NNNN_<what>.sql", module, e->d_name);
+            bh_log(BH_LOG_WARN, "platform", "migrate: ignoring %s/%s: not named NNNN_<what>.sql",
+                   module, e->d_name);
             continue;
         }
         if (n == cap) {
@@ -218,11 +217,12 @@ static int sha256_hex(const char *data, size_t len, char hex[SHA256_HEX_LEN + 1]
 
 /* ---- SQL ------------------------------------------------------------------------ */
 
+/* The first line of a libpq message: a log entry is one line. */
 static int msg_len(const char *msg)
 {
-    size_t n = strlen(msg);
+    size_t n = strcspn(msg, "\n");
 
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+    while (n > 0 && msg[n - 1] == ' ')
         n--;
     return (int)n;
 }
@@ -384,8 +384,7 @@ out_rollback:
 static int migrate_file(struct migrate_run *run, const char *module, const char *module_dir,
                         const struct migration *m)
 {
-    char path[PATH_MAX], version[64], checksum[SHA256_HEX_LEN + 1],
-        recorded[SHA256_HEX_LEN + 1];
+    char path[PATH_MAX], version[64], checksum[SHA256_HEX_LEN + 1], recorded[SHA256_HEX_LEN + 1];
     char *sql = NULL;
     size_t len;
     int rc;
@@ -447,8 +446,7 @@ static int migrate_module(struct migrate_run *run, const char *module)
  * its events into platform.outbox (and drawing from that table's serial
  * sequence, if it has one). Runs as bh_platform, which owns both, so it is
  * idempotent and needs no superuser. */
-static int grant_platform_access(struct migrate_run *run, const char *const *modules,
-                                 int n_modules)
+static int grant_platform_access(struct migrate_run *run, const char *const *modules, int n_modules)
 {
     PGresult *outbox = NULL, *seqs = NULL;
     char sql[512];
@@ -474,8 +472,8 @@ static int grant_platform_access(struct migrate_run *run, const char *const *mod
             rc = exec_sql(run->pg, sql, sql);
         }
         for (int s = 0; rc == 0 && seqs != NULL && s < PQntuples(seqs); s++) {
-            snprintf(sql, sizeof sql, "GRANT USAGE ON SEQUENCE %s TO bh_%s",
-                     PQgetvalue(seqs, s, 0), modules[i]);
+            snprintf(sql, sizeof sql, "GRANT USAGE ON SEQUENCE %s TO bh_%s", PQgetvalue(seqs, s, 0),
+                     modules[i]);
             rc = exec_sql(run->pg, sql, sql);
         }
     }
@@ -484,8 +482,8 @@ static int grant_platform_access(struct migrate_run *run, const char *const *mod
     return rc;
 }
 
-int bh_db_migrate(const char *database_url, const char *migrations_dir,
-                  const char *const *modules, int n_modules)
+int bh_db_migrate(const char *database_url, const char *migrations_dir, const char *const *modules,
+                  int n_modules)
 {
     /* connect_timeout comes first so that the URL may override it. */
     const char *const keys[] = {"connect_timeout", "dbname", "application_name", NULL};
@@ -515,7 +513,7 @@ int bh_db_migrate(const char *database_url, const char *migrations_dir,
     /* Another runner holding the lock makes this one wait, then find
      * everything applied. The lock is the session's: closing releases it. */
     rc = exec_sql(run.pg, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
-             "taking the migration lock");
+                  "taking the migration lock");
     if (rc != 0)
         goto out_finish;
     /* The login role is NOINHERIT: it does nothing until it takes a role. */
@@ -533,8 +531,8 @@ int bh_db_migrate(const char *database_url, const char *migrations_dir,
             rc = migrate_module(&run, modules[i]);
 
     if (rc == 0)
-        bh_log(BH_LOG_INFO, "platform", "migrate: %d applied, %d already up to date",
-               run.applied, run.unchanged);
+        bh_log(BH_LOG_INFO, "platform", "migrate: %d applied, %d already up to date", run.applied,
+               run.unchanged);
     else
         bh_log(BH_LOG_ERROR, "platform", "migrate: stopped after %d applied (%s)", run.applied,
                bh_err_name(rc));

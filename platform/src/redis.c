@@ -24,7 +24,7 @@ enum {
     REDIS_BREAKER_THRESHOLD = 3, /* failures in a row that open a user's breaker */
     REDIS_BREAKER_COOLDOWN_MS = 2000,
     REDIS_MAX_USERS = 16,
-    REDIS_USER_MAX = 32,         /* user names are [a-z_]{1,31} */
+    REDIS_USER_MAX = 32, /* user names are [a-z_]{1,31} */
     REDIS_HOST_MAX = 256,
 };
 
@@ -36,7 +36,7 @@ struct redis_pool {
     pthread_cond_t available; /* signalled when a connection comes back */
     redisContext *idle[REDIS_POOL_SIZE];
     int n_idle;
-    int n_taken;              /* handed out, connected or about to be */
+    int n_taken; /* handed out, connected or about to be */
 };
 
 /* Set by bh_redis_init() before any thread uses Redis, read-only afterwards. */
@@ -282,8 +282,8 @@ static int pool_take(struct redis_pool *p, redisContext **c)
     while (p->n_idle == 0 && p->n_taken >= REDIS_POOL_SIZE) {
         if (timed_out) {
             pthread_mutex_unlock(&p->lock);
-            bh_log(BH_LOG_WARN, "platform", "redis %s: no free connection within %d ms",
-                   p->user, g_redis.timeout_ms);
+            bh_log(BH_LOG_WARN, "platform", "redis %s: no free connection within %d ms", p->user,
+                   g_redis.timeout_ms);
             return BH_EUNAVAILABLE;
         }
         timed_out = pthread_cond_timedwait(&p->available, &p->lock, &until) == ETIMEDOUT;
@@ -392,9 +392,10 @@ static int redis_call(const char *user, redisReply **out, const struct redis_cmd
     if (reply->type != REDIS_REPLY_ERROR)
         return 0;
     if (strncmp(reply->str, "NOPERM", 6) == 0) {
-        /* The user touched keys outside its prefix: fence 4 held, and the
-         * code that tried is wrong. */
-        bh_log(BH_LOG_ERROR, "platform", "redis %s: %s", p->user, reply->str);
+        /* The user reached outside its key prefix and fence 4 held. A
+         * warning, not an error: fence probes (GET /_modules) do it on
+         * purpose, and a caller that did not mean to gets BH_EFORBIDDEN. */
+        bh_log(BH_LOG_WARN, "platform", "redis %s: %s", p->user, reply->str);
         return BH_EFORBIDDEN;
     }
     bh_log(BH_LOG_ERROR, "platform", "redis %s: error reply: %s", p->user, reply->str);
@@ -408,8 +409,8 @@ out_unreachable:
 
 /* ---- public API ------------------------------------------------------------------ */
 
-int bh_redis_init(const char *url, const char *password, const char *const *users,
-                  int n_users, int timeout_ms)
+int bh_redis_init(const char *url, const char *password, const char *const *users, int n_users,
+                  int timeout_ms)
 {
     char *url_password = NULL;
     int rc;
@@ -421,7 +422,8 @@ int bh_redis_init(const char *url, const char *password, const char *const *user
         if (!valid_user_name(users[i]))
             goto out_invalid;
     if (parse_url(url, &url_password) != 0) {
-        bh_log(BH_LOG_ERROR, "platform", "redis: REDIS_URL is not redis://[user:pass@]host[:port][/db]");
+        bh_log(BH_LOG_ERROR, "platform",
+               "redis: REDIS_URL is not redis://[user:pass@]host[:port][/db]");
         return BH_EINVAL;
     }
 

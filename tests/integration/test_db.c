@@ -55,21 +55,20 @@ static bool check_rc_at(int got, int want, const char *what, const char *file, i
     return got == want;
 }
 
-#define CHECK(cond) check_at((cond), #cond, __FILE__, __LINE__)
+#define CHECK(cond)          check_at((cond), #cond, __FILE__, __LINE__)
 #define CHECK_RC(expr, want) check_rc_at((expr), (want), #expr, __FILE__, __LINE__)
 /* For set-up steps that make the rest of a test meaningless when they fail. */
-#define REQUIRE_RC(expr, want)                                                                 \
-    do {                                                                                       \
-        if (!CHECK_RC(expr, want))                                                             \
-            goto out;                                                                          \
+#define REQUIRE_RC(expr, want)                                                                     \
+    do {                                                                                           \
+        if (!CHECK_RC(expr, want))                                                                 \
+            goto out;                                                                              \
     } while (0)
 
 /* ---- helpers ------------------------------------------------------------------ */
 
 static void open_pools(int pool_size, int wait_ms, int statement_timeout_ms)
 {
-    if (bh_db_init(env.db_url, MODULES, N_MODULES, pool_size, wait_ms, statement_timeout_ms) !=
-        0) {
+    if (bh_db_init(env.db_url, MODULES, N_MODULES, pool_size, wait_ms, statement_timeout_ms) != 0) {
         fprintf(stderr, "bh_db_init failed\n");
         exit(1);
     }
@@ -187,15 +186,13 @@ static void concurrent_migration_runs_both_succeed(void)
  * the tables they create are real, so they are removed before and after. */
 static void remove_probe_migrations(void)
 {
-    CHECK_RC(bh__db_query("platform",
-                          NULL,
+    CHECK_RC(bh__db_query("platform", NULL,
                           "DELETE FROM platform.schema_migrations"
                           " WHERE module = 'tasks' AND version IN ('9000', '9001')",
                           0, NULL),
              0);
     CHECK_RC(bh__db_query("tasks", NULL, "DROP TABLE IF EXISTS tasks.migrate_probe", 0, NULL), 0);
-    CHECK_RC(bh__db_query("tasks", NULL, "DROP TABLE IF EXISTS tasks.migrate_probe_2", 0, NULL),
-             0);
+    CHECK_RC(bh__db_query("tasks", NULL, "DROP TABLE IF EXISTS tasks.migrate_probe_2", 0, NULL), 0);
 }
 
 static void migration_runner_refuses_an_edited_migration(void)
@@ -223,8 +220,9 @@ static void migration_runner_refuses_an_edited_migration(void)
 
     CHECK(write_file(file, "CREATE TABLE tasks.migrate_probe (id int, edited int);\n"));
     CHECK_RC(bh_db_migrate(env.db_url, dir, tasks_only, 1), BH_ECONFLICT);
-    CHECK(query_value_is("tasks", "SELECT count(*) FROM information_schema.columns"
-                                  " WHERE table_schema = 'tasks' AND column_name = 'edited'",
+    CHECK(query_value_is("tasks",
+                         "SELECT count(*) FROM information_schema.columns"
+                         " WHERE table_schema = 'tasks' AND column_name = 'edited'",
                          "0"));
 
     /* A migration that trespasses into another schema fails as a whole:
@@ -233,11 +231,13 @@ static void migration_runner_refuses_an_edited_migration(void)
     CHECK(write_file(broken, "CREATE TABLE tasks.migrate_probe_2 (id int);\n"
                              "CREATE TABLE auth.migrate_trespass (id int);\n"));
     CHECK_RC(bh_db_migrate(env.db_url, dir, tasks_only, 1), BH_EINTERNAL);
-    CHECK(query_value_is("tasks", "SELECT count(*) FROM pg_tables"
-                                  " WHERE tablename IN ('migrate_probe_2', 'migrate_trespass')",
+    CHECK(query_value_is("tasks",
+                         "SELECT count(*) FROM pg_tables"
+                         " WHERE tablename IN ('migrate_probe_2', 'migrate_trespass')",
                          "0"));
-    CHECK(query_value_is("platform", "SELECT count(*) FROM platform.schema_migrations"
-                                     " WHERE module = 'tasks' AND version = '9001'",
+    CHECK(query_value_is("platform",
+                         "SELECT count(*) FROM platform.schema_migrations"
+                         " WHERE module = 'tasks' AND version = '9001'",
                          "0"));
 
 out:
@@ -287,8 +287,8 @@ static int write_in_both_modules(struct bh_tx *tx, const char *id)
     const char *prev = NULL;
     int rc;
 
-    rc = bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES ($1, $2)", 2,
-                     params);
+    rc =
+        bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES ($1, $2)", 2, params);
     if (rc != 0)
         return rc;
     rc = bh__tx_enter(tx, "tasks", &prev);
@@ -347,8 +347,8 @@ static void constraint_violations_map_to_errors_with_details(void)
     struct bh_tx *tx = NULL;
 
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
-    CHECK_RC(bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES (1, 'again')",
-                         0, NULL),
+    CHECK_RC(bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES (1, 'again')", 0,
+                         NULL),
              BH_ECONFLICT);
     CHECK(strcmp(bh_tx_sqlstate(tx), "23505") == 0);
     CHECK(strcmp(bh_tx_constraint(tx), "fence_probe_pkey") == 0);
@@ -363,9 +363,9 @@ static void constraint_violations_map_to_errors_with_details(void)
 
     /* Committing after an ignored error is a bug, and is reported as one. */
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
-    CHECK_RC(bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES (3, NULL)", 0,
-                         NULL),
-             BH_EINVAL);
+    CHECK_RC(
+        bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES (3, NULL)", 0, NULL),
+        BH_EINVAL);
     CHECK_RC(bh_tx_commit(tx), BH_EINTERNAL);
     tx = NULL;
     CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 3", "0"));
@@ -382,8 +382,9 @@ static void statements_are_prepared_once_per_connection(void)
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
     for (int i = 0; i < 3; i++)
         CHECK_RC(bh_tx_query(tx, NULL, sql, 1, (const char *[]){"0"}), 0);
-    REQUIRE_RC(bh_tx_query(tx, &r, "SELECT count(*) FROM pg_prepared_statements"
-                                   " WHERE statement = $1",
+    REQUIRE_RC(bh_tx_query(tx, &r,
+                           "SELECT count(*) FROM pg_prepared_statements"
+                           " WHERE statement = $1",
                            1, &sql),
                0);
     CHECK(strcmp(bh_pg_str(r, 0, 0), "1") == 0);
@@ -628,8 +629,7 @@ int main(void)
         printf("skipped: DATABASE_URL, REDIS_URL and BULKHEAD_REDIS_PASSWORD are needed\n");
         return SKIPPED;
     }
-    snprintf(env.migrations, sizeof env.migrations, "%s/migrations",
-             source_dir ? source_dir : ".");
+    snprintf(env.migrations, sizeof env.migrations, "%s/migrations", source_dir ? source_dir : ".");
     /* hiredis writes with write(2): a peer that went away must not kill us. */
     signal(SIGPIPE, SIG_IGN);
 
