@@ -154,6 +154,16 @@ static void migrations_apply_once_and_are_recorded(void)
                          "SELECT length(checksum) FROM platform.schema_migrations"
                          " WHERE module = 'platform' AND version = '0001'",
                          "64"));
+    /* Each module may use schema platform and insert into the outbox (once
+     * a platform migration created it), and do nothing else there. */
+    CHECK(query_value_is("platform",
+                         "SELECT bool_and(has_schema_privilege('bh_' || m, 'platform', 'USAGE')"
+                         " AND NOT has_schema_privilege('bh_' || m, 'platform', 'CREATE')"
+                         " AND (to_regclass('platform.outbox') IS NULL"
+                         "  OR (has_table_privilege('bh_' || m, 'platform.outbox', 'INSERT')"
+                         "  AND NOT has_table_privilege('bh_' || m, 'platform.outbox', 'SELECT'))))"
+                         " FROM unnest(ARRAY['auth', 'tasks', 'billing', 'notifications']) AS m",
+                         "t"));
     bh_db_shutdown();
 }
 
@@ -606,8 +616,9 @@ int main(void)
         void (*run)(void);
     } tests[] = {
 #define TEST(fn) {#fn, fn}
-        TEST(migrations_apply_once_and_are_recorded),
+        /* First, on a fresh database: one run applies, the other waits. */
         TEST(concurrent_migration_runs_both_succeed),
+        TEST(migrations_apply_once_and_are_recorded),
         TEST(migration_runner_refuses_an_edited_migration),
         TEST(database_fence_and_transactions),
         TEST(statement_timeout_ends_a_slow_query),
