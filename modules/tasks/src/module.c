@@ -1,6 +1,32 @@
-/* The tasks module's descriptor: what the composition root mounts and runs. */
+/* The tasks module's descriptor: its routes, the events it publishes and
+ * its start-up. What the composition root mounts and runs; no logic here. */
+#include "internal.h"
 #include "tasks/tasks.h"
+
+static const struct bh_route routes[] = {
+    {"GET", "/v1/orgs/{org}/projects", tasks__http_project_list, 0},
+    {"POST", "/v1/orgs/{org}/projects", tasks__http_project_create, 0},
+    {"GET", "/v1/orgs/{org}/projects/{id}", tasks__http_project_get, 0},
+    {"PATCH", "/v1/orgs/{org}/projects/{id}", tasks__http_project_patch, 0},
+    {"DELETE", "/v1/orgs/{org}/projects/{id}", tasks__http_project_delete, 0},
+    {"GET", "/v1/orgs/{org}/tasks", tasks__http_task_list, 0},
+    {"POST", "/v1/orgs/{org}/tasks", tasks__http_task_create, 0},
+    {"GET", "/v1/orgs/{org}/tasks/{id}", tasks__http_task_get, 0},
+    {"PATCH", "/v1/orgs/{org}/tasks/{id}", tasks__http_task_patch, 0},
+    {"DELETE", "/v1/orgs/{org}/tasks/{id}", tasks__http_task_delete, 0},
+    {"GET", "/v1/orgs/{org}/tasks/{id}/comments", tasks__http_comment_list, 0},
+    {"POST", "/v1/orgs/{org}/tasks/{id}/comments", tasks__http_comment_create, 0},
+};
+
+static int tasks_init(void)
+{
+    return tasks__cache_init();
+}
 
 const struct bh_module tasks_module = {
     .name = "tasks",
+    .init = tasks_init,
+    .routes = routes,
+    .n_routes = sizeof routes / sizeof routes[0],
+    .emits = tasks__emits,
 };

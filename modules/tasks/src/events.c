@@ -1,0 +1,81 @@
+/* The events the tasks module publishes (docs/events.md), each inserted into
+ * the outbox on the transaction of the change it describes. The module
+ * consumes no events. Never publish outside the change's transaction. */
+#include <string.h>
+
+#include "internal.h"
+#include "platform/err.h"
+#include "platform/events.h"
+
+const char *const tasks__emits[] = {
+    "task.created", "task.updated",   "task.assigned",   "task.completed",  "task.reopened",
+    "task.deleted", "task.commented", "project.created", "project.renamed", "project.deleted",
+    NULL,
+};
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static int publish(struct bh_tx *tx, const char *type, const char *org_id, const char *actor_id,
+                   const char *aggregate_id, json_t *data)
+{
+    if (!data)
+        return BH_ENOMEM;
+    int rc = bh_outbox_publish(tx, type, org_id, actor_id, aggregate_id, data);
+    json_decref(data);
+    return rc;
+}
+
+/* The state every task event carries, plus who did what for the types
+ * whose consumers need it (notifications tells the creator who completed). */
+int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__task *t,
+                     const char *actor_id)
+{
+    json_t *d = json_object();
+    if (!d)
+        return BH_ENOMEM;
+    json_object_set_new(d, "task_id", json_string(t->id));
+    json_object_set_new(d, "org_id", json_string(t->org_id));
+    json_object_set_new(d, "title", json_string(t->title));
+    json_object_set_new(d, "created_by", json_string(t->created_by));
+    json_object_set_new(d, "assignee_id", str_or_null(t->assignee_id));
+    json_object_set_new(d, "project_id", str_or_null(t->project_id));
+    json_object_set_new(d, "status", json_string(t->status));
+    json_object_set_new(d, "priority", json_string(t->priority));
+    json_object_set_new(d, "version", json_integer(t->version));
+    if (strcmp(type, "task.completed") == 0)
+        json_object_set_new(d, "completed_by", json_string(actor_id));
+    else if (strcmp(type, "task.reopened") == 0)
+        json_object_set_new(d, "reopened_by", json_string(actor_id));
+    else if (strcmp(type, "task.assigned") == 0)
+        json_object_set_new(d, "assigned_by", json_string(actor_id));
+    return publish(tx, type, t->org_id, actor_id, t->id, d);
+}
+
+int tasks__emit_task_deleted(struct bh_tx *tx, const struct tasks__task *t, const char *actor_id)
+{
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "task_id", t->id, "org_id", t->org_id,
+                          "title", t->title, "created_by", t->created_by, "deleted_by", actor_id,
+                          "assignee_id", str_or_null(t->assignee_id));
+    return publish(tx, "task.deleted", t->org_id, actor_id, t->id, d);
+}
+
+int tasks__emit_commented(struct bh_tx *tx, const struct tasks__task *t,
+                          const struct tasks__comment *c)
+{
+    json_t *d =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "task_id", t->id, "org_id", t->org_id,
+                  "comment_id", c->id, "author_id", c->author_id, "assignee_id",
+                  str_or_null(t->assignee_id), "created_by", t->created_by, "title", t->title);
+    return publish(tx, "task.commented", t->org_id, c->author_id, t->id, d);
+}
+
+int tasks__emit_project(struct bh_tx *tx, const char *type, const struct tasks__project *p,
+                        const char *actor_id)
+{
+    json_t *d =
+        json_pack("{s:s, s:s, s:s}", "project_id", p->id, "org_id", p->org_id, "name", p->name);
+    return publish(tx, type, p->org_id, actor_id, p->id, d);
+}

@@ -1,0 +1,250 @@
+/* What the tasks module's own files share: the domain types, the rules
+ * (rules.c, pure), the repository (repo.c, all SQL), the cache (cache.c),
+ * events (events.c) and the services (service*.c) the handlers call.
+ * Nothing here is visible outside the module: the seal makes these local. */
+#ifndef TASKS_INTERNAL_H
+#define TASKS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "auth/auth.h"
+#include "platform/arena.h"
+#include "platform/http.h"
+
+struct bh_tx;
+
+/* ------------------------------------------------------------------ types */
+
+/* A task as stored. Every string lives in the arena it was read into;
+ * optional values are NULL. Times are RFC 3339 UTC text. */
+struct tasks__task {
+    const char *id, *org_id, *project_id, *title, *description, *status, *priority;
+    const char *assignee_id, *due_at, *created_by, *created_at, *updated_at;
+    const char *completed_at, *completed_by;
+    int64_t version;
+};
+
+struct tasks__project {
+    const char *id, *org_id, *name, *created_by, *created_at, *updated_at;
+};
+
+struct tasks__comment {
+    const char *id, *task_id, *author_id, *body, *created_at;
+};
+
+/* What a create or a PATCH asks for. For a PATCH, has_* tells which fields
+ * were sent; a sent optional field may be NULL (JSON null: clear it). */
+struct tasks__task_input {
+    const char *title, *description, *status, *priority, *project_id, *assignee_id, *due_at;
+    bool has_title, has_description, has_status, has_priority, has_project, has_assignee, has_due;
+};
+
+/* Why a service said no, beyond the error code, for the HTTP edge to word:
+ * the field at fault (422), the stable problem code, and plan-limit figures. */
+struct tasks__fault {
+    const char *field;
+    const char *code;
+    const char *detail;
+    int64_t limit, current;
+};
+
+/* A keyset position: the (created_at, id) of the last row of a page. */
+struct tasks__cursor {
+    char created_at[40];
+    char id[37];
+};
+
+/* A page of tasks, newest first. */
+struct tasks__task_filter {
+    const char *org_id;
+    const char *status;                /* NULL: any */
+    const char *assignee_id;           /* NULL: any */
+    const char *project_id;            /* NULL: any */
+    const char *title_like;            /* an ILIKE pattern, already escaped; NULL: any */
+    const struct tasks__cursor *after; /* NULL: first page */
+    int limit;
+};
+
+enum tasks__cache_result { TASKS__CACHE_HIT, TASKS__CACHE_MISS, TASKS__CACHE_BYPASS };
+
+/* One task as the GET-one path serves it: the JSON text (arena), ready to
+ * send as it is, whether it came from the cache, and its version. */
+struct tasks__task_view {
+    const char *json;
+    size_t len;
+    int64_t version;
+    enum tasks__cache_result cache;
+};
+
+/* ------------------------------------------------------- rules (rules.c) */
+
+bool tasks__status_valid(const char *s);
+bool tasks__priority_valid(const char *s);
+/* todo → in_progress → done, done → todo (reopen). Same → same is no change. */
+bool tasks__transition_allowed(const char *from, const char *to);
+/* RFC 3339 date-time with a real calendar date, years 0001-9999. */
+bool tasks__rfc3339_valid(const char *s);
+
+/* Opaque cursor: base64url of "<created_at>|<id>". encode: arena text or
+ * NULL on OOM. decode: false for anything that is not one of ours. */
+char *tasks__cursor_encode(struct bh_arena *a, const char *created_at, const char *id);
+bool tasks__cursor_decode(const char *text, struct tasks__cursor *out);
+
+/* ETags are strong, on the version: "v<version>". */
+void tasks__etag_format(char *buf, size_t size, int64_t version);
+/* Does an If-Match (strong comparison) / If-None-Match (weak comparison)
+ * header value, a list of entity tags or "*", match version? */
+bool tasks__etag_matches(const char *header, int64_t version, bool weak);
+/* False when the header is not a list of entity tags or "*". */
+bool tasks__etag_list_valid(const char *header);
+
+/* An ILIKE pattern matching q anywhere, with %, _ and \ in q escaped. */
+char *tasks__like_pattern(struct bh_arena *a, const char *q);
+/* Percent-encodes s for a query string (arena). */
+char *tasks__url_encode(struct bh_arena *a, const char *s);
+
+/* --------------------------------------------------------- repo (repo.c) */
+
+/* Inserts a task and counts it in its org's counter, which it locks until
+ * the transaction ends. *org_count is the org's task count including it.
+ * BH_EUNPROCESSABLE with fault->field "project_id" when the project is not
+ * one of the org's. */
+int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
+                            struct tasks__task *out, int64_t *org_count,
+                            struct tasks__fault *fault);
+/* tx NULL: a read in its own transaction. for_update locks the row. */
+int tasks__repo_task_find(struct bh_tx *tx, struct bh_arena *a, const char *org_id, const char *id,
+                          bool for_update, struct tasks__task *out);
+/* Writes every field of t (its id, org_id and version as read), bumping the
+ * version. completed_by: who moved it to done, when it moves to done. */
+int tasks__repo_task_update(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *t,
+                            const char *actor_id, struct tasks__task *out);
+/* Deletes the task (its comments go with it) and uncounts it. */
+int tasks__repo_task_delete(struct bh_tx *tx, const char *org_id, const char *id);
+/* Up to f->limit + 1 tasks, so the caller knows whether a next page exists. */
+int tasks__repo_task_list(struct bh_arena *a, const struct tasks__task_filter *f,
+                          struct tasks__task **out, int *n);
+
+int tasks__repo_project_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__project *p,
+                               struct tasks__project *out);
+int tasks__repo_project_find(struct bh_tx *tx, struct bh_arena *a, const char *org_id,
+                             const char *id, bool for_update, struct tasks__project *out);
+int tasks__repo_project_rename(struct bh_tx *tx, struct bh_arena *a, const char *org_id,
+                               const char *id, const char *name, struct tasks__project *out);
+/* BH_ECONFLICT while tasks still belong to the project. */
+int tasks__repo_project_delete(struct bh_tx *tx, const char *org_id, const char *id);
+int tasks__repo_project_list(struct bh_arena *a, const char *org_id,
+                             const struct tasks__cursor *after, int limit,
+                             struct tasks__project **out, int *n);
+
+/* Inserts a comment on a task of org_id; *task receives the task's title,
+ * assignee and creator (for the event). BH_ENOTFOUND when there is no such
+ * task in the org. */
+int tasks__repo_comment_insert(struct bh_tx *tx, struct bh_arena *a, const char *org_id,
+                               const struct tasks__comment *c, struct tasks__comment *out,
+                               struct tasks__task *task);
+/* Oldest first, after the cursor; up to limit + 1. */
+int tasks__repo_comment_list(struct bh_arena *a, const char *task_id,
+                             const struct tasks__cursor *after, int limit,
+                             struct tasks__comment **out, int *n);
+
+/* ------------------------------------------------------- cache (cache.c) */
+
+int tasks__cache_init(void);
+/* 0 and the entry (arena) on a hit; BH_ENOTFOUND on a miss;
+ * BH_EUNAVAILABLE when Redis cannot be used (bypass). */
+int tasks__cache_get(struct bh_arena *a, const char *id, const char **entry, size_t *len);
+/* Takes the single-flight fill lease for id: 0 (token set), BH_ECONFLICT
+ * when another request is filling, BH_EUNAVAILABLE. */
+int tasks__cache_lease(const char *id, char token[33]);
+/* Stores entry under id only if the lease is still ours (no write has
+ * invalidated it since): a fill can never resurrect an old version. */
+void tasks__cache_fill(const char *id, const char *token, const char *entry, size_t len);
+/* After a committed change: drops the entry and any fill lease. */
+void tasks__cache_invalidate(const char *id);
+/* Counts a GET-one outcome for /metrics. */
+void tasks__cache_count(enum tasks__cache_result r);
+void tasks__cache_count_load(void);
+const char *tasks__cache_result_name(enum tasks__cache_result r);
+
+/* ----------------------------------------------------- events (events.c) */
+
+extern const char *const tasks__emits[];
+int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__task *t,
+                     const char *actor_id);
+int tasks__emit_task_deleted(struct bh_tx *tx, const struct tasks__task *t, const char *actor_id);
+int tasks__emit_commented(struct bh_tx *tx, const struct tasks__task *t,
+                          const struct tasks__comment *c);
+int tasks__emit_project(struct bh_tx *tx, const char *type, const struct tasks__project *p,
+                        const char *actor_id);
+
+/* --------------------------------------------------- render (render.c) */
+
+json_t *tasks__task_json(const struct tasks__task *t);
+json_t *tasks__project_json(const struct tasks__project *p);
+json_t *tasks__comment_json(const struct tasks__comment *c);
+
+/* -------------------------------------------------- services (service*.c) */
+
+int tasks__task_create(const struct auth_principal *p, const struct tasks__task_input *in,
+                       struct bh_arena *a, struct tasks__task *out, struct tasks__fault *fault);
+/* The GET-one path: cache first, then Postgres. BH_ENOTFOUND. */
+int tasks__task_read(struct bh_arena *a, const char *org_id, const char *id,
+                     struct tasks__task_view *out);
+/* if_match: the header value or NULL (unconditional). */
+int tasks__task_update(const struct auth_principal *p, const char *id,
+                       const struct tasks__task_input *in, const char *if_match, struct bh_arena *a,
+                       struct tasks__task *out, struct tasks__fault *fault);
+int tasks__task_delete(const struct auth_principal *p, const char *id, const char *if_match,
+                       struct bh_arena *a);
+int tasks__task_list(struct bh_arena *a, const struct tasks__task_filter *f,
+                     struct tasks__task **out, int *n, const char **next_cursor);
+
+int tasks__project_create(const struct auth_principal *p, const char *name, struct bh_arena *a,
+                          struct tasks__project *out);
+int tasks__project_get(struct bh_arena *a, const char *org_id, const char *id,
+                       struct tasks__project *out);
+int tasks__project_rename(const struct auth_principal *p, const char *id, const char *name,
+                          struct bh_arena *a, struct tasks__project *out);
+int tasks__project_delete(const struct auth_principal *p, const char *id, struct bh_arena *a);
+
+int tasks__comment_create(const struct auth_principal *p, const char *task_id, const char *body,
+                          struct bh_arena *a, struct tasks__comment *out);
+/* The task's comments, oldest first. BH_ENOTFOUND when the task is not the org's. */
+int tasks__comment_list(struct bh_arena *a, const char *org_id, const char *task_id,
+                        const struct tasks__cursor *after, int limit, struct tasks__comment **out,
+                        int *n, const char **next_cursor);
+int tasks__project_list(struct bh_arena *a, const char *org_id, const struct tasks__cursor *after,
+                        int limit, struct tasks__project **out, int *n, const char **next_cursor);
+
+/* ---------------------------------------------------- handlers (http*.c) */
+
+int tasks__http_task_list(struct bh_req *req);
+int tasks__http_task_create(struct bh_req *req);
+int tasks__http_task_get(struct bh_req *req);
+int tasks__http_task_patch(struct bh_req *req);
+int tasks__http_task_delete(struct bh_req *req);
+int tasks__http_project_list(struct bh_req *req);
+int tasks__http_project_create(struct bh_req *req);
+int tasks__http_project_get(struct bh_req *req);
+int tasks__http_project_patch(struct bh_req *req);
+int tasks__http_project_delete(struct bh_req *req);
+int tasks__http_comment_list(struct bh_req *req);
+int tasks__http_comment_create(struct bh_req *req);
+
+/* Shared by the handlers: the limit query argument (1-100, default 20) and
+ * the cursor, as field errors on req when invalid. */
+int tasks__http_page_args(struct bh_req *req, int *limit, struct tasks__cursor *cursor,
+                          bool *has_cursor);
+/* Adds `Link: <path?query&cursor=...>; rel="next"` (query: other args, may be ""). */
+void tasks__http_link_next(struct bh_req *req, const char *query, const char *cursor);
+/* Answers a list: {"data": data, "next_cursor": ...} plus the Link header
+ * when there is a next page. query: "name=value&..." of the other args. */
+int tasks__http_reply_page(struct bh_req *req, json_t *data, const char *next_cursor,
+                           const char *query);
+
+#endif

@@ -1,0 +1,346 @@
+/* The tasks module's rules for tasks: who may do what, in which order the
+ * writes, the plan-limit check, the events and the cache invalidation
+ * happen. Every write is one transaction, its events ride on it, and the
+ * cache is invalidated only after it committed. Never speaks HTTP. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "billing/billing.h"
+#include "internal.h"
+#include "platform/db.h"
+#include "platform/err.h"
+#include "platform/uuid.h"
+
+enum {
+    LEASE_WAITS = 20,  /* how often a reader polls for another's fill ... */
+    LEASE_POLL_MS = 5, /* ... and how long it waits between polls */
+};
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* An assignee must be a member of the task's org (auth decides, usually
+ * from its cache). */
+static int check_assignee(const struct auth_principal *p, const char *assignee_id,
+                          struct tasks__fault *fault)
+{
+    if (!assignee_id)
+        return 0;
+    bh_uuid user;
+    enum auth_role role = AUTH_ROLE_NONE;
+    if (!bh_uuid_parse(assignee_id, &user))
+        role = AUTH_ROLE_NONE;
+    else {
+        int rc = auth_member_role(&p->org_id, &user, &role);
+        if (rc != 0)
+            return rc;
+    }
+    if (role == AUTH_ROLE_NONE) {
+        fault->field = "assignee_id";
+        fault->detail = "is not a member of this organization";
+        return BH_EUNPROCESSABLE;
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- create */
+
+int tasks__task_create(const struct auth_principal *p, const struct tasks__task_input *in,
+                       struct bh_arena *a, struct tasks__task *out, struct tasks__fault *fault)
+{
+    int rc = check_assignee(p, in->assignee_id, fault);
+    if (rc != 0)
+        return rc;
+    bh_uuid id = bh_uuid_v7();
+    const struct tasks__task t = {
+        .id = id.str,
+        .org_id = p->org_id.str,
+        .project_id = in->project_id,
+        .title = in->title,
+        .description = in->description,
+        .priority = in->priority ? in->priority : "normal",
+        .assignee_id = in->assignee_id,
+        .due_at = in->due_at,
+        .created_by = p->user_id.str,
+    };
+    struct bh_tx *tx = NULL;
+    rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    /* Inserting counts the task and locks the org's counter, so the limit
+     * check below and the insert are one serialised step per org. */
+    int64_t count = 0, limit = 0;
+    rc = tasks__repo_task_insert(tx, a, &t, out, &count, fault);
+    if (rc != 0)
+        goto out_rollback;
+    rc = billing_check_limit(tx, &p->org_id, BILLING_RESOURCE_TASKS, count - 1, &limit);
+    if (rc == BH_ELIMIT) {
+        fault->limit = limit;
+        fault->current = count - 1;
+        goto out_rollback;
+    }
+    if (rc == 0)
+        rc = tasks__emit_task(tx, "task.created", out, p->user_id.str);
+    if (rc == 0 && out->assignee_id)
+        rc = tasks__emit_task(tx, "task.assigned", out, p->user_id.str);
+    if (rc != 0)
+        goto out_rollback;
+    return bh_tx_commit(tx);
+
+out_rollback:
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- read */
+
+/* A cache entry is "<version> <org_id> <json>". An entry of another org is
+ * a miss for this caller: 404, exactly as Postgres would answer. */
+static int view_from_entry(const char *org_id, const char *entry, size_t len,
+                           struct tasks__task_view *out)
+{
+    char *end = NULL;
+    long long version = strtoll(entry, &end, 10);
+    if (end == entry || *end != ' ' || (size_t)(end - entry) + 38 > len || end[37] != ' ')
+        return BH_EINVAL;
+    if (strncmp(end + 1, org_id, 36) != 0)
+        return BH_ENOTFOUND;
+    out->version = version;
+    out->json = end + 38;
+    out->len = len - (size_t)(out->json - entry);
+    out->cache = TASKS__CACHE_HIT;
+    return 0;
+}
+
+/* Reads the task from Postgres; with a lease token, fills the cache. */
+static int load(struct bh_arena *a, const char *org_id, const char *id, const char *token,
+                enum tasks__cache_result result, struct tasks__task_view *out)
+{
+    struct tasks__task t;
+    tasks__cache_count_load();
+    int rc = tasks__repo_task_find(NULL, a, org_id, id, false, &t);
+    if (rc != 0)
+        return rc;
+    json_t *j = tasks__task_json(&t);
+    char *json = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(j);
+    if (!json)
+        return BH_ENOMEM;
+    char *entry = bh_arena_printf(a, "%" PRId64 " %s %s", t.version, t.org_id, json);
+    free(json);
+    if (!entry)
+        return BH_ENOMEM;
+    size_t len = strlen(entry);
+    if (token)
+        tasks__cache_fill(id, token, entry, len);
+    rc = view_from_entry(org_id, entry, len, out);
+    out->cache = result;
+    return rc;
+}
+
+int tasks__task_read(struct bh_arena *a, const char *org_id, const char *id,
+                     struct tasks__task_view *out)
+{
+    const char *entry = NULL;
+    size_t len = 0;
+    int rc = tasks__cache_get(a, id, &entry, &len);
+    if (rc == 0 && (rc = view_from_entry(org_id, entry, len, out)) != BH_EINVAL)
+        goto out;
+    if (rc == BH_EUNAVAILABLE) {
+        rc = load(a, org_id, id, NULL, TASKS__CACHE_BYPASS, out);
+        goto out;
+    }
+    /* A miss: one reader per key fills it (the lease); the others poll for
+     * its result briefly instead of all querying Postgres at once. */
+    for (int attempt = 0; attempt < LEASE_WAITS; attempt++) {
+        char token[33];
+        rc = tasks__cache_lease(id, token);
+        if (rc == 0) {
+            rc = load(a, org_id, id, token, TASKS__CACHE_MISS, out);
+            goto out;
+        }
+        if (rc == BH_EUNAVAILABLE)
+            break;
+        sleep_ms(LEASE_POLL_MS);
+        rc = tasks__cache_get(a, id, &entry, &len);
+        if (rc == 0 && (rc = view_from_entry(org_id, entry, len, out)) != BH_EINVAL)
+            goto out;
+        if (rc == BH_EUNAVAILABLE)
+            break;
+    }
+    /* Redis went away, or the filler is slow: answer from Postgres. */
+    rc = load(a, org_id, id, NULL, rc == BH_EUNAVAILABLE ? TASKS__CACHE_BYPASS : TASKS__CACHE_MISS,
+              out);
+out:
+    if (rc == 0)
+        tasks__cache_count(out->cache);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- update */
+
+/* Applies the sent fields of in to next; false when nothing changes. */
+static bool apply(struct tasks__task *next, const struct tasks__task_input *in)
+{
+    struct tasks__task before = *next;
+    if (in->has_title)
+        next->title = in->title;
+    if (in->has_description)
+        next->description = in->description ? in->description : "";
+    if (in->has_status)
+        next->status = in->status;
+    if (in->has_priority)
+        next->priority = in->priority;
+    if (in->has_project)
+        next->project_id = in->project_id;
+    if (in->has_assignee)
+        next->assignee_id = in->assignee_id;
+    if (in->has_due)
+        next->due_at = in->due_at;
+    return !str_eq(before.title, next->title) || !str_eq(before.description, next->description) ||
+           !str_eq(before.status, next->status) || !str_eq(before.priority, next->priority) ||
+           !str_eq(before.project_id, next->project_id) ||
+           !str_eq(before.assignee_id, next->assignee_id) || !str_eq(before.due_at, next->due_at);
+}
+
+/* The events a change publishes: always task.updated, and the ones
+ * consumers act on when the assignee or the status moved. */
+static int emit_changes(struct bh_tx *tx, const struct tasks__task *before,
+                        const struct tasks__task *after, const char *actor)
+{
+    int rc = tasks__emit_task(tx, "task.updated", after, actor);
+    if (rc == 0 && after->assignee_id && !str_eq(before->assignee_id, after->assignee_id))
+        rc = tasks__emit_task(tx, "task.assigned", after, actor);
+    if (rc == 0 && !str_eq(before->status, after->status)) {
+        if (strcmp(after->status, "done") == 0)
+            rc = tasks__emit_task(tx, "task.completed", after, actor);
+        else if (strcmp(before->status, "done") == 0)
+            rc = tasks__emit_task(tx, "task.reopened", after, actor);
+    }
+    return rc;
+}
+
+int tasks__task_update(const struct auth_principal *p, const char *id,
+                       const struct tasks__task_input *in, const char *if_match, struct bh_arena *a,
+                       struct tasks__task *out, struct tasks__fault *fault)
+{
+    int rc = in->has_assignee ? check_assignee(p, in->assignee_id, fault) : 0;
+    if (rc != 0)
+        return rc;
+    struct bh_tx *tx = NULL;
+    rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    struct tasks__task cur, next;
+    rc = tasks__repo_task_find(tx, a, p->org_id.str, id, true, &cur);
+    if (rc != 0)
+        goto out_rollback;
+    if (if_match && !tasks__etag_matches(if_match, cur.version, false)) {
+        rc = BH_EPRECONDITION;
+        goto out_rollback;
+    }
+    next = cur;
+    if (!apply(&next, in)) { /* nothing to change: no new version, no event */
+        *out = cur;
+        bh_tx_rollback(tx);
+        return 0;
+    }
+    if (!tasks__transition_allowed(cur.status, next.status)) {
+        fault->field = "status";
+        fault->code = "invalid_transition";
+        fault->detail =
+            bh_arena_printf(a, "A task cannot move from %s to %s.", cur.status, next.status);
+        rc = BH_EUNPROCESSABLE;
+        goto out_rollback;
+    }
+    rc = tasks__repo_task_update(tx, a, &next, p->user_id.str, out);
+    if (rc == BH_EUNPROCESSABLE) {
+        fault->field = "project_id";
+        fault->detail = "is not a project of this organization";
+    }
+    if (rc == 0)
+        rc = emit_changes(tx, &cur, out, p->user_id.str);
+    if (rc != 0)
+        goto out_rollback;
+    rc = bh_tx_commit(tx);
+    if (rc == 0)
+        tasks__cache_invalidate(id);
+    return rc;
+
+out_rollback:
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- delete */
+
+int tasks__task_delete(const struct auth_principal *p, const char *id, const char *if_match,
+                       struct bh_arena *a)
+{
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    struct tasks__task cur;
+    rc = tasks__repo_task_find(tx, a, p->org_id.str, id, true, &cur);
+    if (rc != 0)
+        goto out_rollback;
+    if (if_match && !tasks__etag_matches(if_match, cur.version, false)) {
+        rc = BH_EPRECONDITION;
+        goto out_rollback;
+    }
+    /* Members delete their own tasks; admins and owners any task. */
+    if (p->role < AUTH_ROLE_ADMIN && strcmp(cur.created_by, p->user_id.str) != 0) {
+        rc = BH_EFORBIDDEN;
+        goto out_rollback;
+    }
+    rc = tasks__repo_task_delete(tx, p->org_id.str, id);
+    if (rc == 0)
+        rc = tasks__emit_task_deleted(tx, &cur, p->user_id.str);
+    if (rc != 0)
+        goto out_rollback;
+    rc = bh_tx_commit(tx);
+    if (rc == 0)
+        tasks__cache_invalidate(id);
+    return rc;
+
+out_rollback:
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+/* ------------------------------------------------------------------- list */
+
+int tasks__task_list(struct bh_arena *a, const struct tasks__task_filter *f,
+                     struct tasks__task **out, int *n, const char **next_cursor)
+{
+    *next_cursor = NULL;
+    /* A project filter names a project of this org, or nothing exists. */
+    if (f->project_id) {
+        struct tasks__project project;
+        int rc = tasks__repo_project_find(NULL, a, f->org_id, f->project_id, false, &project);
+        if (rc != 0)
+            return rc;
+    }
+    int rc = tasks__repo_task_list(a, f, out, n);
+    if (rc != 0)
+        return rc;
+    if (*n > f->limit) {
+        *n = f->limit;
+        const struct tasks__task *last = &(*out)[f->limit - 1];
+        *next_cursor = tasks__cursor_encode(a, last->created_at, last->id);
+        if (!*next_cursor)
+            return BH_ENOMEM;
+    }
+    return 0;
+}
