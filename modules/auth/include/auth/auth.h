@@ -17,7 +17,12 @@ struct bh_tx;
 extern const struct bh_module auth_module;
 
 /* Roles in an organization, ordered: a higher role includes the lower ones. */
-enum auth_role { AUTH_ROLE_NONE = 0, AUTH_ROLE_MEMBER = 1, AUTH_ROLE_ADMIN = 2, AUTH_ROLE_OWNER = 3 };
+enum auth_role {
+    AUTH_ROLE_NONE = 0,
+    AUTH_ROLE_MEMBER = 1,
+    AUTH_ROLE_ADMIN = 2,
+    AUTH_ROLE_OWNER = 3
+};
 
 /* The authenticated caller. Lives in the request arena (never free it). */
 struct auth_principal {
@@ -60,5 +65,26 @@ int auth_each_member(const bh_uuid *org_id, enum auth_role min_role, auth_member
 
 /* Role names as the API spells them ("owner", "admin", "member"). */
 const char *auth_role_name(enum auth_role role);
+
+/* ---- hooks: how modules above auth take part in its transactions ----
+ * Auth sits at the bottom of the module graph and calls no other module. A
+ * module that must act inside auth's transactions (billing: every new
+ * organization gets a subscription; every new member takes a seat) is wired
+ * in by the composition root with these hooks, so the dependency points up
+ * the graph, never down. One callback per hook; registering again replaces
+ * it. Register before serving (not thread-safe against requests). */
+
+/* Called on the transaction that creates org_id (signup, POST /v1/orgs),
+ * after the organization and its owner exist. A non-zero return rolls the
+ * whole creation back and is returned to the caller. */
+typedef int (*auth_org_created_fn)(struct bh_tx *tx, const bh_uuid *org_id);
+int auth_on_org_created(auth_org_created_fn fn);
+
+/* Called on the transaction that adds a member to org_id, which has
+ * current_members now. Return 0 to allow, BH_ELIMIT (with *limit_out set) to
+ * refuse with 402 plan_limit_exceeded, or another bh_err. */
+typedef int (*auth_seat_check_fn)(struct bh_tx *tx, const bh_uuid *org_id, int64_t current_members,
+                                  int64_t *limit_out);
+int auth_on_seat_check(auth_seat_check_fn fn);
 
 #endif

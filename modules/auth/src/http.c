@@ -1,0 +1,510 @@
+/* Auth's HTTP handlers: parse and validate, authorize, call the rules in
+ * service.c, answer. Status codes for auth's own refusals are chosen here and
+ * nowhere else. A handler must never answer 5xx for bad input, never echo a
+ * password or a token it was sent, and never reveal whether an email exists
+ * at login. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "platform/err.h"
+#include "platform/json.h"
+#include "platform/log.h"
+
+enum { PAGE_DEFAULT = 50, PAGE_MAX = 100 };
+
+/* ------------------------------------------------------------ shapes */
+
+static json_t *user_json(const struct auth__user *u)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "id", u->id.str, "email", u->email, "name", u->name,
+                     "created_at", u->created_at);
+}
+
+static json_t *org_json(const struct auth__org *o)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "id", o->id.str, "name", o->name, "role",
+                     auth_role_name(o->role), "created_at", o->created_at);
+}
+
+static json_t *member_json(const struct auth__member *m)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "user_id", m->user_id.str, "email", m->email, "name",
+                     m->name, "role", auth_role_name(m->role));
+}
+
+static json_t *tokens_json(const struct auth__tokens *t)
+{
+    return json_pack("{s:s, s:s, s:s, s:i}", "access_token", t->access_token, "refresh_token",
+                     t->refresh_token, "token_type", "Bearer", "expires_in", t->expires_in);
+}
+
+/* Tokens must not be cached by anything between us and the client. */
+static void no_store(struct bh_req *req)
+{
+    bh_reply_header(req, "Cache-Control", "no-store");
+}
+
+/* A name: 1-100 characters, not only blanks. */
+static bool name_ok(struct bh_req *req, const char *field, const char *name)
+{
+    if (name && strspn(name, " \t\r\n") == strlen(name)) {
+        bh_req_field_error(req, field, "must not be blank");
+        return false;
+    }
+    return true;
+}
+
+/* ?limit= and ?cursor= (the last id of the previous page). */
+static bool page_args(struct bh_req *req, int *limit, const char **cursor)
+{
+    const char *l = bh_req_query(req, "limit");
+    const char *c = bh_req_query(req, "cursor");
+    bh_uuid u;
+    *limit = PAGE_DEFAULT;
+    *cursor = NULL;
+    if (l) {
+        char *end = NULL;
+        long v = strtol(l, &end, 10);
+        if (!*l || *end || v < 1 || v > PAGE_MAX)
+            bh_req_field_error(req, "limit", "must be an integer from 1 to %d", PAGE_MAX);
+        else
+            *limit = (int)v;
+    }
+    if (c && *c) {
+        if (!bh_uuid_parse(c, &u))
+            bh_req_field_error(req, "cursor", "is not a cursor this API returned");
+        else
+            *cursor = bh_arena_strdup(bh_req_arena(req), u.str);
+    }
+    return !bh_req_has_field_errors(req);
+}
+
+static int reply_refusal(struct bh_req *req, int rc, const struct auth__refusal *why)
+{
+    if (!why->code)
+        return rc;
+    json_t *extra = NULL;
+    if (rc == BH_ELIMIT)
+        extra = json_pack("{s:s, s:I, s:I}", "resource", "members", "limit", (json_int_t)why->limit,
+                          "usage", (json_int_t)why->usage);
+    return bh_reply_problem(req, bh_err_status(rc), why->code, why->detail, extra);
+}
+
+/* ------------------------------------------------------------ sign up, log in */
+
+static int signup(struct bh_req *req)
+{
+    const char *email = NULL, *password = NULL, *name = NULL;
+    const struct bh_json_field fields[] = {
+        BH_JSON_STRING("email", &email, 1, 320, true),
+        BH_JSON_STRING("password", &password, 12, 128, true),
+        BH_JSON_STRING("name", &name, 1, 100, true),
+        {0},
+    };
+    bh_json_read(req, bh_req_json(req), fields);
+    struct auth__signup_in in = {.password = password, .name = name};
+    if (email && !(in.email = auth__email_normalize(bh_req_arena(req), email)))
+        bh_req_field_error(req, "email", "must be a valid email address");
+    name_ok(req, "name", name);
+    if (bh_req_has_field_errors(req))
+        return bh_reply_field_errors(req);
+    in.client_addr = bh_req_client_addr(req);
+    in.user_agent = bh_req_header(req, "User-Agent");
+
+    struct auth__user user;
+    struct auth__org org;
+    struct auth__tokens tok = {0};
+    int rc = auth__signup(bh_req_arena(req), &in, &user, &org, &tok);
+    if (rc == BH_ECONFLICT)
+        return bh_reply_problem(req, 409, "email_taken", "An account with this email exists.",
+                                NULL);
+    if (rc != 0)
+        return rc;
+    json_t *body = tokens_json(&tok);
+    json_object_set_new(body, "user", user_json(&user));
+    json_object_set_new(body, "org", org_json(&org));
+    no_store(req);
+    bh_reply_header(req, "Location", "/v1/me");
+    return bh_reply_json(req, 201, body);
+}
+
+static int login(struct bh_req *req)
+{
+    const char *email = NULL, *password = NULL;
+    const struct bh_json_field fields[] = {
+        BH_JSON_STRING("email", &email, 1, 320, true),
+        BH_JSON_STRING("password", &password, 1, 1024, true),
+        {0},
+    };
+    if (bh_json_read(req, bh_req_json(req), fields) != 0)
+        return bh_reply_field_errors(req);
+    /* A malformed email cannot belong to anyone: it takes the unknown-user
+     * path, so the answer does not depend on it. */
+    const char *norm = auth__email_normalize(bh_req_arena(req), email);
+    if (!norm)
+        norm = email;
+    const char *addr = bh_req_client_addr(req);
+
+    struct auth__rl rl;
+    auth__login_check(norm, addr, &rl);
+    if (rl.limited) {
+        auth__rl_headers(req, &rl);
+        return bh_reply_problem(req, 429, "rate_limited",
+                                "Too many failed logins; try again after Retry-After seconds.",
+                                NULL);
+    }
+    struct auth__user user;
+    struct auth__tokens tok = {0};
+    int rc = auth__login(bh_req_arena(req), norm, password, addr, bh_req_header(req, "User-Agent"),
+                         &user, &tok);
+    if (rc == BH_EUNAUTH) {
+        auth__login_failed(norm, addr, &rl);
+        auth__rl_headers(req, &rl);
+        return bh_reply_problem(req, 401, "invalid_credentials",
+                                "The email or the password is wrong.", NULL);
+    }
+    if (rc != 0)
+        return rc;
+    auth__login_succeeded(norm);
+    auth__rl_headers(req, &rl);
+    json_t *body = tokens_json(&tok);
+    json_object_set_new(body, "user", user_json(&user));
+    no_store(req);
+    return bh_reply_json(req, 200, body);
+}
+
+static int refresh(struct bh_req *req)
+{
+    const char *token = NULL;
+    const struct bh_json_field fields[] = {
+        BH_JSON_STRING("refresh_token", &token, 1, 512, true),
+        {0},
+    };
+    if (bh_json_read(req, bh_req_json(req), fields) != 0)
+        return bh_reply_field_errors(req);
+    struct auth__tokens tok = {0};
+    enum auth__refresh_outcome outcome;
+    int rc = auth__refresh(bh_req_arena(req), token, &tok, &outcome);
+    if (rc != 0)
+        return rc;
+    if (outcome == AUTH__REFRESH_REUSED)
+        return bh_reply_problem(req, 401, "refresh_token_reused",
+                                "This refresh token was already used; the session is revoked. "
+                                "Log in again.",
+                                NULL);
+    if (outcome != AUTH__REFRESH_OK)
+        return bh_reply_problem(req, 401, "invalid_refresh_token",
+                                "The refresh token is unknown, expired or revoked.", NULL);
+    no_store(req);
+    return bh_reply_json(req, 200, tokens_json(&tok));
+}
+
+/* ------------------------------------------------------------ sessions */
+
+static int no_body(struct bh_req *req)
+{
+    const struct bh_json_field none[] = {{0}};
+    return bh_json_read(req, bh_req_json(req), none);
+}
+
+static int logout_common(struct bh_req *req, bool all)
+{
+    const struct auth_principal *p;
+    int rc = auth_authenticate(req, &p);
+    if (rc != 0)
+        return rc;
+    if (no_body(req) != 0)
+        return bh_reply_field_errors(req);
+    rc = auth__logout(auth__request_claims(req), all);
+    return rc != 0 ? rc : bh_reply_empty(req, 204);
+}
+
+static int logout(struct bh_req *req)
+{
+    return logout_common(req, false);
+}
+static int logout_all(struct bh_req *req)
+{
+    return logout_common(req, true);
+}
+
+/* ------------------------------------------------------------ me */
+
+static int me_get(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    struct auth__user user;
+    struct auth__org *orgs = NULL;
+    int n = 0;
+    int rc = auth_authenticate(req, &p);
+    if (rc != 0)
+        return rc;
+    rc = auth__repo_user_by_id(NULL, &p->user_id, &user);
+    if (rc == 0)
+        rc = auth__repo_orgs_of_user(bh_req_arena(req), &p->user_id, NULL, PAGE_MAX, &orgs, &n);
+    if (rc != 0)
+        return rc;
+    json_t *body = user_json(&user);
+    json_t *list = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(list, org_json(&orgs[i]));
+    json_object_set_new(body, "memberships", list);
+    return bh_reply_json(req, 200, body);
+}
+
+static int me_patch(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    const char *name = NULL;
+    int rc = auth_authenticate(req, &p);
+    if (rc != 0)
+        return rc;
+    const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, false), {0}};
+    bh_json_read(req, bh_req_json(req), fields);
+    name_ok(req, "name", name);
+    if (bh_req_has_field_errors(req))
+        return bh_reply_field_errors(req);
+    struct auth__user user;
+    if (name)
+        rc = auth__rename(&p->user_id, name, &user);
+    else
+        rc = auth__repo_user_by_id(NULL, &p->user_id, &user);
+    if (rc != 0)
+        return rc;
+    return bh_reply_json(req, 200, user_json(&user));
+}
+
+static int me_password(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    const char *current = NULL, *next = NULL;
+    int rc = auth_authenticate(req, &p);
+    if (rc != 0)
+        return rc;
+    const struct bh_json_field fields[] = {
+        BH_JSON_STRING("current_password", &current, 1, 1024, true),
+        BH_JSON_STRING("new_password", &next, 12, 128, true),
+        {0},
+    };
+    if (bh_json_read(req, bh_req_json(req), fields) != 0)
+        return bh_reply_field_errors(req);
+    /* Guessing the current password with a stolen access token is a login
+     * attempt: the same limiter counts it, keyed by the account. */
+    struct auth__user user;
+    rc = auth__repo_user_by_id(NULL, &p->user_id, &user);
+    sodium_memzero(user.password_hash, sizeof user.password_hash);
+    if (rc != 0)
+        return rc;
+    struct auth__rl rl;
+    const char *addr = bh_req_client_addr(req);
+    auth__login_check(user.email, addr, &rl);
+    if (rl.limited) {
+        auth__rl_headers(req, &rl);
+        return bh_reply_problem(req, 429, "rate_limited",
+                                "Too many wrong passwords; try again after Retry-After seconds.",
+                                NULL);
+    }
+    rc = auth__change_password(bh_req_arena(req), auth__request_claims(req), current, next);
+    if (rc == BH_EUNAUTH) {
+        auth__login_failed(user.email, addr, &rl);
+        auth__rl_headers(req, &rl);
+        bh_req_field_error(req, "current_password", "is not correct");
+        return bh_reply_field_errors(req);
+    }
+    return rc != 0 ? rc : bh_reply_empty(req, 204);
+}
+
+/* ------------------------------------------------------------ organizations */
+
+static int orgs_create(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    const char *name = NULL;
+    int rc = auth_authenticate(req, &p);
+    if (rc != 0)
+        return rc;
+    const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, true), {0}};
+    bh_json_read(req, bh_req_json(req), fields);
+    name_ok(req, "name", name);
+    if (bh_req_has_field_errors(req))
+        return bh_reply_field_errors(req);
+    struct auth__org org;
+    rc = auth__org_create(&p->user_id, name, &org);
+    if (rc != 0)
+        return rc;
+    bh_reply_header(req, "Location", bh_arena_printf(bh_req_arena(req), "/v1/orgs/%s", org.id.str));
+    return bh_reply_json(req, 201, org_json(&org));
+}
+
+static int orgs_list(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    const char *cursor;
+    int limit;
+    struct auth__org *orgs = NULL;
+    int n = 0;
+    int rc = auth_authenticate(req, &p);
+    if (rc != 0)
+        return rc;
+    if (!page_args(req, &limit, &cursor))
+        return bh_reply_field_errors(req);
+    rc = auth__repo_orgs_of_user(bh_req_arena(req), &p->user_id, cursor, limit + 1, &orgs, &n);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n && i < limit; i++)
+        json_array_append_new(data, org_json(&orgs[i]));
+    json_t *next = n > limit ? json_string(orgs[limit - 1].id.str) : json_null();
+    return bh_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+}
+
+static int orgs_get(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_MEMBER, &p);
+    if (rc != 0)
+        return rc;
+    struct auth__org org;
+    rc = auth__repo_org_get(&p->org_id, &p->user_id, &org);
+    if (rc != 0)
+        return rc;
+    return bh_reply_json(req, 200, org_json(&org));
+}
+
+/* ------------------------------------------------------------ members */
+
+static int members_list(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    const char *cursor;
+    int limit;
+    struct auth__member *ms = NULL;
+    int n = 0;
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_MEMBER, &p);
+    if (rc != 0)
+        return rc;
+    if (!page_args(req, &limit, &cursor))
+        return bh_reply_field_errors(req);
+    rc = auth__repo_members_list(bh_req_arena(req), &p->org_id, cursor, limit + 1, &ms, &n);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n && i < limit; i++)
+        json_array_append_new(data, member_json(&ms[i]));
+    json_t *next = n > limit ? json_string(ms[limit - 1].user_id.str) : json_null();
+    return bh_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+}
+
+static enum auth_role role_field(struct bh_req *req, const char *role)
+{
+    enum auth_role r = auth__role_parse(role);
+    if (role && r == AUTH_ROLE_NONE)
+        bh_req_field_error(req, "role", "must be one of owner, admin, member");
+    return r;
+}
+
+static int members_add(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    const char *email = NULL, *role_name = NULL;
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_ADMIN, &p);
+    if (rc != 0)
+        return rc;
+    const struct bh_json_field fields[] = {
+        BH_JSON_STRING("email", &email, 1, 320, true),
+        BH_JSON_STRING("role", &role_name, 1, 16, false),
+        {0},
+    };
+    bh_json_read(req, bh_req_json(req), fields);
+    enum auth_role role = role_name ? role_field(req, role_name) : AUTH_ROLE_MEMBER;
+    const char *norm = email ? auth__email_normalize(bh_req_arena(req), email) : NULL;
+    if (email && !norm)
+        bh_req_field_error(req, "email", "must be a valid email address");
+    if (bh_req_has_field_errors(req))
+        return bh_reply_field_errors(req);
+    struct auth__member m;
+    struct auth__refusal why = {0};
+    rc = auth__member_add(p, norm, role, &m, &why);
+    if (rc == BH_EUNPROCESSABLE) /* no such user: a field error on email */
+        bh_req_field_error(req, "email", "no user has this email");
+    if (rc != 0)
+        return reply_refusal(req, rc, &why);
+    return bh_reply_json(req, 201, member_json(&m));
+}
+
+/* The {user} path parameter; an unparsable id is simply not a member. */
+static bool target_user(struct bh_req *req, bh_uuid *out)
+{
+    const char *u = bh_req_param(req, "user");
+    return u && bh_uuid_parse(u, out);
+}
+
+static int members_update(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    const char *role_name = NULL;
+    bh_uuid user;
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_ADMIN, &p);
+    if (rc != 0)
+        return rc;
+    if (!target_user(req, &user))
+        return BH_ENOTFOUND;
+    const struct bh_json_field fields[] = {BH_JSON_STRING("role", &role_name, 1, 16, true), {0}};
+    bh_json_read(req, bh_req_json(req), fields);
+    enum auth_role role = role_field(req, role_name);
+    if (bh_req_has_field_errors(req))
+        return bh_reply_field_errors(req);
+    struct auth__member m;
+    struct auth__refusal why = {0};
+    rc = auth__member_update(p, &user, role, &m, &why);
+    if (rc != 0)
+        return reply_refusal(req, rc, &why);
+    return bh_reply_json(req, 200, member_json(&m));
+}
+
+static int members_remove(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    bh_uuid user;
+    const char *org = bh_req_param(req, "org");
+    /* Anyone may leave; removing someone else takes an admin. */
+    const struct auth_principal *me;
+    int rc = auth_authenticate(req, &me);
+    if (rc != 0)
+        return rc;
+    bool self = target_user(req, &user) && strcmp(user.str, me->user_id.str) == 0;
+    rc = auth_require_role(req, org, self ? AUTH_ROLE_MEMBER : AUTH_ROLE_ADMIN, &p);
+    if (rc != 0)
+        return rc;
+    if (!self && !target_user(req, &user))
+        return BH_ENOTFOUND;
+    if (no_body(req) != 0)
+        return bh_reply_field_errors(req);
+    struct auth__refusal why = {0};
+    rc = auth__member_remove(p, &user, &why);
+    if (rc != 0)
+        return reply_refusal(req, rc, &why);
+    return bh_reply_empty(req, 204);
+}
+
+/* Declared with AUTH__N_ROUTES elements in internal.h: a table of another
+ * length here is a type conflict, so the count cannot drift. */
+const struct bh_route auth__routes[] = {
+    {"POST", "/v1/auth/signup", signup, 0},
+    {"POST", "/v1/auth/login", login, 0},
+    {"POST", "/v1/auth/refresh", refresh, 0},
+    {"POST", "/v1/auth/logout", logout, 0},
+    {"POST", "/v1/auth/logout-all", logout_all, 0},
+    {"GET", "/v1/me", me_get, 0},
+    {"PATCH", "/v1/me", me_patch, 0},
+    {"POST", "/v1/me/password", me_password, 0},
+    {"POST", "/v1/orgs", orgs_create, 0},
+    {"GET", "/v1/orgs", orgs_list, 0},
+    {"GET", "/v1/orgs/{org}", orgs_get, 0},
+    {"GET", "/v1/orgs/{org}/members", members_list, 0},
+    {"POST", "/v1/orgs/{org}/members", members_add, 0},
+    {"PATCH", "/v1/orgs/{org}/members/{user}", members_update, 0},
+    {"DELETE", "/v1/orgs/{org}/members/{user}", members_remove, 0},
+};

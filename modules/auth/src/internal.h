@@ -1,0 +1,303 @@
+/* What the auth module's own files share with each other, and nothing else
+ * sees: the sealed object keeps only auth.h's names global. Every name here
+ * is auth__ (double underscore) so the boundary audit can tell it from API. */
+#ifndef AUTH_INTERNAL_H
+#define AUTH_INTERNAL_H
+
+#include <sodium.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "platform/arena.h"
+#include "platform/http.h"
+#include "platform/uuid.h"
+
+struct bh_tx;
+
+/* ------------------------------------------------------------ settings */
+
+/* Read once by auth_module.init from the environment; read-only after. */
+struct auth__settings {
+    char issuer[128];       /* BULKHEAD_JWT_ISSUER, default "bulkhead" */
+    char audience[128];     /* BULKHEAD_JWT_AUDIENCE, default "bulkhead-api" */
+    int access_ttl_s;       /* BULKHEAD_ACCESS_TOKEN_TTL_S, default 900 */
+    int refresh_ttl_s;      /* BULKHEAD_REFRESH_TOKEN_TTL_S, default 30 days */
+    int refresh_grace_s;    /* BULKHEAD_REFRESH_GRACE_S, default 10 */
+    int member_cache_ttl_s; /* BULKHEAD_AUTH_MEMBER_CACHE_TTL_S, default 60 */
+    int login_account_max;  /* failed logins per account per window, default 5 */
+    int login_addr_max;     /* failed logins per client address per window, default 100 */
+    int login_window_s;     /* BULKHEAD_LOGIN_WINDOW_S, default 900 */
+    int hash_slots;         /* BULKHEAD_AUTH_HASH_SLOTS: concurrent Argon2 runs, default 2 */
+    int hash_queue;         /* BULKHEAD_AUTH_HASH_QUEUE: callers allowed to wait, default 4 */
+    int hash_wait_ms;       /* BULKHEAD_AUTH_HASH_WAIT_MS: longest wait for a slot, default 500 */
+    unsigned long long opslimit; /* BULKHEAD_ARGON2_OPSLIMIT, default 2 (minimum 2) */
+    size_t memlimit;             /* BULKHEAD_ARGON2_MEMLIMIT_KIB * 1024, default 19 MiB (minimum) */
+    int deny_sync_ms; /* BULKHEAD_AUTH_DENY_SYNC_MS: denylist reconciler period, default 1000 */
+};
+extern struct auth__settings auth__settings;
+
+/* ------------------------------------------------------------ tokens (token.c) */
+
+/* What a verified access token says. */
+struct auth__claims {
+    bh_uuid sub; /* the user */
+    bh_uuid sid; /* the session (refresh-token family) that minted it */
+    bh_uuid jti; /* this token */
+    long iat, exp;
+};
+
+/* The key and the names a token must carry. Borrowed strings. */
+struct auth__jwt_keys {
+    const unsigned char *secret;
+    size_t secret_len;
+    const char *issuer;
+    const char *audience;
+};
+
+/* Signs an HS256 access token for (sub, sid) valid from now for ttl_s.
+ * *out is malloc'd (caller frees); jti_out receives the token id.
+ * 0, BH_ENOMEM or BH_EINTERNAL. */
+int auth__jwt_sign(const struct auth__jwt_keys *k, const bh_uuid *sub, const bh_uuid *sid, long now,
+                   long ttl_s, char **out, bh_uuid *jti_out);
+/* Verifies token: HS256 only, our key, exp present and in the future, iss and
+ * aud ours, sub/sid/jti UUIDs. 0 with *out, or BH_EUNAUTH. Never logs the token. */
+int auth__jwt_verify(const struct auth__jwt_keys *k, const char *token, long now,
+                     struct auth__claims *out);
+
+enum { AUTH__REFRESH_LEN = 43, AUTH__HASH_HEX = 64, AUTH__SEALED_HEX = 2 * (24 + 16 + 43) };
+/* A new opaque refresh token: base64url (no padding) of 256 random bits. */
+void auth__refresh_new(char out[AUTH__REFRESH_LEN + 1]);
+/* The SHA-256 of token, as lower-case hex: the only form the database keeps. */
+void auth__refresh_hash(const char *token, char out[AUTH__HASH_HEX + 1]);
+/* Seals child under a key derived from parent (only a holder of the parent
+ * can open it), so a replay of the parent within the grace window can be
+ * answered with the same child without storing any usable token. */
+int auth__refresh_seal(const char *parent, const char *child, char out[AUTH__SEALED_HEX + 1]);
+int auth__refresh_unseal(const char *parent, const char *sealed, char child[AUTH__REFRESH_LEN + 1]);
+
+/* The keys from the configuration (the secret lives for the process). */
+const struct auth__jwt_keys *auth__keys(void);
+
+/* ------------------------------------------------------------ passwords (password.c) */
+
+enum { AUTH__PWHASH_MAX = crypto_pwhash_STRBYTES };
+int auth__password_init(void);
+void auth__password_shutdown(void);
+/* Hashes password (Argon2id) inside the hashing bulkhead. 0, BH_EUNAVAILABLE
+ * when the bulkhead is full (answer 503 + Retry-After), BH_ENOMEM. */
+int auth__password_hash(const char *password, char out[AUTH__PWHASH_MAX]);
+/* Verifies password against encoded, or against a dummy hash when encoded is
+ * NULL (unknown user: same cost, always false). 0 with *ok, or BH_EUNAVAILABLE. */
+int auth__password_verify(const char *encoded, const char *password, bool *ok);
+
+/* ------------------------------------------------------------ login limiter (ratelimit.c) */
+
+struct auth__rl {
+    bool limited;
+    int limit;     /* the tighter of the two limits that applies */
+    int remaining; /* failures left before 429 */
+    int reset_s;   /* seconds until the window resets */
+};
+int auth__ratelimit_init(void);
+void auth__ratelimit_shutdown(void);
+/* Where the account (lower-cased email) and the client address stand. Never
+ * fails: with Redis down it answers from an in-process limiter. */
+void auth__login_check(const char *email, const char *addr, struct auth__rl *out);
+/* Counts one failed login for both keys and updates *out. */
+void auth__login_failed(const char *email, const char *addr, struct auth__rl *out);
+/* Forgets the account's failures after a successful login. */
+void auth__login_succeeded(const char *email);
+/* Sets RateLimit-* (and Retry-After when limited) on the reply. */
+void auth__rl_headers(struct bh_req *req, const struct auth__rl *rl);
+
+/* ------------------------------------------------------------ revocation (revoke.c) */
+
+int auth__revoke_init(void);
+void auth__revoke_shutdown(void);
+/* After the commit that revoked sessions: deny their access tokens in Redis
+ * (auth:deny:<sid>, and auth:deny:<jti> for jti when not NULL) until they
+ * expire. When Redis is down, the reconciler pushes them later and until it
+ * has, this process checks revocations in Postgres. */
+void auth__revoke_publish(const bh_uuid *sids, int n, const bh_uuid *jti);
+/* Is the session revoked? Redis answer reused when the caller already has it
+ * (see authn.c). Reads Postgres when Redis cannot be trusted. */
+bool auth__deny_trusted(void);
+/* Asks the reconciler to run soon (the denylist looked incomplete). */
+void auth__revoke_kick(void);
+/* A cache key whose DEL failed (Redis down): the reconciler retries it, so a
+ * stale membership cannot outlive the outage by more than one sync period. */
+void auth__revoke_drop_later(const char *key);
+
+/* ------------------------------------------------------------ membership cache (authn.c) */
+
+/* Drops auth:member:<org>:<user> after a commit that changed it. */
+void auth__member_cache_drop(const bh_uuid *org_id, const bh_uuid *user_id);
+/* The principal of an authenticated request (authn.c fills it). */
+const struct auth__claims *auth__request_claims(struct bh_req *req);
+
+/* Role names <-> enum; AUTH_ROLE_NONE for an unknown name. */
+enum auth_role auth__role_parse(const char *name);
+
+/* ------------------------------------------------------------ data (repo.c) */
+
+enum { AUTH__TS_LEN = 40, AUTH__NAME_MAX = 404, AUTH__EMAIL_MAX = 256 };
+
+struct auth__user {
+    bh_uuid id;
+    char email[AUTH__EMAIL_MAX];
+    char name[AUTH__NAME_MAX];
+    char created_at[AUTH__TS_LEN];
+    char password_hash[AUTH__PWHASH_MAX];
+};
+
+struct auth__org {
+    bh_uuid id;
+    char name[AUTH__NAME_MAX];
+    enum auth_role role; /* the caller's */
+    char created_at[AUTH__TS_LEN];
+};
+
+struct auth__member {
+    bh_uuid user_id;
+    char email[AUTH__EMAIL_MAX];
+    char name[AUTH__NAME_MAX];
+    enum auth_role role;
+};
+
+/* A refresh token row, locked (FOR UPDATE) by auth__repo_refresh_lock. */
+struct auth__refresh_row {
+    bh_uuid session_id;
+    bh_uuid user_id;
+    bool used; /* already rotated */
+    bool expired;
+    bool session_revoked;
+    bool child_current;  /* its child has not been rotated in turn */
+    double since_used_s; /* seconds since it was rotated */
+    char child_sealed[AUTH__SEALED_HEX + 1];
+};
+
+int auth__repo_user_insert(struct bh_tx *tx, const char *email, const char *name,
+                           const char *password_hash, struct auth__user *out);
+int auth__repo_user_by_email(const char *email, struct auth__user *out);
+int auth__repo_user_by_id(struct bh_tx *tx, const bh_uuid *id, struct auth__user *out);
+int auth__repo_user_set_name(struct bh_tx *tx, const bh_uuid *id, const char *name,
+                             struct auth__user *out);
+int auth__repo_user_set_password(struct bh_tx *tx, const bh_uuid *id, const char *hash);
+
+int auth__repo_org_insert(struct bh_tx *tx, const char *name, const bh_uuid *created_by,
+                          struct auth__org *out);
+int auth__repo_org_lock(struct bh_tx *tx, const bh_uuid *org_id);
+int auth__repo_org_get(const bh_uuid *org_id, const bh_uuid *user_id, struct auth__org *out);
+int auth__repo_orgs_of_user(struct bh_arena *a, const bh_uuid *user_id, const char *after,
+                            int limit, struct auth__org **out, int *n);
+
+int auth__repo_member_role(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid *user_id,
+                           enum auth_role *out);
+int auth__repo_member_insert(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid *user_id,
+                             enum auth_role role);
+int auth__repo_member_set_role(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid *user_id,
+                               enum auth_role role);
+int auth__repo_member_delete(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid *user_id);
+int auth__repo_member_counts(struct bh_tx *tx, const bh_uuid *org_id, int64_t *members,
+                             int64_t *owners);
+int auth__repo_member_get(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid *user_id,
+                          struct auth__member *out);
+int auth__repo_members_list(struct bh_arena *a, const bh_uuid *org_id, const char *after, int limit,
+                            struct auth__member **out, int *n);
+int auth__repo_members_each(const bh_uuid *org_id, enum auth_role min_role, auth_member_fn fn,
+                            void *arg);
+
+int auth__repo_session_insert(struct bh_tx *tx, const bh_uuid *user_id, const char *client_addr,
+                              const char *user_agent, bh_uuid *sid_out);
+int auth__repo_refresh_insert(struct bh_tx *tx, const char *hash, const bh_uuid *sid, int ttl_s);
+int auth__repo_refresh_lock(struct bh_tx *tx, const char *hash, struct auth__refresh_row *out);
+int auth__repo_refresh_rotated(struct bh_tx *tx, const char *hash, const char *child_hash,
+                               const char *child_sealed);
+int auth__repo_session_revoke(struct bh_tx *tx, const bh_uuid *sid, const char *reason);
+/* Revokes the user's live sessions (except keep, when not NULL); the revoked
+ * ids go to an arena array. */
+int auth__repo_sessions_revoke_user(struct bh_tx *tx, struct bh_arena *a, const bh_uuid *user_id,
+                                    const bh_uuid *keep, const char *reason, bh_uuid **sids,
+                                    int *n);
+/* Session revoked (or unknown) and, when org_id is not NULL, the role. */
+int auth__repo_session_state(const bh_uuid *sid, const bh_uuid *org_id, const bh_uuid *user_id,
+                             bool *revoked, enum auth_role *role);
+/* Revocations Redis has not been told about (or all recent ones when
+ * all_recent), at most max, revoked within the last window_s. */
+int auth__repo_revocations(struct bh_arena *a, bool all_recent, int window_s, int max,
+                           bh_uuid **sids, double **age_s, int *n);
+int auth__repo_revocations_synced(const bh_uuid *sids, int n);
+
+/* ------------------------------------------------------------ events (events.c) */
+
+int auth__emit_signed_up(struct bh_tx *tx, const struct auth__user *u, const bh_uuid *org_id);
+int auth__emit_org_created(struct bh_tx *tx, const struct auth__org *org, const bh_uuid *owner);
+int auth__emit_member(struct bh_tx *tx, const char *type, const bh_uuid *org_id,
+                      const bh_uuid *actor, const bh_uuid *user_id, enum auth_role role,
+                      enum auth_role previous);
+extern const char *const auth__emits[];
+
+/* ------------------------------------------------------------ rules (service.c) */
+
+/* What signup, login and refresh hand back. Strings are request-arena. */
+struct auth__tokens {
+    const char *access_token;
+    const char *refresh_token;
+    int expires_in;
+    bh_uuid session_id;
+};
+
+struct auth__signup_in {
+    const char *email; /* normalised */
+    const char *password;
+    const char *name;
+    const char *client_addr, *user_agent;
+};
+
+int auth__signup(struct bh_arena *a, const struct auth__signup_in *in, struct auth__user *user,
+                 struct auth__org *org, struct auth__tokens *tok);
+/* 0, BH_EUNAUTH (bad credentials), BH_EUNAVAILABLE. */
+int auth__login(struct bh_arena *a, const char *email, const char *password,
+                const char *client_addr, const char *user_agent, struct auth__user *user,
+                struct auth__tokens *tok);
+
+enum auth__refresh_outcome { AUTH__REFRESH_OK, AUTH__REFRESH_INVALID, AUTH__REFRESH_REUSED };
+int auth__refresh(struct bh_arena *a, const char *refresh_token, struct auth__tokens *tok,
+                  enum auth__refresh_outcome *outcome);
+int auth__logout(const struct auth__claims *c, bool all_sessions);
+/* 0, BH_EUNAUTH (current password wrong), BH_EUNAVAILABLE. */
+int auth__change_password(struct bh_arena *a, const struct auth__claims *c, const char *current,
+                          const char *next);
+int auth__rename(const bh_uuid *user_id, const char *name, struct auth__user *out);
+
+int auth__org_create(const bh_uuid *user_id, const char *name, struct auth__org *out);
+
+/* Why a membership change was refused (for the problem body). */
+struct auth__refusal {
+    const char *code;     /* stable code, static */
+    const char *detail;   /* static */
+    int64_t limit, usage; /* for plan_limit_exceeded */
+};
+int auth__member_add(const struct auth_principal *p, const char *email, enum auth_role role,
+                     struct auth__member *out, struct auth__refusal *why);
+int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, enum auth_role role,
+                        struct auth__member *out, struct auth__refusal *why);
+int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
+                        struct auth__refusal *why);
+
+/* Email normalisation: trimmed, lower-cased copy in the arena, or NULL when
+ * it is not a plausible address. */
+const char *auth__email_normalize(struct bh_arena *a, const char *email);
+
+/* Hooks into the rest of the system, registered by the composition root. */
+int auth__call_org_created(struct bh_tx *tx, const bh_uuid *org_id);
+int auth__call_seat_check(struct bh_tx *tx, const bh_uuid *org_id, int64_t current, int64_t *limit);
+
+/* ------------------------------------------------------------ HTTP (http.c) */
+
+enum { AUTH__N_ROUTES = 15 };
+extern const struct bh_route auth__routes[AUTH__N_ROUTES];
+
+#endif
