@@ -90,7 +90,7 @@ static int reply_fault(struct bh_req *req, int rc, const struct tasks__fault *fa
             (long long)fault->limit, (long long)fault->current);
         return bh_reply_problem(req, 402, "plan_limit_exceeded", detail,
                                 json_pack("{s:s, s:I, s:I}", "resource", "tasks", "limit",
-                                          (json_int_t)fault->limit, "current",
+                                          (json_int_t)fault->limit, "usage",
                                           (json_int_t)fault->current));
     }
     if (rc == BH_EUNPROCESSABLE && fault->field) {
