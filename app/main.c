@@ -33,6 +33,18 @@ enum { N_MODULES = sizeof modules / sizeof modules[0] };
 
 static const char *module_names[N_MODULES];
 
+/* Billing takes part in auth's transactions through auth's hooks: auth sits
+ * below billing in the module graph and never calls it. */
+static int free_subscription(struct bh_tx *tx, const bh_uuid *org_id)
+{
+    return billing_create_subscription(tx, org_id, "free");
+}
+
+static int member_seats(struct bh_tx *tx, const bh_uuid *org_id, int64_t current, int64_t *limit)
+{
+    return billing_check_limit(tx, org_id, BILLING_RESOURCE_MEMBERS, current, limit);
+}
+
 static int usage(void)
 {
     fprintf(stderr,
@@ -99,6 +111,8 @@ static int start_platform(const struct bh_config *cfg)
         if (modules[i]->init && (rc = modules[i]->init()) != 0)
             bh_log(BH_LOG_ERROR, "platform", "module %s failed to start: %s", modules[i]->name,
                    bh_err_name(rc));
+    auth_on_org_created(free_subscription);
+    auth_on_seat_check(member_seats);
     bh_health_init(module_names, N_MODULES);
     return rc;
 }
