@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The plan limit on tasks (free plan: 50): past it, creating answers 402
+# plan_limit_exceeded with the limit and the usage; at limit-1, parallel
+# creates yield exactly one 201 (the org's counter row serialises them);
+# deleting a task frees its place.
+source "$BH_SOURCE_DIR/tests/lib/common.sh"
+source "$BH_SOURCE_DIR/tests/lib/tasks.sh"
+
+bh_start
+
+read -r TOKEN ORG _ _ <<<"$(tasks_signup limited)"
+T="/v1/orgs/$ORG/tasks"
+
+# Fill up to one below the limit, which the first refusal tells us.
+limit=""
+for i in $(seq 1 1000); do
+  api POST "$T" "{\"title\":\"t$i\"}"
+  if [ "$STATUS" = 402 ]; then
+    limit=$(jget .limit)
+    [ "$(jget .code)" = plan_limit_exceeded ] || fail "code: $BODY"
+    [ "$(jget .usage)" = "$limit" ] || fail "usage at the limit: $BODY"
+    [ "$(jget .status)" = 402 ] && [ -n "$(jget .request_id)" ] || fail "problem: $BODY"
+    break
+  fi
+  expect 201 "task $i under the limit"
+  last=$(jget .id)
+done
+[ -n "$limit" ] && [ "$limit" -ge 1 ] || fail "no plan limit reached after 1000 tasks"
+[ "$i" = $((limit + 1)) ] || fail "refused at task $i with limit $limit"
+pass "creating past the plan limit ($limit) answers 402 plan_limit_exceeded with limit and usage"
+
+api DELETE "$T/$last"
+expect 204
+api POST "$T" '{"title":"the freed place"}'
+expect 201 "a deleted task frees its place"
+api DELETE "$T/$(jget .id)"
+expect 204
+pass "deleting a task frees its place under the limit"
+
+# Now at limit-1: race eight creates.
+for round in 1 2 3; do
+  pids=()
+  for k in $(seq 1 8); do
+    curl -sS -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $TOKEN" \
+      -H 'Content-Type: application/json' --data "{\"title\":\"race $round.$k\"}" "$BH_URL$T" \
+      >"$BH_TMP/race.$k" &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  created=$(cat "$BH_TMP"/race.* | grep -c '^201$' || true)
+  refused=$(cat "$BH_TMP"/race.* | grep -c '^402$' || true)
+  [ "$created" = 1 ] && [ "$refused" = 7 ] || fail "round $round: $created created, $refused refused: $(cat "$BH_TMP"/race.* | tr '\n' ' ')"
+  # Back to limit-1 for the next round.
+  api GET "$T?limit=1"
+  api DELETE "$T/$(jget '.data[0].id')"
+  expect 204
+done
+pass "eight parallel creates at limit-1 yield exactly one 201 and seven 402 (three rounds)"
