@@ -6,9 +6,14 @@
  * fill that raced a write is refused instead of caching the old version, and
  * one reader per key goes to Postgres when a hot entry expires.
  * Redis trouble is never an error here: callers get BH_EUNAVAILABLE and
- * answer from Postgres. Never cache anything but what Postgres returned. */
+ * answer from Postgres. An invalidation Redis missed is kept and replayed
+ * before this process reads the cache again, so an entry that survived an
+ * outage (Redis keeps its data across restarts) is never served stale.
+ * Never cache anything but what Postgres returned. */
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,7 +24,11 @@
 #include "platform/metrics.h"
 #include "platform/redis.h"
 
-enum { LEASE_TTL_MS = 1000 };
+enum {
+    LEASE_TTL_MS = 1000,
+    MAX_PENDING = 1024, /* invalidations kept while Redis is unreachable */
+    KEY_LEN = 48,       /* "tasks:task:" + a UUID */
+};
 
 /* Fills only while the lease holds the caller's token, then drops it.
  * KEYS: lease, entry. ARGV: token, entry text, TTL in ms. */
@@ -30,6 +39,15 @@ static const char FILL_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then
 static long ttl_ms = 60000;
 static struct bh_counter *results[3];
 static struct bh_counter *loads;
+
+/* Invalidations Redis did not take (it was down): the keys to delete before
+ * this process trusts the cache again. n_pending is read without the lock on
+ * the hot path; it is only a hint, the lock guards the list. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static char pending[MAX_PENDING][KEY_LEN];
+static int pending_len;
+static _Atomic int n_pending;
+static bool pending_overflowed;
 
 int tasks__cache_init(void)
 {
@@ -65,9 +83,56 @@ void tasks__cache_count_load(void)
     bh_counter_add(loads, 1);
 }
 
+static void pending_add(const char *id)
+{
+    pthread_mutex_lock(&pending_lock);
+    if (pending_len < MAX_PENDING) {
+        snprintf(pending[pending_len++], KEY_LEN, "tasks:task:%s", id);
+        atomic_store(&n_pending, pending_len);
+    } else if (!pending_overflowed) {
+        pending_overflowed = true;
+        bh_log_error("more than %d task invalidations missed while Redis was down: "
+                     "some entries may be stale until their TTL",
+                     MAX_PENDING);
+    }
+    pthread_mutex_unlock(&pending_lock);
+}
+
+/* Deletes the keys whose invalidation Redis missed, in one DEL. 0 when none
+ * are left, BH_EUNAVAILABLE when Redis still cannot take them. */
+static int pending_replay(void)
+{
+    if (atomic_load_explicit(&n_pending, memory_order_relaxed) == 0)
+        return 0;
+    int rc = 0;
+    pthread_mutex_lock(&pending_lock);
+    if (pending_len > 0) {
+        const char *argv[MAX_PENDING + 1];
+        argv[0] = "DEL";
+        for (int i = 0; i < pending_len; i++)
+            argv[i + 1] = pending[i];
+        redisReply *r = NULL;
+        rc = bh_redis_argv(&r, pending_len + 1, argv, NULL);
+        if (r)
+            freeReplyObject(r);
+        if (rc == 0) {
+            bh_log_info("replayed %d task invalidations Redis had missed", pending_len);
+            pending_len = 0;
+            pending_overflowed = false;
+            atomic_store(&n_pending, 0);
+        } else {
+            rc = BH_EUNAVAILABLE;
+        }
+    }
+    pthread_mutex_unlock(&pending_lock);
+    return rc;
+}
+
 int tasks__cache_get(struct bh_arena *a, const char *id, const char **entry, size_t *len)
 {
     redisReply *r = NULL;
+    if (pending_replay() != 0)
+        return BH_EUNAVAILABLE;
     int rc = bh_redis(&r, "GET tasks:task:%s", id);
     if (rc != 0) {
         rc = BH_EUNAVAILABLE; /* an error reply is as good as no cache */
@@ -121,9 +186,13 @@ void tasks__cache_invalidate(const char *id)
 {
     redisReply *r = NULL;
     int rc = bh_redis(&r, "DEL tasks:task:%s tasks:fill:%s", id, id);
-    if (rc != 0)
-        /* The entry, if Redis kept one, expires within the TTL. */
-        bh_log_warn("could not invalidate the cached task %s: %s", id, bh_err_name(rc));
+    if (rc != 0) {
+        /* Redis may keep the entry across its outage: delete it before this
+         * process reads the cache again. */
+        bh_log_warn("could not invalidate the cached task %s (%s): will retry", id,
+                    bh_err_name(rc));
+        pending_add(id);
+    }
     if (r)
         freeReplyObject(r);
 }
