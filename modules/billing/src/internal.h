@@ -1,7 +1,8 @@
 /* Declarations shared between the billing module's own files (never
  * included by anyone else): the domain types, the repository (all SQL), the
- * clock and the services. Nothing here names a payment provider: provider
- * vocabulary stays inside provider_*.c (the anti-corruption layer). */
+ * clock, the payments gateway and the services. Nothing here names a payment
+ * provider's vocabulary: that stays inside provider_*.c (the anti-corruption
+ * layer), behind the port in provider.h. */
 #ifndef BILLING_INTERNAL_H
 #define BILLING_INTERNAL_H
 
@@ -11,18 +12,21 @@
 #include <time.h>
 
 #include "billing/billing.h"
+#include "platform/arena.h"
+#include "platform/events.h"
 #include "platform/http.h"
 #include "platform/uuid.h"
+#include "provider.h"
 
 struct bh_tx;
 
 /* ------------------------------------------------------------- domain types */
 
-/* A plan of the catalogue. Limits are -1 for unlimited. */
+/* A plan of the catalogue. Limits are BILLING__UNLIMITED (-1) for none. */
 struct billing__plan {
     char id[33];
     char name[101];
-    int rank;
+    int rank; /* higher = richer: moving up is an upgrade */
     int64_t price_cents;
     char currency[4];
     char interval[8]; /* "month" | "year" */
@@ -38,49 +42,321 @@ struct billing__subscription {
     bh_uuid org_id;
     char plan_id[33];
     char status[16];     /* trialing | active | past_due | canceled */
-    time_t period_start; /* seconds since the epoch */
+    time_t period_start; /* seconds since the epoch, billing's clock */
     time_t period_end;
     bool cancel_at_period_end;
     char pending_plan_id[33]; /* "" when no downgrade is scheduled */
-    int dunning_attempts;
-    time_t next_retry_at; /* 0 when nothing is owed */
+    int dunning_attempts;     /* failed renewal charges in a row */
+    time_t next_retry_at;     /* 0 when nothing is owed */
+    time_t status_changed_at;
 };
 
-/* --------------------------------------------------------------- the clock */
+enum { BILLING__MAX_LINES = 4 };
+
+struct billing__invoice_line {
+    char kind[24]; /* subscription | proration_charge | proration_credit */
+    char description[201];
+    char plan_id[33];
+    int64_t amount_cents; /* negative for a credit */
+    time_t period_start, period_end;
+};
+
+struct billing__invoice {
+    bh_uuid id;
+    bh_uuid org_id;
+    bh_uuid subscription_id;
+    int64_t number;
+    char status[8];  /* draft | open | paid | void */
+    char reason[16]; /* plan_change | renewal */
+    char plan_id[33];
+    char from_plan_id[33]; /* plan_change only; "" otherwise */
+    char currency[4];
+    int64_t total_cents;
+    time_t period_start, period_end, created_at;
+    int attempt_count;
+    int n_lines; /* lines are filled when creating; reads carry lines_json */
+    struct billing__invoice_line lines[BILLING__MAX_LINES];
+    const char *lines_json; /* reads: the lines as JSON text (arena), or NULL */
+};
+
+/* ------------------------------------------------------------------ clock */
 
 /* Billing's notion of now (seconds since the epoch): the real time, plus, in
  * dev mode only, the offset held in BULKHEAD_BILLING_CLOCK_FILE, so tests can
  * move a subscription through renewals and dunning without waiting a month. */
 time_t billing__now(void);
-/* RFC 3339 UTC ("2026-01-02T03:04:05Z") into out (at least 21 bytes). */
+/* RFC 3339 UTC ("2026-01-02T03:04:05Z"). */
 void billing__format_time(time_t t, char out[32]);
 /* Adds one plan interval ("month" or "year") to t, keeping the day of month
  * where the calendar allows (Jan 31 + 1 month = Feb 28/29). */
 time_t billing__add_interval(time_t t, const char *interval);
 
-/* -------------------------------------------------------------- repository */
+/* ------------------------------------------------------------- pure rules */
+
+/* The part of amount_cents that covers `remaining` seconds of a period of
+ * `length` seconds, rounded half up to a whole cent. 0 when length <= 0;
+ * remaining is clamped to [0, length]. */
+int64_t billing__prorate(int64_t amount_cents, int64_t remaining, int64_t length);
+
+/* The dunning schedule: after the renewal charge failed at `first_failure`,
+ * retry n (1-based) is due at the returned time; 0 when there is no retry n
+ * (the subscription is canceled instead). */
+time_t billing__dunning_retry_at(time_t first_failure, int n);
+int billing__dunning_retries(void);
+
+/* Webhook signature check: header is `t=<unix>,v1=<hex>[,v1=<hex>...]`,
+ * the signature HMAC-SHA256(secret, t + "." + body). 0 when valid;
+ * BH_EUNAUTH for a bad or missing signature; BH_ETIMEOUT when t is further
+ * than tolerance_s from now. */
+int billing__verify_signature(const char *header, const char *body, size_t body_len,
+                              const char *secret, time_t now, long tolerance_s);
+/* The v1 signature for t and body, as 64 lower-case hex digits. */
+void billing__sign(const char *secret, long long t, const char *body, size_t body_len,
+                   char out[65]);
+
+/* ------------------------------------------------------------- repository */
 
 int billing__repo_plans(struct bh_tx *tx, struct billing__plan *out, int max, int *n);
+/* BH_ENOTFOUND for an unknown plan. */
 int billing__repo_plan(struct bh_tx *tx, const char *plan_id, struct billing__plan *out);
 /* The limits in force for org_id: its plan's while the subscription is live,
  * the free plan's when it is canceled or missing. */
 int billing__repo_effective_limits(struct bh_tx *tx, const bh_uuid *org_id, int64_t *tasks,
                                    int64_t *members);
+
 /* Inserts org_id's subscription; BH_ECONFLICT when it already has one (the
  * caller's transaction stays usable: ON CONFLICT DO NOTHING). */
 int billing__repo_subscription_insert(struct bh_tx *tx, const struct billing__subscription *s);
 /* Reads org_id's subscription; BH_ENOTFOUND when none. for_update locks it. */
 int billing__repo_subscription_get(struct bh_tx *tx, const bh_uuid *org_id, bool for_update,
                                    struct billing__subscription *out);
+/* Writes every mutable field of s (by id); now stamps status changes. */
+int billing__repo_subscription_update(struct bh_tx *tx, const struct billing__subscription *s,
+                                      time_t now);
+/* Organizations whose period ended or whose dunning retry is due by now. */
+int billing__repo_subscriptions_due(struct bh_tx *tx, time_t now, int max, bh_uuid *out, int *n);
 
-/* --------------------------------------------------------------- services */
+int billing__repo_payment_method_put(struct bh_tx *tx, const bh_uuid *org_id, const char *provider,
+                                     const struct billing__card *card);
+/* BH_ENOTFOUND when the organization has no card. */
+int billing__repo_payment_method_get(struct bh_tx *tx, const bh_uuid *org_id,
+                                     struct billing__card *out);
 
-/* JSON renderings (new references; NULL on OOM). */
+/* Takes the org's next invoice number (locking its counter row until the
+ * transaction ends), inserts inv with its lines and finalizes it (open).
+ * Sets inv->number and inv->status. */
+int billing__repo_invoice_create(struct bh_tx *tx, struct billing__invoice *inv, time_t now);
+/* One invoice of org_id (NULL: any org, for webhooks) with its lines as
+ * JSON (allocated from a, may be NULL to skip them). BH_ENOTFOUND. */
+int billing__repo_invoice_get(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid *id,
+                              bool for_update, struct bh_arena *a, struct billing__invoice *out);
+/* Newest first, numbers below before_number (0: from the newest). */
+int billing__repo_invoices_list(struct bh_tx *tx, const bh_uuid *org_id, int64_t before_number,
+                                int limit, struct bh_arena *a, struct billing__invoice *out,
+                                int *n);
+/* The open renewal invoice of a subscription (the one dunning retries). */
+int billing__repo_invoice_open_renewal(struct bh_tx *tx, const bh_uuid *subscription_id,
+                                       struct billing__invoice *out);
+int billing__repo_invoice_set_status(struct bh_tx *tx, const bh_uuid *id, const char *status,
+                                     time_t now);
+int billing__repo_invoice_count_attempt(struct bh_tx *tx, const bh_uuid *id);
+/* Voids the subscription's open plan-change invoices (a new attempt
+ * supersedes them). */
+int billing__repo_invoices_void_open_plan_changes(struct bh_tx *tx, const bh_uuid *subscription_id,
+                                                  time_t now);
+
+/* Records a charge about to be made. BH_ECONFLICT when the organization
+ * already has one in flight (stale ones, older than ten minutes, are closed
+ * as errors first). */
+int billing__repo_attempt_begin(struct bh_tx *tx, const bh_uuid *attempt_id,
+                                const bh_uuid *invoice_id, const bh_uuid *org_id,
+                                int64_t amount_cents);
+/* outcome: succeeded | declined | error. */
+int billing__repo_attempt_finish(struct bh_tx *tx, const bh_uuid *attempt_id, const char *outcome,
+                                 const char *failure_code, const char *provider_ref);
+/* An attempt the provider told us about (webhook). */
+int billing__repo_attempt_record(struct bh_tx *tx, const bh_uuid *invoice_id, const bh_uuid *org_id,
+                                 int64_t amount_cents, const char *outcome,
+                                 const char *failure_code);
+
+int billing__repo_usage_add(struct bh_tx *tx, const char *org_id, int64_t d_tasks,
+                            int64_t d_members);
+int billing__repo_usage_get(struct bh_tx *tx, const bh_uuid *org_id, int64_t *tasks,
+                            int64_t *members);
+
+/* Records a webhook event id. 0 when new, 1 when already handled. */
+int billing__repo_webhook_seen(struct bh_tx *tx, const char *provider,
+                               const struct billing__payment_event *ev);
+
+/* ------------------------------------------------------- idempotency keys */
+
+struct billing__idem {
+    bh_uuid org_id;
+    char key[256];
+    char hash[65];
+    bool claimed; /* this request owns the key and must reply through it */
+};
+
+struct billing__idem_stored {
+    char hash[65];
+    int status; /* 0 while in flight */
+    char type[64];
+    const char *body; /* arena */
+};
+
+/* Starts an idempotent request for org_id. Returns 0 when this request
+ * claimed the key (do the work, then answer with billing__idem_reply() or
+ * billing__idem_problem(), or billing__idem_release() and return an error
+ * for a transient failure); 1 when it already answered (a replay, a key in
+ * flight 409, a reused key 422, a missing key 400): the handler returns 0;
+ * or a negative bh_err. */
+int billing__idem_begin(struct bh_req *req, const bh_uuid *org_id, struct billing__idem *out);
+/* Answers with body (taken) and stores it for replays. */
+int billing__idem_reply(struct bh_req *req, struct billing__idem *idem, unsigned status,
+                        json_t *body);
+/* Answers with a problem (extra taken, may be NULL) and stores it. */
+int billing__idem_problem(struct bh_req *req, struct billing__idem *idem, unsigned status,
+                          const char *code, const char *detail, json_t *extra);
+/* Gives the key up without a stored answer: a retry will do the work. */
+void billing__idem_release(struct billing__idem *idem);
+
+/* Its SQL (repo.c); each statement runs in its own short transaction. */
+int billing__repo_idem_claim(const struct billing__idem *idem, time_t now, bool *claimed);
+int billing__repo_idem_get(const struct billing__idem *idem, struct bh_arena *a,
+                           struct billing__idem_stored *out);
+int billing__repo_idem_store(const struct billing__idem *idem, int status, const char *type,
+                             const char *body);
+int billing__repo_idem_release(const struct billing__idem *idem);
+/* Deletes keys older than 24 h; returns how many through *n. */
+int billing__repo_idem_purge(time_t now, int *n);
+
+/* ------------------------------------------------- payments (the gateway) */
+
+int billing__payments_init(void);
+void billing__payments_shutdown(void);
+const struct billing__provider *billing__provider(void);
+/* True while the breaker refuses provider calls; *retry_after_s is when to
+ * try again. Reserves nothing: a cheap check before writing anything. */
+bool billing__payments_open(int *retry_after_s);
+const char *billing__breaker_state(void);
+/* Through the breaker, within the time budget: 0, BH_EUNPROCESSABLE (bad
+ * token), BH_EUNAVAILABLE (provider failed or breaker open), BH_ETIMEOUT. */
+int billing__payments_attach(const char *token, struct billing__card *out);
+int billing__payments_charge(const char *card_ref, int64_t amount_cents, const char *currency,
+                             const char *idempotency_key, struct billing__charge_result *out);
+
+/* ---------------------------------------------------------------- services */
+
+/* What came of charging an invoice. */
+enum billing__collected {
+    BILLING__COLLECT_PAID,
+    BILLING__COLLECT_DECLINED, /* the card said no */
+    BILLING__COLLECT_FAILED,   /* the provider failed or timed out: unknown, nothing taken */
+};
+
+/* Records the result of a charge on tx: finishes the attempt, counts it on
+ * the invoice, and marks the invoice paid when it was. *err receives a
+ * database error (then the outcome is meaningless). */
+enum billing__collected billing__record_charge(struct bh_tx *tx, const struct billing__invoice *inv,
+                                               const bh_uuid *attempt_id, int charge_rc,
+                                               const struct billing__charge_result *res, time_t now,
+                                               int *err);
+
+/* What a plan change or cancellation came to, for the HTTP edge. */
+enum billing__change_kind {
+    BILLING__CHANGE_NONE,                /* already so: nothing to do */
+    BILLING__CHANGE_UPGRADED,            /* applied now, invoiced and paid */
+    BILLING__CHANGE_DOWNGRADE_SCHEDULED, /* applies at the period end */
+    BILLING__CHANGE_RESUMED,             /* a scheduled downgrade or cancel was undone */
+    BILLING__CHANGE_CANCEL_SCHEDULED,    /* cancels at the period end */
+};
+
+struct billing__change_result {
+    enum billing__change_kind kind;
+    struct billing__subscription sub; /* as it is now */
+    bh_uuid invoice_id;               /* the invoice made, nil if none */
+    /* When the service returns an error, what to tell the client: */
+    const char *problem_code; /* stable code, or NULL for the default */
+    const char *detail;
+    enum billing__decline_reason decline; /* BH_EPAYMENT */
+    int64_t members_used, members_limit;  /* plan_limits_exceeded */
+    int retry_after_s;                    /* BH_EUNAVAILABLE */
+};
+
+/* PUT subscription: upgrade now (prorated, invoiced, charged), downgrade at
+ * the period end, or undo a scheduled change. Errors: BH_EUNPROCESSABLE
+ * (unknown plan), BH_ECONFLICT (members over the new limit, past due, a
+ * charge in flight), BH_EPAYMENT (declined or no card), BH_EUNAVAILABLE /
+ * BH_ETIMEOUT (provider). */
+int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const char *plan_id,
+                         struct billing__change_result *out);
+/* DELETE subscription: cancel at the period end. BH_ECONFLICT when there is
+ * nothing to cancel (free plan, already canceled). */
+int billing__cancel(const bh_uuid *org_id, const bh_uuid *actor_id,
+                    struct billing__change_result *out);
+/* Stores a card for org_id through the provider. */
+int billing__set_payment_method(const bh_uuid *org_id, const char *token,
+                                struct billing__card *out);
+
+/* Renews org_id's subscription if its period ended, or runs its due dunning
+ * retry. Safe to run twice or concurrently: locks the row, checks dates.
+ * *next_due is when it should run again (0: never); *acted tells whether
+ * this call changed anything (only the caller that acted schedules the next
+ * run, so duplicate wake-ups die out instead of multiplying). */
+int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted);
+/* Renews every subscription that is due now; *n how many were looked at. */
+int billing__sweep(int max, int *n);
+/* Schedules billing__renew for org_id at `at` (billing's clock) through the
+ * job queue; best effort (the sweep is the safety net). */
+void billing__schedule_renewal(const bh_uuid *org_id, time_t at);
+
+/* Applies a verified provider event. *duplicate when it was seen before. */
+int billing__apply_payment_event(const struct billing__payment_event *ev, bool *duplicate);
+
+/* ---------------------------------------------------------------- events */
+
+/* The domain events billing publishes, on tx (docs/events.md). */
+int billing__publish_subscription_changed(struct bh_tx *tx, const struct billing__subscription *s,
+                                          const char *previous_plan, const char *previous_status,
+                                          const bh_uuid *actor_id, const char *reason);
+int billing__publish_invoice_paid(struct bh_tx *tx, const struct billing__invoice *inv,
+                                  const bh_uuid *actor_id);
+int billing__publish_invoice_payment_failed(struct bh_tx *tx, const struct billing__invoice *inv,
+                                            int attempt, time_t next_retry_at,
+                                            enum billing__decline_reason reason,
+                                            const bh_uuid *actor_id);
+
+/* Event consumers and the renewal job (module descriptor). */
+int billing__on_task_created(const struct bh_event *ev);
+int billing__on_task_deleted(const struct bh_event *ev);
+int billing__on_org_created(const struct bh_event *ev);
+int billing__on_member_added(const struct bh_event *ev);
+int billing__on_member_removed(const struct bh_event *ev);
+int billing__run_renewal_job(const struct bh_job *job);
+
+/* ----------------------------------------------------------------- shapes */
+
 json_t *billing__plan_json(const struct billing__plan *p);
 json_t *billing__subscription_json(const struct billing__subscription *s);
+json_t *billing__invoice_json(const struct billing__invoice *inv);
+
+/* ---------------------------------------------------------- configuration */
+
+/* The webhook signing secret and timestamp tolerance (module.c). */
+const char *billing__webhook_secret(void);
+long billing__webhook_tolerance_s(void);
 
 /* ---------------------------------------------------------- HTTP handlers */
 
 int billing__http_get_plans(struct bh_req *req);
+int billing__http_get_subscription(struct bh_req *req);
+int billing__http_put_subscription(struct bh_req *req);
+int billing__http_delete_subscription(struct bh_req *req);
+int billing__http_post_payment_method(struct bh_req *req);
+int billing__http_list_invoices(struct bh_req *req);
+int billing__http_get_invoice(struct bh_req *req);
+int billing__http_get_usage(struct bh_req *req);
+int billing__http_post_webhook(struct bh_req *req);
+int billing__http_dev_sweep(struct bh_req *req);
 
 #endif

@@ -1,0 +1,138 @@
+/* The events billing publishes (docs/events.md), each on the transaction of
+ * the change it describes, and the events it consumes to keep its usage
+ * counters (task.*, member.*, org.created). Consumers are idempotent: the
+ * event id goes into billing.inbox in the same transaction as the count. */
+#include <string.h>
+
+#include "internal.h"
+#include "platform/db.h"
+#include "platform/err.h"
+#include "platform/events.h"
+#include "platform/log.h"
+
+static json_t *time_or_null(time_t t)
+{
+    if (t == 0)
+        return json_null();
+    char buf[32];
+    billing__format_time(t, buf);
+    return json_string(buf);
+}
+
+static int publish(struct bh_tx *tx, const char *type, const bh_uuid *org_id,
+                   const bh_uuid *actor_id, const bh_uuid *aggregate_id, json_t *data)
+{
+    if (!data)
+        return BH_ENOMEM;
+    int rc = bh_outbox_publish(tx, type, org_id->str,
+                               actor_id && !bh_uuid_is_nil(actor_id) ? actor_id->str : NULL,
+                               aggregate_id->str, data);
+    json_decref(data);
+    return rc;
+}
+
+int billing__publish_subscription_changed(struct bh_tx *tx, const struct billing__subscription *s,
+                                          const char *previous_plan, const char *previous_status,
+                                          const bh_uuid *actor_id, const char *reason)
+{
+    char end[32];
+    billing__format_time(s->period_end, end);
+    json_t *d =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "org_id", s->org_id.str,
+                  "subscription_id", s->id.str, "plan", s->plan_id, "previous_plan", previous_plan,
+                  "status", s->status, "previous_status", previous_status, "reason", reason,
+                  "cancel_at_period_end", s->cancel_at_period_end, "current_period_end", end);
+    if (d)
+        json_object_set_new(d, "pending_plan",
+                            s->pending_plan_id[0] ? json_string(s->pending_plan_id) : json_null());
+    /* Ordered per organization, like everything billing publishes. */
+    return publish(tx, "subscription.changed", &s->org_id, actor_id, &s->org_id, d);
+}
+
+int billing__publish_invoice_paid(struct bh_tx *tx, const struct billing__invoice *inv,
+                                  const bh_uuid *actor_id)
+{
+    json_t *d = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s}", "org_id", inv->org_id.str,
+                          "invoice_id", inv->id.str, "number", (json_int_t)inv->number, "amount",
+                          (json_int_t)inv->total_cents, "currency", inv->currency, "plan",
+                          inv->plan_id, "reason", inv->reason);
+    return publish(tx, "invoice.paid", &inv->org_id, actor_id, &inv->org_id, d);
+}
+
+int billing__publish_invoice_payment_failed(struct bh_tx *tx, const struct billing__invoice *inv,
+                                            int attempt, time_t next_retry_at,
+                                            enum billing__decline_reason reason,
+                                            const bh_uuid *actor_id)
+{
+    const char *code =
+        reason == BILLING__DECLINE_NONE ? "provider_unavailable" : billing__decline_name(reason);
+    json_t *d =
+        json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:i, s:s, s:o}", "org_id", inv->org_id.str,
+                  "invoice_id", inv->id.str, "number", (json_int_t)inv->number, "amount",
+                  (json_int_t)inv->total_cents, "currency", inv->currency, "plan", inv->plan_id,
+                  "reason", inv->reason, "attempt", attempt, "failure_code", code, "next_retry_at",
+                  time_or_null(next_retry_at));
+    return publish(tx, "invoice.payment_failed", &inv->org_id, actor_id, &inv->org_id, d);
+}
+
+/* ---------------------------------------------------------------- usage */
+
+/* The organization an event is about: the envelope's org_id, else data's. */
+static bool event_org(const struct bh_event *ev, bh_uuid *out)
+{
+    if (ev->org_id && bh_uuid_parse(ev->org_id, out))
+        return true;
+    const char *s = json_string_value(json_object_get(ev->data, "org_id"));
+    return s && bh_uuid_parse(s, out);
+}
+
+static int count(const struct bh_event *ev, const char *consumer, int64_t d_tasks,
+                 int64_t d_members)
+{
+    bh_uuid org;
+    if (!event_org(ev, &org)) {
+        bh_log_warn("%s: event %s has no organization: ignored", consumer, ev->id);
+        return 0;
+    }
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    rc = bh_inbox_seen(tx, consumer, ev->id);
+    if (rc == 1) /* delivered before: already counted */
+        return bh_tx_commit(tx);
+    if (rc == 0)
+        rc = billing__repo_usage_add(tx, org.str, d_tasks, d_members);
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        return rc;
+    }
+    return bh_tx_commit(tx);
+}
+
+int billing__on_task_created(const struct bh_event *ev)
+{
+    return count(ev, "billing.usage.task_created", 1, 0);
+}
+
+int billing__on_task_deleted(const struct bh_event *ev)
+{
+    return count(ev, "billing.usage.task_deleted", -1, 0);
+}
+
+/* The owner joins with the organization (auth publishes org.created for
+ * that, not member.added). */
+int billing__on_org_created(const struct bh_event *ev)
+{
+    return count(ev, "billing.usage.org_created", 0, 1);
+}
+
+int billing__on_member_added(const struct bh_event *ev)
+{
+    return count(ev, "billing.usage.member_added", 0, 1);
+}
+
+int billing__on_member_removed(const struct bh_event *ev)
+{
+    return count(ev, "billing.usage.member_removed", 0, -1);
+}
