@@ -1,0 +1,225 @@
+/* Email messages as bytes: RFC 5322 headers, a multipart/alternative body
+ * (plain text and HTML, quoted-printable UTF-8) and RFC 2047 encoded words for
+ * non-ASCII headers. Pure functions; the transport sends what this builds.
+ * A header value with a line break is refused, never passed through. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct mbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+static void mb_add(struct mbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void mb_str(struct mbuf *b, const char *s)
+{
+    mb_add(b, s, strlen(s));
+}
+
+static bool has_line_break(const char *s)
+{
+    return strpbrk(s, "\r\n") != NULL;
+}
+
+static bool is_ascii_printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
+/* s as quoted-printable (RFC 2045): readable when the .eml file is opened,
+ * safe for any byte. Line breaks stay hard breaks (CRLF); longer lines get
+ * soft breaks ("=" CRLF); whitespace before a line end is encoded. */
+static void mb_quoted_printable(struct mbuf *b, const char *s)
+{
+    size_t col = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\n' || (*p == '\r' && p[1] == '\n')) {
+            p += *p == '\r';
+            mb_str(b, "\r\n");
+            col = 0;
+            continue;
+        }
+        bool at_eol = p[1] == '\0' || p[1] == '\r' || p[1] == '\n';
+        char enc[4];
+        size_t n = 1;
+        if ((*p >= 33 && *p <= 126 && *p != '=') || ((*p == ' ' || *p == '\t') && !at_eol)) {
+            enc[0] = (char)*p;
+        } else {
+            snprintf(enc, sizeof enc, "=%02X", *p);
+            n = 3;
+        }
+        if (col + n > 75) {
+            mb_str(b, "=\r\n");
+            col = 0;
+        }
+        mb_add(b, enc, n);
+        col += n;
+    }
+    mb_str(b, "\r\n");
+}
+
+/* Length of the UTF-8 sequence that starts with byte c (1 for stray bytes). */
+static size_t utf8_seq_len(unsigned char c)
+{
+    if (c >= 0xf0)
+        return 4;
+    if (c >= 0xe0)
+        return 3;
+    if (c >= 0xc0)
+        return 2;
+    return 1;
+}
+
+/* s as RFC 2047 encoded words (=?UTF-8?B?...?=), each holding whole
+ * characters and short enough for a header line, folded with CRLF SP. */
+static void mb_encoded_words(struct mbuf *b, const char *s)
+{
+    enum { WORD_BYTES = 42 }; /* 42 bytes -> 56 base64 characters per word */
+    size_t n = strlen(s), off = 0;
+    char enc[80];
+    bool first = true;
+    while (off < n) {
+        size_t take = 0;
+        while (off + take < n) {
+            size_t l = utf8_seq_len((unsigned char)s[off + take]);
+            if (take + l > WORD_BYTES || off + take + l > n)
+                break;
+            take += l;
+        }
+        if (take == 0)
+            take = 1; /* a truncated sequence at the end: pass the byte on */
+        sodium_bin2base64(enc, sizeof enc, (const unsigned char *)s + off, take,
+                          sodium_base64_VARIANT_ORIGINAL);
+        if (!first)
+            mb_str(b, "\r\n ");
+        mb_str(b, "=?UTF-8?B?");
+        mb_str(b, enc);
+        mb_str(b, "?=");
+        first = false;
+        off += take;
+    }
+}
+
+/* A display name: plain ASCII as a quoted string, anything else encoded. */
+static void mb_display_name(struct mbuf *b, const char *name)
+{
+    if (!is_ascii_printable(name)) {
+        mb_encoded_words(b, name);
+        return;
+    }
+    mb_str(b, "\"");
+    for (; *name; name++) {
+        if (*name == '"' || *name == '\\')
+            mb_str(b, "\\");
+        mb_add(b, name, 1);
+    }
+    mb_str(b, "\"");
+}
+
+bool notifications__mail_address(const char *from, char *out, size_t size)
+{
+    const char *lt = strrchr(from, '<');
+    const char *gt = lt ? strchr(lt, '>') : NULL;
+    const char *start = lt && gt ? lt + 1 : from;
+    size_t n = lt && gt ? (size_t)(gt - lt - 1) : strlen(from);
+    if (n == 0 || n >= size || memchr(start, '@', n) == NULL)
+        return false;
+    memcpy(out, start, n);
+    out[n] = '\0';
+    return !has_line_break(out) && strpbrk(out, " <>\"") == NULL;
+}
+
+char *notifications__mime_compose(const struct notifications__mail *m, size_t *len)
+{
+    const char *checked[] = {m->from, m->to_address, m->to_name, m->subject, m->message_id};
+    for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++)
+        if (!checked[i] || has_line_break(checked[i]))
+            return NULL;
+    char to_addr[256];
+    if (!notifications__mail_address(m->to_address, to_addr, sizeof to_addr))
+        return NULL;
+
+    /* "=_" never occurs in quoted-printable text, so neither can the boundary. */
+    unsigned char rnd[12];
+    char boundary[64], hex[25];
+    randombytes_buf(rnd, sizeof rnd);
+    sodium_bin2hex(hex, sizeof hex, rnd, sizeof rnd);
+    snprintf(boundary, sizeof boundary, "=_bulkhead_%s", hex);
+
+    char date[64];
+    struct tm tm;
+    gmtime_r(&m->date, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+
+    struct mbuf b = {0};
+    mb_str(&b, "Date: ");
+    mb_str(&b, date);
+    mb_str(&b, "\r\nFrom: ");
+    mb_str(&b, m->from);
+    mb_str(&b, "\r\nTo: ");
+    if (m->to_name[0]) {
+        mb_display_name(&b, m->to_name);
+        mb_str(&b, " ");
+    }
+    mb_str(&b, "<");
+    mb_str(&b, to_addr);
+    mb_str(&b, ">\r\nSubject: ");
+    if (is_ascii_printable(m->subject))
+        mb_str(&b, m->subject);
+    else
+        mb_encoded_words(&b, m->subject);
+    mb_str(&b, "\r\nMessage-ID: ");
+    mb_str(&b, m->message_id);
+    mb_str(&b, "\r\nMIME-Version: 1.0\r\n"
+               "Auto-Submitted: auto-generated\r\n"
+               "Content-Type: multipart/alternative;\r\n boundary=\"");
+    mb_str(&b, boundary);
+    mb_str(&b, "\"\r\n\r\nThis is a multi-part message in MIME format.\r\n");
+
+    const char *parts[][2] = {{"text/plain", m->text}, {"text/html", m->html}};
+    for (size_t i = 0; i < 2; i++) {
+        mb_str(&b, "\r\n--");
+        mb_str(&b, boundary);
+        mb_str(&b, "\r\nContent-Type: ");
+        mb_str(&b, parts[i][0]);
+        mb_str(&b, "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+        mb_quoted_printable(&b, parts[i][1]);
+    }
+    mb_str(&b, "\r\n--");
+    mb_str(&b, boundary);
+    mb_str(&b, "--\r\n");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
+}
