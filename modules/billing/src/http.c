@@ -396,15 +396,35 @@ int billing__http_post_webhook(struct bh_req *req)
 
 /* ------------------------------------------------------------- dev only */
 
-/* POST /_billing/sweep (dev mode only): renews whatever is due now, by
- * billing's clock. Tests move the clock (BULKHEAD_BILLING_CLOCK_FILE) and
- * call this instead of waiting for the delayed jobs. */
+/* POST /_billing/sweep (dev mode only) [{"org_id"}]: renews whatever is
+ * due now by billing's clock, or only org_id's subscription. Tests move the
+ * clock (BULKHEAD_BILLING_CLOCK_FILE) and call this instead of waiting for
+ * the delayed jobs; naming the organization keeps a test from renewing
+ * other tests' subscriptions in a shared database. */
 int billing__http_dev_sweep(struct bh_req *req)
 {
     if (!bh_config()->dev)
         return BH_ENOTFOUND;
-    int n = 0;
-    int rc = billing__sweep(100, &n);
+    const char *org = NULL;
+    bh_uuid org_id;
+    const struct bh_json_field fields[] = {BH_JSON_STRING("org_id", &org, 36, 36, false), {0}};
+    if (bh_req_json(req) && bh_json_read(req, bh_req_json(req), fields) != 0)
+        return bh_reply_field_errors(req);
+    if (org && !bh_uuid_parse(org, &org_id)) {
+        bh_req_field_error(req, "org_id", "must be a UUID");
+        return bh_reply_field_errors(req);
+    }
+    int n = 0, rc = 0;
+    if (org) {
+        time_t next = 0;
+        bool acted = false;
+        rc = billing__renew(&org_id, &next, &acted);
+        if (rc == 0 && acted)
+            billing__schedule_renewal(&org_id, next);
+        n = acted ? 1 : 0;
+    } else {
+        rc = billing__sweep(100, &n);
+    }
     if (rc != 0)
         return rc;
     char now[32];
