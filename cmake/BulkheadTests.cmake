@@ -90,3 +90,10 @@ set_tests_properties(lint.openapi PROPERTIES LABELS lint)
 # Unformatted code fails the suite (`make fmt` fixes it).
 add_test(NAME lint.format COMMAND ${CMAKE_SOURCE_DIR}/scripts/check-format)
 set_tests_properties(lint.format PROPERTIES LABELS lint)
+
+# ---- async backbone: the jobs probe ------------------------------------------
+# A small program with a probe module whose event handler has a countable
+# effect; tests/integration/jobs_*.sh, tests/fault/*outbox*.sh and bench/jobs
+# drive it as $BH_BUILD_DIR/jobs_probe. Never part of the bulkhead binary.
+add_executable(jobs_probe ${CMAKE_SOURCE_DIR}/tests/integration/jobs_probe.c)
+target_link_libraries(jobs_probe PRIVATE bh_platform)

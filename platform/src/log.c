@@ -33,6 +33,12 @@ void bh_log_context_set(const char *request_id, const char *trace_id)
     snprintf(ctx_trace_id, sizeof ctx_trace_id, "%s", trace_id ? trace_id : "");
 }
 
+void bh_log_context_get(const char **request_id, const char **trace_id)
+{
+    *request_id = ctx_request_id;
+    *trace_id = ctx_trace_id;
+}
+
 void bh_log(enum bh_log_level level, const char *module, const char *fmt, ...)
 {
     if (level < min_level)

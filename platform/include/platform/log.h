@@ -12,6 +12,9 @@ enum bh_log_level bh_log_level_parse(const char *s);
 
 /* The ids of the work this thread is doing now (copied; NULL clears). */
 void bh_log_context_set(const char *request_id, const char *trace_id);
+/* The ids set on this thread ("" when none). The strings are the thread's
+ * own and stay valid until its next bh_log_context_set(). */
+void bh_log_context_get(const char **request_id, const char **trace_id);
 
 void bh_log(enum bh_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

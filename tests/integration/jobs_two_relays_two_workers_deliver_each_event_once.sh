@@ -1,0 +1,29 @@
+# Two processes, each with an outbox relay and a worker pool, share one
+# Postgres and one Redis while 10,000 events are published: every event is
+# relayed exactly once (the relays' counts add up to 10,000, with no
+# duplicate sends) and handled exactly once (10,000 effects, none skipped
+# by the inbox as a redelivery).
+source "$BH_SOURCE_DIR/tests/integration/jobs_lib.bash"
+N=10000
+export "$(concurrency_var)=4"
+
+probe_start A
+probe_start B
+start=$(date +%s)
+probe publish "$N" 10 64 4 || fail "publishing failed"
+wait_until 90 "$N effects" equals "$N" field effects
+elapsed=$(( $(date +%s) - start ))
+[ "$(field distinct)" = "$N" ] || fail "effects are not distinct: $(probe count)"
+[ "$(field skips)" = 0 ] || fail "some events were delivered twice: $(probe count)"
+[ "$(probe backlog)" = 0 ] || fail "events left in the outbox"
+wait_until 10 "the queue to drain" equals 0 stat in_flight
+[ "$(stat ready)" = 0 ] || fail "jobs left in the queue"
+bh_stop "$PID_A"
+bh_stop "$PID_B"
+moved() { sed -n 's/.*relay: stopped after moving \([0-9]*\) event.*/\1/p' "$1"; }
+a=$(moved "$LOG_A") b=$(moved "$LOG_B")
+[ -n "$a" ] && [ -n "$b" ] || fail "a relay did not report"
+# Other tests' events may pass through these relays too, so at least N.
+[ $((a + b)) -ge "$N" ] || fail "relays moved $a + $b events, fewer than $N"
+echo "relay A moved $a, relay B moved $b; all handled within ${elapsed}s"
+pass "two relays and two workers delivered $N events, each handled exactly once"
