@@ -101,3 +101,5 @@ billing_put business race-1
 [ "$(header Idempotent-Replayed)" = "" ] || fail "a 25-hour-old key replayed"
 echo 0 >"$CLOCK"
 pass "after 24 h a key is treated as new"
+
+billing_finish

@@ -62,3 +62,16 @@ billing_wait_for() {
     done
     return 1
 }
+
+# billing_finish: stops the server and fails on a non-zero exit or any
+# sanitizer report in its log (leaks included).
+billing_finish() {
+    local rc=0
+    bh_stop "$BH_PID" || rc=$?
+    if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$BH_LOG"; then
+        grep -E -A20 'AddressSanitizer|LeakSanitizer|runtime error' "$BH_LOG" | head -60 >&2
+        fail "sanitizer report in the server log"
+    fi
+    [ "$rc" = 0 ] || fail "the server exited with status $rc"
+    pass "the server stopped cleanly, no sanitizer reports"
+}

@@ -179,3 +179,5 @@ billing_cancel k-free
 expect 409 "cancel free"
 [ "$(jget .code)" = nothing_to_cancel ] || fail "code: $BODY"
 pass "canceling the free plan is 409 nothing_to_cancel"
+
+billing_finish
