@@ -17,17 +17,29 @@
 
 static const char RENEW_JOB[] = "billing.renew";
 
+static void enqueue(const bh_uuid *org_id, time_t due_at, bool collect_now, int64_t delay_ms)
+{
+    json_t *payload = json_pack("{s:s, s:I, s:b}", "org_id", org_id->str, "due_at",
+                                (json_int_t)due_at, "collect_now", collect_now);
+    int rc = payload ? bh_job_enqueue(RENEW_JOB, payload, delay_ms) : BH_ENOMEM;
+    json_decref(payload);
+    if (rc != 0) /* the sweep will find it */
+        bh_log_warn("could not schedule the renewal of org %s: %s", org_id->str, bh_err_name(rc));
+}
+
 void billing__schedule_renewal(const bh_uuid *org_id, time_t at)
 {
     if (at <= 0)
         return;
     time_t now = billing__now();
-    int64_t delay_ms = at > now ? (int64_t)(at - now) * 1000 : 0;
-    json_t *payload = json_pack("{s:s, s:I}", "org_id", org_id->str, "due_at", (json_int_t)at);
-    int rc = payload ? bh_job_enqueue(RENEW_JOB, payload, delay_ms) : BH_ENOMEM;
-    json_decref(payload);
-    if (rc != 0) /* the sweep will find it */
-        bh_log_warn("could not schedule the renewal of org %s: %s", org_id->str, bh_err_name(rc));
+    enqueue(org_id, at, false, at > now ? (int64_t)(at - now) * 1000 : 0);
+}
+
+/* "Collect now" is a command, not a date: it does not depend on the clock
+ * of the worker that runs it. */
+void billing__schedule_collection(const bh_uuid *org_id)
+{
+    enqueue(org_id, 0, true, 0);
 }
 
 static void set_str(char *dst, size_t size, const char *src)
@@ -139,7 +151,7 @@ out_rollback:
     return rc;
 }
 
-int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
+static int renew(const bh_uuid *org_id, bool collect_now, time_t *next_due, bool *acted)
 {
     struct billing__subscription s;
     struct billing__plan plan;
@@ -168,7 +180,7 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
         return 0;
     }
     if (strcmp(s.status, "past_due") == 0) {
-        if (s.next_retry_at == 0 || s.next_retry_at > now) {
+        if (!collect_now && (s.next_retry_at == 0 || s.next_retry_at > now)) {
             *next_due = s.next_retry_at;
             bh_tx_rollback(tx);
             return 0;
@@ -261,6 +273,16 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
 out_rollback:
     bh_tx_rollback(tx);
     return rc;
+}
+
+int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
+{
+    return renew(org_id, false, next_due, acted);
+}
+
+int billing__collect_now(const bh_uuid *org_id, time_t *next_due, bool *acted)
+{
+    return renew(org_id, true, next_due, acted);
 }
 
 int billing__sweep(int max, int *n)

@@ -522,6 +522,6 @@ int billing__set_payment_method(const bh_uuid *org_id, const char *token, struct
     }
     rc = bh_tx_commit(tx);
     if (rc == 0 && retry_now)
-        billing__schedule_renewal(org_id, now);
+        billing__schedule_collection(org_id);
     return rc;
 }
