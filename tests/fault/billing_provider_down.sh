@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The payment provider goes down (its calls hang past the time budget): each
+# call gives up at the budget, and after three failures the breaker opens, so
+# plan changes fail fast with 503 + Retry-After and write nothing, while
+# reads keep working; after the cool-down one trial call closes it again.
+# A provider error (not a hang) is a 503 too, with the invoice voided.
+source "$BH_SOURCE_DIR/tests/lib/common.sh"
+source "$BH_SOURCE_DIR/tests/e2e/billing_lib.bash"
+
+export BULKHEAD_BILLING_PROVIDER_TIMEOUT_MS=400 BULKHEAD_BILLING_SIMULATOR_HANG_MS=1500
+export BULKHEAD_BILLING_BREAKER_THRESHOLD=3 BULKHEAD_BILLING_BREAKER_COOLDOWN_MS=3000
+bh_start
+
+ms() { date +%s%3N; }
+
+# --- the time budget -------------------------------------------------------------
+billing_owner hangs
+HANG_TOKEN=$TOKEN HANG_ORG=$ORG_ID
+billing_card tok_timeout
+for i in 1 2 3; do
+    t0=$(ms)
+    billing_put pro "hang-$i"
+    took=$(($(ms) - t0))
+    expect 503 "charge that hangs ($i)"
+    [ "$(jget .code)" = payment_provider_unavailable ] || fail "code: $BODY"
+    [ -n "$(header Retry-After)" ] || fail "no Retry-After"
+    [ "$took" -lt 1300 ] || fail "the caller waited ${took} ms for a 400 ms budget"
+done
+billing_sub
+[ "$(jget .plan_id)" = free ] || fail "a timed-out upgrade changed the plan: $BODY"
+billing_invoices
+[ "$(jget '[.data[].status] | unique | join(",")')" = void ] || fail "timed-out invoices: $BODY"
+pass "a hanging provider costs the 400 ms budget, answers 503 + Retry-After, and voids the invoice"
+
+# --- open: fail fast, write nothing ----------------------------------------------------
+t0=$(ms)
+billing_put pro fast-1
+took=$(($(ms) - t0))
+expect 503 "upgrade while the breaker is open"
+[ "$took" -lt 300 ] || fail "an open breaker still took ${took} ms"
+RETRY=$(header Retry-After)
+[ "$RETRY" -ge 1 ] && [ "$RETRY" -le 3 ] || fail "Retry-After $RETRY"
+billing_invoices
+[ "$(jget '.data | length')" = 3 ] || fail "the refused upgrade wrote an invoice: $BODY"
+[ "$(billing_sql "SELECT count(*) FROM billing.payment_attempts WHERE org_id = '$ORG_ID'")" = 3 ] ||
+    fail "the refused upgrade recorded an attempt"
+billing_owner healthy
+OK_TOKEN=$TOKEN OK_ORG=$ORG_ID
+api POST "/v1/orgs/$ORG_ID/payment-method" '{"token":"tok_visa"}'
+expect 503 "storing a card while the breaker is open"
+TOKEN=$HANG_TOKEN ORG_ID=$HANG_ORG
+pass "while the breaker is open, plan changes fail in ${took} ms with 503 + Retry-After $RETRY and write nothing"
+
+TOKEN= api GET /v1/plans
+expect 200 "plans while the provider is down"
+billing_sub
+billing_invoices
+api GET "/v1/orgs/$ORG_ID/usage"
+expect 200
+pass "reads keep working while the provider is down"
+
+# --- half-open → closed -------------------------------------------------------------------
+sleep 3.2
+TOKEN=$OK_TOKEN ORG_ID=$OK_ORG
+billing_card tok_visa
+billing_put pro recover-1
+expect 200 "upgrade after the cool-down"
+[ "$(jget .plan_id)" = pro ] || fail "after recovery: $BODY"
+pass "after the cool-down a trial call goes through and closes the breaker"
+
+# --- a provider error ---------------------------------------------------------------------
+billing_owner errors
+billing_card tok_chargeDeclinedProcessingError
+billing_put pro err-1
+expect 503 "provider error"
+billing_sub
+[ "$(jget .plan_id)" = free ] || fail "plan changed on a provider error"
+billing_invoices
+[ "$(jget '.data[0].status')" = void ] || fail "invoice after provider error: $BODY"
+pass "a provider error is 503 and leaves the plan unchanged, the invoice void"
+
+billing_finish
