@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import itertools
 import os
+import signal
 import sys
 
 counter = itertools.count(1)
@@ -101,9 +102,12 @@ async def main():
     server = await asyncio.start_server(
         lambda r, w: session(r, w, args.dir, args.reject_rcpt), "127.0.0.1", args.port
     )
+    # SIGTERM is how tests stop it: a clean exit (status 0), not a kill.
+    stop = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
     print("ready", flush=True)
     async with server:
-        await server.serve_forever()
+        await stop
 
 
 if __name__ == "__main__":
