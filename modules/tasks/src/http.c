@@ -39,7 +39,7 @@ int tasks__http_page_args(struct bh_req *req, int *limit, struct tasks__cursor *
     return bh_req_has_field_errors(req) ? BH_EINVAL : 0;
 }
 
-void tasks__http_link_next(struct bh_req *req, const char *query, const char *cursor)
+static void link_next(struct bh_req *req, const char *query, const char *cursor)
 {
     struct bh_arena *a = bh_req_arena(req);
     const char *link =
@@ -52,7 +52,7 @@ int tasks__http_reply_page(struct bh_req *req, json_t *data, const char *next_cu
                            const char *query)
 {
     if (next_cursor)
-        tasks__http_link_next(req, query, next_cursor);
+        link_next(req, query, next_cursor);
     json_t *body = json_pack("{s:o, s:o}", "data", data, "next_cursor",
                              next_cursor ? json_string(next_cursor) : json_null());
     if (!body)

@@ -99,8 +99,6 @@ void tasks__etag_format(char *buf, size_t size, int64_t version);
 /* Does an If-Match (strong comparison) / If-None-Match (weak comparison)
  * header value, a list of entity tags or "*", match version? */
 bool tasks__etag_matches(const char *header, int64_t version, bool weak);
-/* False when the header is not a list of entity tags or "*". */
-bool tasks__etag_list_valid(const char *header);
 
 /* An ILIKE pattern matching q anywhere, with %, _ and \ in q escaped. */
 char *tasks__like_pattern(struct bh_arena *a, const char *q);
@@ -240,10 +238,9 @@ int tasks__http_comment_create(struct bh_req *req);
  * the cursor, as field errors on req when invalid. */
 int tasks__http_page_args(struct bh_req *req, int *limit, struct tasks__cursor *cursor,
                           bool *has_cursor);
-/* Adds `Link: <path?query&cursor=...>; rel="next"` (query: other args, may be ""). */
-void tasks__http_link_next(struct bh_req *req, const char *query, const char *cursor);
-/* Answers a list: {"data": data, "next_cursor": ...} plus the Link header
- * when there is a next page. query: "name=value&..." of the other args. */
+/* Answers a list: {"data": data, "next_cursor": ...} plus, when there is a
+ * next page, `Link: <path?query&cursor=...>; rel="next"`. query: the other
+ * arguments as "name=value&..." (may be ""). */
 int tasks__http_reply_page(struct bh_req *req, json_t *data, const char *next_cursor,
                            const char *query);
 

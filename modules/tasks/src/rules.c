@@ -186,16 +186,6 @@ static bool etag_equal(const char *tag, size_t len, bool weak, void *arg)
     return m->matched;
 }
 
-bool tasks__etag_list_valid(const char *header)
-{
-    const char *p = header;
-    while (*p == ' ')
-        p++;
-    if (strcmp(p, "*") == 0)
-        return true;
-    return each_etag(header, NULL, NULL);
-}
-
 bool tasks__etag_matches(const char *header, int64_t version, bool weak)
 {
     const char *p = header;

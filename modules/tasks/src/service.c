@@ -30,17 +30,15 @@ static void sleep_ms(long ms)
 }
 
 /* An assignee must be a member of the task's org (auth decides, usually
- * from its cache). */
+ * from its cache). assignee_id is a UUID already (the handler checked). */
 static int check_assignee(const struct auth_principal *p, const char *assignee_id,
                           struct tasks__fault *fault)
 {
-    if (!assignee_id)
-        return 0;
     bh_uuid user;
     enum auth_role role = AUTH_ROLE_NONE;
-    if (!bh_uuid_parse(assignee_id, &user))
-        role = AUTH_ROLE_NONE;
-    else {
+    if (!assignee_id)
+        return 0;
+    if (bh_uuid_parse(assignee_id, &user)) {
         int rc = auth_member_role(&p->org_id, &user, &role);
         if (rc != 0)
             return rc;
