@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Organizations and members end to end: creating and listing orgs, 404 for
+# non-members on every org path, 403 for members without the role, adding
+# by email (409 twice, 422 unknown), role changes and removals with the
+# last-owner rule (409), the seat limit from the plan (402), leaving, and
+# the membership cache following every change at once.
+source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/api.sh"
+bh_start serve --no-workers
+
+is_problem() { # status code
+    expect "$1"
+    [ "$(header Content-Type)" = application/problem+json ] || fail "not a problem: $BODY"
+    [ "$(jget .code)" = "$2" ] || fail "expected code $2, got: $BODY"
+}
+
+new_user owner; O=$TOKEN O_ID=$USER_ID O_PERSONAL=$ORG_ID
+new_user admin; A=$TOKEN A_ID=$USER_ID A_EMAIL=$EMAIL
+new_user member; M=$TOKEN M_ID=$USER_ID M_EMAIL=$EMAIL
+new_user outsider; X=$TOKEN
+new_user extra; P_EMAIL=$EMAIL
+
+# ---------------------------------------------------------------- orgs
+TOKEN=$O api POST /v1/orgs '{"name":"Acme"}'; expect 201
+ORG=$(jget .id)
+[ "$(jget .role)" = owner ] && [ "$(jget .name)" = Acme ] && [ "$(jget .created_at)" != null ] || fail "org: $BODY"
+[ "$(header Location)" = "/v1/orgs/$ORG" ] || fail "Location: $(header Location)"
+TOKEN=$O api POST /v1/orgs '{"name":""}'; is_problem 422 validation_failed
+TOKEN=$O api POST /v1/orgs '{"name":"A","plan":"pro"}'; is_problem 422 validation_failed
+TOKEN= api POST /v1/orgs '{"name":"A"}'; expect 401
+pass "POST /v1/orgs: 201 with the creator as owner; 422 for bad input; 401 without a token"
+
+TOKEN=$O api GET /v1/orgs; expect 200
+[ "$(jget '.data | length')" = 2 ] && [ "$(jget .next_cursor)" = null ] || fail "orgs: $BODY"
+[ "$(jget "[.data[].id] | sort == ([\"$ORG\", \"$O_PERSONAL\"] | sort)")" = true ] || fail "orgs: $BODY"
+TOKEN=$O api GET '/v1/orgs?limit=1'; expect 200
+[ "$(jget '.data | length')" = 1 ] && [ "$(jget .next_cursor)" != null ] || fail "page 1: $BODY"
+first=$(jget '.data[0].id')
+TOKEN=$O api GET "/v1/orgs?limit=1&cursor=$(jget .next_cursor)"; expect 200
+[ "$(jget '.data | length')" = 1 ] && [ "$(jget '.data[0].id')" != "$first" ] && [ "$(jget .next_cursor)" = null ] ||
+    fail "page 2: $BODY"
+TOKEN=$O api GET '/v1/orgs?limit=0'; is_problem 422 validation_failed
+TOKEN=$O api GET '/v1/orgs?cursor=bogus'; is_problem 422 validation_failed
+pass "GET /v1/orgs lists the caller's orgs in cursor pages {data, next_cursor}"
+
+TOKEN=$O api GET "/v1/orgs/$ORG"; expect 200
+[ "$(jget .role)" = owner ] || fail "get org: $BODY"
+TOKEN=$X api GET "/v1/orgs/$ORG"; is_problem 404 not_found
+TOKEN=$X api GET "/v1/orgs/$ORG/members"; is_problem 404 not_found
+TOKEN=$X api POST "/v1/orgs/$ORG/members" "{\"email\":\"$M_EMAIL\"}"; is_problem 404 not_found
+TOKEN=$X api DELETE "/v1/orgs/$ORG/members/$O_ID"; is_problem 404 not_found
+TOKEN=$O api GET /v1/orgs/not-a-uuid; is_problem 404 not_found
+TOKEN= api GET "/v1/orgs/$ORG"; expect 401
+pass "a non-member gets 404 on every org path (and so does a malformed org id); no token is 401"
+
+# ---------------------------------------------------------------- members
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$A_EMAIL\",\"role\":\"admin\"}"; expect 201
+[ "$(jget .user_id)" = "$A_ID" ] && [ "$(jget .role)" = admin ] && [ "$(jget .email)" = "$A_EMAIL" ] &&
+    [ "$(jget .name)" != null ] || fail "add admin: $BODY"
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"  ${M_EMAIL^^}\"}"; expect 201
+[ "$(jget .role)" = member ] || fail "default role: $BODY"
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$M_EMAIL\",\"role\":\"admin\"}"; is_problem 409 already_member
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$(fresh_email nobody)\"}"; is_problem 422 user_not_found
+[ "$(jget '.errors[0].field')" = email ] || fail "unknown email: $BODY"
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$P_EMAIL\",\"role\":\"boss\"}"; is_problem 422 validation_failed
+pass "owner adds existing users by email (201, member shape); twice is 409, unknown email 422, bad role 422"
+
+TOKEN=$M api GET "/v1/orgs/$ORG"; expect 200
+[ "$(jget .role)" = member ] || fail "member view: $BODY"
+TOKEN=$M api GET "/v1/orgs/$ORG/members"; expect 200
+[ "$(jget '.data | length')" = 3 ] && [ "$(jget .next_cursor)" = null ] || fail "members: $BODY"
+[ "$(jget '[.data[] | keys] | unique | .[0] | join(",")')" = "email,name,role,user_id" ] || fail "member shape: $BODY"
+TOKEN=$M api GET "/v1/orgs/$ORG/members?limit=2"; expect 200
+[ "$(jget '.data | length')" = 2 ] && [ "$(jget .next_cursor)" != null ] || fail "members page: $BODY"
+TOKEN=$M api GET "/v1/orgs/$ORG/members?limit=2&cursor=$(jget .next_cursor)"; expect 200
+[ "$(jget '.data | length')" = 1 ] || fail "members page 2: $BODY"
+pass "members see the org (role member) and the member list in cursor pages"
+
+TOKEN=$M api POST "/v1/orgs/$ORG/members" "{\"email\":\"$P_EMAIL\"}"; is_problem 403 forbidden
+TOKEN=$M api PATCH "/v1/orgs/$ORG/members/$A_ID" '{"role":"member"}'; is_problem 403 forbidden
+TOKEN=$M api DELETE "/v1/orgs/$ORG/members/$A_ID"; is_problem 403 forbidden
+pass "a plain member may not add, change or remove others: 403"
+
+# Owner, admin and member: the free plan's three seats are taken.
+TOKEN=$A api POST "/v1/orgs/$ORG/members" "{\"email\":\"$P_EMAIL\"}"
+if [ "$STATUS" = 402 ]; then
+    is_problem 402 plan_limit_exceeded
+    [ "$(jget .limit)" = 3 ] && [ "$(jget .usage)" = 3 ] || fail "limit and usage: $BODY"
+    pass "adding a fourth member on the free plan is 402 plan_limit_exceeded with limit 3 and usage 3"
+else
+    fail "expected 402 for a fourth seat on the free plan, got $STATUS: $BODY"
+fi
+
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/$O_ID" '{"role":"member"}'; is_problem 403 forbidden
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/$M_ID" '{"role":"owner"}'; is_problem 403 forbidden
+TOKEN=$A api DELETE "/v1/orgs/$ORG/members/$O_ID"; is_problem 403 forbidden
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/$M_ID" '{"role":"admin"}'; expect 200
+[ "$(jget .role)" = admin ] || fail "promote: $BODY"
+TOKEN=$M api GET "/v1/orgs/$ORG"; [ "$(jget .role)" = admin ] || fail "cache kept the old role: $BODY"
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/$M_ID" '{"role":"member"}'; expect 200
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/$M_ID" '{"role":"chief"}'; is_problem 422 validation_failed
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/$O_PERSONAL" '{"role":"member"}'; is_problem 404 not_found
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/nope" '{"role":"member"}'; is_problem 404 not_found
+pass "admins change members' roles (200, seen at once) but not owners' and cannot make owners: 403; unknown member 404"
+
+TOKEN=$O api PATCH "/v1/orgs/$ORG/members/$O_ID" '{"role":"admin"}'; is_problem 409 last_owner
+TOKEN=$O api DELETE "/v1/orgs/$ORG/members/$O_ID"; is_problem 409 last_owner
+TOKEN=$O api PATCH "/v1/orgs/$ORG/members/$A_ID" '{"role":"owner"}'; expect 200
+TOKEN=$O api PATCH "/v1/orgs/$ORG/members/$O_ID" '{"role":"admin"}'; expect 200
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/$A_ID" '{"role":"member"}'; is_problem 409 last_owner
+TOKEN=$A api PATCH "/v1/orgs/$ORG/members/$O_ID" '{"role":"owner"}'; expect 200
+pass "the last owner can be neither demoted nor removed (409 last_owner); with two owners one may step down"
+
+TOKEN=$M api GET "/v1/orgs/$ORG"; expect 200 # warms the membership cache
+TOKEN=$A api DELETE "/v1/orgs/$ORG/members/$M_ID"; expect 204
+TOKEN=$M api GET "/v1/orgs/$ORG"; is_problem 404 not_found
+TOKEN=$A api DELETE "/v1/orgs/$ORG/members/$M_ID"; is_problem 404 not_found
+pass "removing a member is 204 and takes effect at once (cache invalidated): the removed member gets 404"
+
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$P_EMAIL\"}"; expect 201
+P_ID=$(jget .user_id)
+login "$P_EMAIL"; P=$TOKEN
+TOKEN=$P api DELETE "/v1/orgs/$ORG/members/$P_ID"; expect 204
+TOKEN=$P api GET "/v1/orgs/$ORG"; is_problem 404 not_found
+pass "a freed seat can be filled again, and a member may leave on their own (204)"
