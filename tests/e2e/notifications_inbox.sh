@@ -137,3 +137,15 @@ pass "with email off for task.assigned, an assignment is in the inbox and not em
 TOKEN=$OWNER api GET /v1/me/notification-preferences
 [ "$(jget '[.preferences[][]] | all')" = true ] || fail "another user's preferences changed: $BODY"
 pass "preferences are per user"
+
+# Every notifications route is described in docs/openapi.yaml (as served).
+api GET /openapi.json
+expect 200
+routes=$("$BH_BIN" routes | awk '$NF == "notifications" {print $1, $2}')
+[ "$(grep -c . <<<"$routes")" = 6 ] || fail "notifications routes: $routes"
+while read -r method path; do
+    jq -e --arg m "${method,,}" --arg p "$(sed 's/{[^}]*}/{}/g' <<<"$path")" \
+      '[.paths | to_entries[] | select((.key | gsub("{[^}]*}"; "{}")) == $p and (.value | has($m)))]
+       | length == 1' <<<"$BODY" >/dev/null || fail "$method $path is not in docs/openapi.yaml"
+done <<<"$routes"
+pass "every notifications route is in the OpenAPI description"
