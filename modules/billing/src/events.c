@@ -19,6 +19,15 @@ static json_t *time_or_null(time_t t)
     return json_string(buf);
 }
 
+/* The same value under the name the HTTP API uses too (total_cents,
+ * plan_id...), so a consumer may read either vocabulary. */
+static void alias(json_t *d, const char *name, const char *api_name)
+{
+    json_t *v = json_object_get(d, name);
+    if (v)
+        json_object_set(d, api_name, v);
+}
+
 static int publish(struct bh_tx *tx, const char *type, const bh_uuid *org_id,
                    const bh_uuid *actor_id, const bh_uuid *aggregate_id, json_t *data)
 {
@@ -42,9 +51,12 @@ int billing__publish_subscription_changed(struct bh_tx *tx, const struct billing
                   "subscription_id", s->id.str, "plan", s->plan_id, "previous_plan", previous_plan,
                   "status", s->status, "previous_status", previous_status, "reason", reason,
                   "cancel_at_period_end", s->cancel_at_period_end, "current_period_end", end);
-    if (d)
+    if (d) {
         json_object_set_new(d, "pending_plan",
                             s->pending_plan_id[0] ? json_string(s->pending_plan_id) : json_null());
+        alias(d, "plan", "plan_id");
+        alias(d, "previous_plan", "previous_plan_id");
+    }
     /* Ordered per organization, like everything billing publishes. */
     return publish(tx, "subscription.changed", &s->org_id, actor_id, &s->org_id, d);
 }
@@ -56,6 +68,7 @@ int billing__publish_invoice_paid(struct bh_tx *tx, const struct billing__invoic
                           "invoice_id", inv->id.str, "number", (json_int_t)inv->number, "amount",
                           (json_int_t)inv->total_cents, "currency", inv->currency, "plan",
                           inv->plan_id, "reason", inv->reason);
+    alias(d, "amount", "total_cents");
     return publish(tx, "invoice.paid", &inv->org_id, actor_id, &inv->org_id, d);
 }
 
@@ -72,6 +85,7 @@ int billing__publish_invoice_payment_failed(struct bh_tx *tx, const struct billi
                   (json_int_t)inv->total_cents, "currency", inv->currency, "plan", inv->plan_id,
                   "reason", inv->reason, "attempt", attempt, "failure_code", code, "next_retry_at",
                   time_or_null(next_retry_at));
+    alias(d, "amount", "total_cents");
     return publish(tx, "invoice.payment_failed", &inv->org_id, actor_id, &inv->org_id, d);
 }
 
