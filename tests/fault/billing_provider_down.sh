@@ -51,6 +51,8 @@ expect 503 "storing a card while the breaker is open"
 TOKEN=$HANG_TOKEN ORG_ID=$HANG_ORG
 pass "while the breaker is open, plan changes fail in ${took} ms with 503 + Retry-After $RETRY and write nothing"
 
+curl -fsS "$BH_URL/metrics" | grep -q '^bulkhead_billing_provider_breaker_state{state="open"} 1' ||
+    fail "/metrics does not show the open breaker"
 TOKEN= api GET /v1/plans
 expect 200 "plans while the provider is down"
 billing_sub

@@ -82,6 +82,7 @@ static const char *change_name(enum billing__change_kind k)
     case BILLING__CHANGE_DOWNGRADE_SCHEDULED: return "downgrade_scheduled";
     case BILLING__CHANGE_RESUMED: return "resumed";
     case BILLING__CHANGE_CANCEL_SCHEDULED: return "cancel_scheduled";
+    case BILLING__CHANGE_CANCELED: return "canceled";
     }
     return "none";
 }

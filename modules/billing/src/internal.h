@@ -269,6 +269,7 @@ enum billing__change_kind {
     BILLING__CHANGE_DOWNGRADE_SCHEDULED, /* applies at the period end */
     BILLING__CHANGE_RESUMED,             /* a scheduled downgrade or cancel was undone */
     BILLING__CHANGE_CANCEL_SCHEDULED,    /* cancels at the period end */
+    BILLING__CHANGE_CANCELED,            /* canceled now (it was past due) */
 };
 
 struct billing__change_result {

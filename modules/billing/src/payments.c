@@ -46,6 +46,17 @@ static long timeout_ms = 3000;
 static int max_in_flight = 32;
 static atomic_int in_flight;
 
+/* /metrics: 1 on the breaker's current state, 0 on the others. */
+static void breaker_gauge(struct bh_buf *out, void *arg)
+{
+    (void)arg;
+    enum bh_breaker_state now = bh_breaker_state(&breaker);
+    const enum bh_breaker_state all[] = {BH_BREAKER_CLOSED, BH_BREAKER_OPEN, BH_BREAKER_HALF_OPEN};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        bh_metrics_printf(out, "bulkhead_billing_provider_breaker_state{state=\"%s\"} %d\n",
+                          bh_breaker_state_name(all[i]), all[i] == now);
+}
+
 int billing__payments_init(void)
 {
     timeout_ms = bh_config_int("BULKHEAD_BILLING_PROVIDER_TIMEOUT_MS", 3000, 50, 60000);
@@ -53,6 +64,9 @@ int billing__payments_init(void)
     int threshold = (int)bh_config_int("BULKHEAD_BILLING_BREAKER_THRESHOLD", 3, 1, 100);
     long cooldown = bh_config_int("BULKHEAD_BILLING_BREAKER_COOLDOWN_MS", 30000, 0, 3600000);
     bh_breaker_init(&breaker, "billing.provider", threshold, cooldown);
+    bh_gauge_register("bulkhead_billing_provider_breaker_state",
+                      "The payment provider's circuit breaker: 1 on its current state.",
+                      breaker_gauge, NULL);
     return 0;
 }
 

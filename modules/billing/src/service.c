@@ -472,7 +472,7 @@ int billing__cancel(const bh_uuid *org_id, const bh_uuid *actor_id,
         set_str(s.status, sizeof s.status, "canceled");
         s.next_retry_at = 0;
         s.pending_plan_id[0] = '\0';
-        out->kind = BILLING__CHANGE_CANCEL_SCHEDULED;
+        out->kind = BILLING__CHANGE_CANCELED;
     } else {
         s.cancel_at_period_end = true;
         s.pending_plan_id[0] = '\0'; /* a cancellation replaces a scheduled downgrade */
