@@ -36,11 +36,11 @@ int auth__emit_org_created(struct bh_tx *tx, const struct auth__org *org, const 
 }
 
 int auth__emit_member(struct bh_tx *tx, const char *type, const bh_uuid *org_id,
-                      const bh_uuid *actor, const bh_uuid *user_id, enum auth_role role,
-                      enum auth_role previous)
+                      const char *org_name, const bh_uuid *actor, const bh_uuid *user_id,
+                      enum auth_role role, enum auth_role previous)
 {
-    json_t *data = json_pack("{s:s, s:s, s:s}", "org_id", org_id->str, "user_id", user_id->str,
-                             "role", auth_role_name(role));
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s}", "org_id", org_id->str, "org_name", org_name,
+                             "user_id", user_id->str, "role", auth_role_name(role));
     if (data && previous != AUTH_ROLE_NONE)
         json_object_set_new(data, "previous_role", json_string(auth_role_name(previous)));
     /* Ordered per organization: membership changes of one org stay in order. */

@@ -188,7 +188,8 @@ int auth__repo_user_set_password(struct bh_tx *tx, const bh_uuid *id, const char
 
 int auth__repo_org_insert(struct bh_tx *tx, const char *name, const bh_uuid *created_by,
                           struct auth__org *out);
-int auth__repo_org_lock(struct bh_tx *tx, const bh_uuid *org_id);
+/* Locks the org row (serialising its membership changes); name may be NULL. */
+int auth__repo_org_lock(struct bh_tx *tx, const bh_uuid *org_id, char name[AUTH__NAME_MAX]);
 int auth__repo_org_get(const bh_uuid *org_id, const bh_uuid *user_id, struct auth__org *out);
 int auth__repo_orgs_of_user(struct bh_arena *a, const bh_uuid *user_id, const char *after,
                             int limit, struct auth__org **out, int *n);
@@ -235,8 +236,8 @@ int auth__repo_revocations_synced(const bh_uuid *sids, int n);
 int auth__emit_signed_up(struct bh_tx *tx, const struct auth__user *u, const bh_uuid *org_id);
 int auth__emit_org_created(struct bh_tx *tx, const struct auth__org *org, const bh_uuid *owner);
 int auth__emit_member(struct bh_tx *tx, const char *type, const bh_uuid *org_id,
-                      const bh_uuid *actor, const bh_uuid *user_id, enum auth_role role,
-                      enum auth_role previous);
+                      const char *org_name, const bh_uuid *actor, const bh_uuid *user_id,
+                      enum auth_role role, enum auth_role previous);
 extern const char *const auth__emits[];
 
 /* ------------------------------------------------------------ rules (service.c) */

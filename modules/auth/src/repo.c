@@ -27,7 +27,7 @@ static const char SQL_USER_SET_PASSWORD[] =
 
 static const char SQL_ORG_INSERT[] =
     "insert into auth.orgs (id, name, created_by) values ($1, $2, $3) returning " TS("created_at");
-static const char SQL_ORG_LOCK[] = "select 1 from auth.orgs where id = $1 for update";
+static const char SQL_ORG_LOCK[] = "select name from auth.orgs where id = $1 for update";
 static const char SQL_ORG_GET[] = "select o.id, o.name, m.role, " TS(
     "o.created_at") " from auth.orgs o "
                     "join auth.members m on m.org_id = o.id and m.user_id = $2 where o.id = $1";
@@ -241,13 +241,15 @@ int auth__repo_org_insert(struct bh_tx *tx, const char *name, const bh_uuid *cre
     return 0;
 }
 
-int auth__repo_org_lock(struct bh_tx *tx, const bh_uuid *org_id)
+int auth__repo_org_lock(struct bh_tx *tx, const bh_uuid *org_id, char name[AUTH__NAME_MAX])
 {
     PGresult *r = NULL;
     const char *p[] = {org_id->str};
     int rc = bh_tx_query(tx, &r, SQL_ORG_LOCK, 1, p);
     if (rc == 0 && PQntuples(r) != 1)
         rc = BH_ENOTFOUND;
+    if (rc == 0 && name)
+        copy(name, AUTH__NAME_MAX, bh_pg_str(r, 0, 0));
     PQclear(r);
     return rc;
 }

@@ -383,6 +383,7 @@ int auth__member_add(const struct auth_principal *p, const char *email, enum aut
     struct auth__user u;
     struct bh_tx *tx = NULL;
     int64_t members = 0, owners = 0, limit = 0;
+    char org_name[AUTH__NAME_MAX] = "";
 
     if (!may_manage(p, role)) {
         refuse(why, "forbidden", "Only an owner may add an owner.");
@@ -401,7 +402,7 @@ int auth__member_add(const struct auth_principal *p, const char *email, enum aut
         return rc;
     /* The org row lock serialises membership changes of one org, so the
      * seat count and the owner count cannot race. */
-    rc = auth__repo_org_lock(tx, &p->org_id);
+    rc = auth__repo_org_lock(tx, &p->org_id, org_name);
     if (rc == 0)
         rc = auth__repo_member_counts(tx, &p->org_id, &members, &owners);
     if (rc != 0)
@@ -424,7 +425,7 @@ int auth__member_add(const struct auth_principal *p, const char *email, enum aut
     if (rc == 0)
         rc = auth__repo_member_insert(tx, &p->org_id, &u.id, role);
     if (rc == 0)
-        rc = auth__emit_member(tx, "member.added", &p->org_id, &p->user_id, &u.id, role,
+        rc = auth__emit_member(tx, "member.added", &p->org_id, org_name, &p->user_id, &u.id, role,
                                AUTH_ROLE_NONE);
     if (rc != 0)
         goto out;
@@ -445,10 +446,11 @@ out:
 /* Loads the target member on tx (after the org lock) and checks the rules
  * shared by update and remove. */
 static int load_target(struct bh_tx *tx, const struct auth_principal *p, const bh_uuid *user_id,
-                       struct auth__member *m, int64_t *owners, struct auth__refusal *why)
+                       struct auth__member *m, int64_t *owners, char org_name[AUTH__NAME_MAX],
+                       struct auth__refusal *why)
 {
     int64_t members = 0;
-    int rc = auth__repo_org_lock(tx, &p->org_id);
+    int rc = auth__repo_org_lock(tx, &p->org_id, org_name);
     if (rc == 0)
         rc = auth__repo_member_counts(tx, &p->org_id, &members, owners);
     if (rc == 0)
@@ -467,6 +469,7 @@ int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, 
 {
     struct bh_tx *tx = NULL;
     int64_t owners = 0;
+    char org_name[AUTH__NAME_MAX] = "";
     if (!may_manage(p, role)) {
         refuse(why, "forbidden", "Only an owner may make an owner.");
         return BH_EFORBIDDEN;
@@ -474,7 +477,7 @@ int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, 
     int rc = bh_tx_begin(&tx);
     if (rc != 0)
         return rc;
-    rc = load_target(tx, p, user_id, out, &owners, why);
+    rc = load_target(tx, p, user_id, out, &owners, org_name, why);
     if (rc != 0)
         goto out;
     enum auth_role previous = out->role;
@@ -487,8 +490,8 @@ int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, 
     }
     rc = auth__repo_member_set_role(tx, &p->org_id, user_id, role);
     if (rc == 0)
-        rc = auth__emit_member(tx, "member.role_changed", &p->org_id, &p->user_id, user_id, role,
-                               previous);
+        rc = auth__emit_member(tx, "member.role_changed", &p->org_id, org_name, &p->user_id,
+                               user_id, role, previous);
     if (rc != 0)
         goto out;
     rc = bh_tx_commit(tx);
@@ -508,10 +511,11 @@ int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
     struct bh_tx *tx = NULL;
     struct auth__member m;
     int64_t owners = 0;
+    char org_name[AUTH__NAME_MAX] = "";
     int rc = bh_tx_begin(&tx);
     if (rc != 0)
         return rc;
-    rc = load_target(tx, p, user_id, &m, &owners, why);
+    rc = load_target(tx, p, user_id, &m, &owners, org_name, why);
     if (rc != 0)
         goto out;
     if (m.role == AUTH_ROLE_OWNER && owners <= 1) {
@@ -521,8 +525,8 @@ int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
     }
     rc = auth__repo_member_delete(tx, &p->org_id, user_id);
     if (rc == 0)
-        rc = auth__emit_member(tx, "member.removed", &p->org_id, &p->user_id, user_id, m.role,
-                               AUTH_ROLE_NONE);
+        rc = auth__emit_member(tx, "member.removed", &p->org_id, org_name, &p->user_id, user_id,
+                               m.role, AUTH_ROLE_NONE);
     if (rc != 0)
         goto out;
     rc = bh_tx_commit(tx);
