@@ -1,6 +1,8 @@
-/* Billing's rules: entitlements, subscriptions and their JSON shapes. The
- * public functions here run on a caller's transaction (they switch it to
- * billing's role and back); nothing here talks HTTP or names a provider. */
+/* Billing's rules for entitlements and subscriptions: the public API (run on
+ * the caller's transaction, switched to billing's role and back), plan
+ * changes with their proration and charge, cancellation, and cards. Nothing
+ * here talks HTTP or names a provider's vocabulary; no transaction is ever
+ * held open while the provider is called. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +11,6 @@
 #include "internal.h"
 #include "platform/db.h"
 #include "platform/err.h"
-#include "platform/log.h"
 
 /* ------------------------------------------------------------ public API */
 
