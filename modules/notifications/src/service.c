@@ -80,6 +80,7 @@ static int notify_one(struct bh_tx *tx, const struct bh_event *ev,
 {
     struct notifications__prefs prefs;
     struct notifications__rendered txt = {0};
+    bh_uuid notification_id = {0};
     json_t *vars = NULL;
     char *created_at = NULL;
     int rc = notifications__repo_prefs_load(tx, to->user_id.str, &prefs);
@@ -98,7 +99,6 @@ static int notify_one(struct bh_tx *tx, const struct bh_event *ev,
     if ((rc = notifications__render(n->type, vars, &txt)) != 0)
         goto out;
 
-    bh_uuid notification_id = {0};
     if (in_app) {
         struct notifications__new row = {
             .id = bh_uuid_v7(),
