@@ -29,6 +29,11 @@ static long long clock_offset(void)
     return offset;
 }
 
+bool billing__clock_simulated(void)
+{
+    return clock_offset() != 0;
+}
+
 time_t billing__now(void)
 {
     return time(NULL) + (time_t)clock_offset();

@@ -85,6 +85,8 @@ struct billing__invoice {
  * dev mode only, the offset held in BULKHEAD_BILLING_CLOCK_FILE, so tests can
  * move a subscription through renewals and dunning without waiting a month. */
 time_t billing__now(void);
+/* True while the dev-only offset is in force (not the real time). */
+bool billing__clock_simulated(void);
 /* RFC 3339 UTC ("2026-01-02T03:04:05Z"). */
 void billing__format_time(time_t t, char out[32]);
 /* Adds one plan interval ("month" or "year") to t, keeping the day of month
@@ -339,6 +341,9 @@ int billing__on_org_created(const struct bh_event *ev);
 int billing__on_member_added(const struct bh_event *ev);
 int billing__on_member_removed(const struct bh_event *ev);
 int billing__run_renewal_job(const struct bh_job *job);
+int billing__run_sweep_job(const struct bh_job *job);
+/* Arms the periodic sweep (module init); best effort. */
+void billing__start_sweeps(void);
 
 /* ----------------------------------------------------------------- shapes */
 

@@ -39,7 +39,10 @@ static int billing_init(void)
         bh_log_warn("BULKHEAD_BILLING_WEBHOOK_SECRET unset: using the dev-only default");
     }
     webhook_tolerance_s = bh_config_int("BULKHEAD_BILLING_WEBHOOK_TOLERANCE_S", 300, 1, 3600);
-    return billing__payments_init();
+    int rc = billing__payments_init();
+    if (rc == 0)
+        billing__start_sweeps();
+    return rc;
 }
 
 static void billing_shutdown(void)
@@ -71,6 +74,7 @@ static const struct bh_subscription subscriptions[] = {
 
 static const struct bh_job_type job_types[] = {
     {"billing.renew", "billing", billing__run_renewal_job, 0},
+    {"billing.sweep", "billing", billing__run_sweep_job, 0},
 };
 
 static const char *const emits[] = {"subscription.changed", "invoice.paid",

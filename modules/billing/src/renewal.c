@@ -13,9 +13,12 @@
 #include "platform/db.h"
 #include "platform/err.h"
 #include "platform/events.h"
+#include "platform/config.h"
 #include "platform/log.h"
+#include "platform/redis.h"
 
 static const char RENEW_JOB[] = "billing.renew";
+static const char SWEEP_JOB[] = "billing.sweep";
 
 static void enqueue(const bh_uuid *org_id, time_t due_at, bool collect_now, int64_t delay_ms)
 {
@@ -336,5 +339,60 @@ int billing__run_renewal_job(const struct bh_job *job)
      * re-arms itself; any other wake-up is a duplicate and ends here. */
     if (acted || (next != 0 && next == (time_t)due_at))
         billing__schedule_renewal(&org_id, next);
+    return 0;
+}
+
+/* ------------------------------------------------------- the periodic sweep */
+
+/* Every process arms a sweep chain at start; each run first takes
+ * `billing:sweep:ran` for (almost) one interval with SET NX, and a run that
+ * finds it taken ends its chain. However many processes start or restart,
+ * the chains collapse to one sweep per interval across the deployment. */
+static long sweep_interval_s(void)
+{
+    return bh_config_int("BULKHEAD_BILLING_SWEEP_INTERVAL_S", 900, 10, 86400);
+}
+
+static void enqueue_sweep(void)
+{
+    json_t *payload = json_object();
+    int rc = payload ? bh_job_enqueue(SWEEP_JOB, payload, (int64_t)sweep_interval_s() * 1000)
+                     : BH_ENOMEM;
+    json_decref(payload);
+    if (rc != 0)
+        bh_log_warn("could not schedule the next billing sweep: %s", bh_err_name(rc));
+}
+
+void billing__start_sweeps(void)
+{
+    enqueue_sweep();
+}
+
+int billing__run_sweep_job(const struct bh_job *job)
+{
+    /* A process on a simulated clock would renew everybody's subscriptions
+     * on its fake date: it leaves the sweep to the others (tests use
+     * POST /_billing/sweep for their own organizations). */
+    if (billing__clock_simulated()) {
+        enqueue_sweep();
+        return 0;
+    }
+    redisReply *r = NULL;
+    long long hold_ms = (long long)sweep_interval_s() * 1000 - 1000;
+    int rc = bh_redis(&r, "SET billing:sweep:ran %s NX PX %lld", job->id, hold_ms);
+    bool won = rc == 0 && r && r->type == REDIS_REPLY_STATUS;
+    if (r)
+        freeReplyObject(r);
+    if (rc != 0)
+        return rc; /* Redis is down: the queue retries with backoff */
+    if (!won)
+        return 0; /* another chain swept within the interval: this one ends */
+    int n = 0;
+    rc = billing__sweep(500, &n);
+    if (rc != 0)
+        bh_log_warn("billing sweep failed: %s", bh_err_name(rc));
+    else if (n > 0)
+        bh_log_info("billing sweep renewed %d subscription(s)", n);
+    enqueue_sweep();
     return 0;
 }
