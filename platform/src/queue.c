@@ -111,24 +111,47 @@ static struct script s_fan_out = {
 
 /* KEYS ready leased; ARGV lease_ms. Ids whose hash is gone (purged while
  * queued) are dropped on the way. */
-static struct script s_reserve = {
-    .name = "reserve",
-    .text = LUA_PRELUDE "local now = now_ms()\n"
-                        "while true do\n"
-                        "  local id = redis.call('RPOP', KEYS[1])\n"
-                        "  if not id then return false end\n"
-                        "  local key = 'bh:job:' .. id\n"
-                        "  local f = redis.call('HMGET', key, 'type', 'payload', 'max',\n"
-                        "    'ready', 'trace', 'req')\n"
-                        "  if f[1] then\n"
-                        "    local token = redis.call('HINCRBY', key, 'lease', 1)\n"
-                        "    local attempts = redis.call('HINCRBY', key, 'attempts', 1)\n"
-                        "    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[1]), id)\n"
-                        "    return {id, tostring(token), tostring(attempts), f[1],\n"
-                        "      f[2] or '{}', f[3] or '1', f[4] or tostring(now), f[5] or '',\n"
-                        "      f[6] or '', tostring(now)}\n"
-                        "  end\n"
-                        "end\n"};
+/* Takes the oldest ready job of a queue and leases it: shared by reserve
+ * and ack_reserve. Ids whose hash is gone (purged while queued) are dropped
+ * on the way. Returns the job's fields, or nil when the queue is empty. */
+#define LUA_RESERVE                                                                                \
+    "local function reserve(ready, leased, lease_ms)\n"                                            \
+    "  local now = now_ms()\n"                                                                     \
+    "  while true do\n"                                                                            \
+    "    local id = redis.call('RPOP', ready)\n"                                                   \
+    "    if not id then return nil end\n"                                                          \
+    "    local key = 'bh:job:' .. id\n"                                                            \
+    "    local f = redis.call('HMGET', key, 'type', 'payload', 'max', 'ready', 'trace', 'req')\n"  \
+    "    if f[1] then\n"                                                                           \
+    "      local token = redis.call('HINCRBY', key, 'lease', 1)\n"                                 \
+    "      local attempts = redis.call('HINCRBY', key, 'attempts', 1)\n"                           \
+    "      redis.call('ZADD', leased, now + tonumber(lease_ms), id)\n"                             \
+    "      return {id, tostring(token), tostring(attempts), f[1], f[2] or '{}', f[3] or '1',\n"    \
+    "        f[4] or tostring(now), f[5] or '', f[6] or '', tostring(now)}\n"                      \
+    "    end\n"                                                                                    \
+    "  end\n"                                                                                      \
+    "end\n"
+
+/* KEYS ready leased; ARGV lease_ms. */
+static struct script s_reserve = {.name = "reserve",
+                                  .text = LUA_PRELUDE LUA_RESERVE
+                                  "return reserve(KEYS[1], KEYS[2], ARGV[1]) or false\n"};
+
+/* KEYS ready leased job; ARGV id token lease_ms. Acknowledges a finished
+ * job and leases the next one in one round trip (the hot path of a busy
+ * worker). Returns {acked (0, or 1 when the lease was lost), job fields...}. */
+static struct script s_ack_reserve = {.name = "ack_reserve",
+                                      .text = LUA_PRELUDE LUA_RESERVE
+                                      "local lost = 1\n"
+                                      "if redis.call('HGET', KEYS[3], 'lease') == ARGV[2]\n"
+                                      "   and redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then\n"
+                                      "  redis.call('DEL', KEYS[3])\n"
+                                      "  lost = 0\n"
+                                      "end\n"
+                                      "local job = reserve(KEYS[1], KEYS[2], ARGV[3])\n"
+                                      "if not job then return {lost} end\n"
+                                      "table.insert(job, 1, lost)\n"
+                                      "return job\n"};
 
 /* KEYS leased job; ARGV id token. 0 acked, 1 lease lost. */
 static struct script s_ack = {.name = "ack",
@@ -263,8 +286,8 @@ static struct script s_purge = {
             "return #ids\n"};
 
 static struct script *const all_scripts[] = {
-    &s_enqueue, &s_routes,  &s_fan_out, &s_reserve, &s_ack,       &s_fail,  &s_renew,
-    &s_release, &s_promote, &s_sweep,   &s_counts,  &s_dead_list, &s_retry, &s_purge,
+    &s_enqueue, &s_routes,  &s_fan_out, &s_reserve, &s_ack_reserve, &s_ack,   &s_fail,  &s_renew,
+    &s_release, &s_promote, &s_sweep,   &s_counts,  &s_dead_list,   &s_retry, &s_purge,
 };
 
 /* ---- running scripts --------------------------------------------------------- */
@@ -557,12 +580,39 @@ out:
     return rc;
 }
 
+/* Fills job from the 10 fields the Lua reserve() returns. */
+static int parse_job(redisReply **f, struct bh_queue_job *job)
+{
+    long long token, attempts, max, ready, started;
+
+    if (!reply_ll(f[1], &token) || !reply_ll(f[2], &attempts) || !reply_ll(f[5], &max) ||
+        !reply_ll(f[6], &ready) || !reply_ll(f[9], &started)) {
+        bh_log(BH_LOG_ERROR, "platform", "jobs: reserve gave an unexpected reply");
+        return BH_EINTERNAL;
+    }
+    job->id = reply_strdup(f[0]);
+    job->type = reply_strdup(f[3]);
+    job->payload = reply_strdup(f[4]);
+    job->trace_id = reply_strdup(f[7]);
+    job->request_id = reply_strdup(f[8]);
+    job->token = token;
+    job->attempts = (int)attempts;
+    job->max_attempts = (int)max;
+    job->ready_ms = ready;
+    job->started_ms = started;
+    if (!job->id || !job->type || !job->payload || !job->trace_id || !job->request_id) {
+        /* The job stays leased and comes back when the lease expires. */
+        bh_queue_job_release(job);
+        return BH_ENOMEM;
+    }
+    return 0;
+}
+
 int bh_queue_reserve(const struct bh_queue_keys *keys, int lease_ms, struct bh_queue_job *job)
 {
     char lease[16];
     const char *args[] = {keys->ready, keys->leased, lease};
     redisReply *r;
-    long long token, attempts, max, ready, started;
     int rc;
 
     memset(job, 0, sizeof *job);
@@ -570,34 +620,45 @@ int bh_queue_reserve(const struct bh_queue_keys *keys, int lease_ms, struct bh_q
     rc = run_script(&s_reserve, 2, 3, args, NULL, &r);
     if (rc != 0)
         return rc;
-    if (r->type == REDIS_REPLY_NIL) {
-        freeReplyObject(r);
-        return 1;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 10 || !reply_ll(r->element[1], &token) ||
-        !reply_ll(r->element[2], &attempts) || !reply_ll(r->element[5], &max) ||
-        !reply_ll(r->element[6], &ready) || !reply_ll(r->element[9], &started)) {
-        bh_log(BH_LOG_ERROR, "platform", "jobs: reserve gave an unexpected reply");
-        freeReplyObject(r);
-        return BH_EINTERNAL;
-    }
-    job->id = reply_strdup(r->element[0]);
-    job->type = reply_strdup(r->element[3]);
-    job->payload = reply_strdup(r->element[4]);
-    job->trace_id = reply_strdup(r->element[7]);
-    job->request_id = reply_strdup(r->element[8]);
-    job->token = token;
-    job->attempts = (int)attempts;
-    job->max_attempts = (int)max;
-    job->ready_ms = ready;
-    job->started_ms = started;
+    if (r->type == REDIS_REPLY_NIL)
+        rc = 1;
+    else if (r->type == REDIS_REPLY_ARRAY && r->elements == 10)
+        rc = parse_job(r->element, job);
+    else
+        rc = BH_EINTERNAL;
     freeReplyObject(r);
-    if (!job->id || !job->type || !job->payload || !job->trace_id || !job->request_id) {
-        /* The job stays leased and comes back when the lease expires. */
-        bh_queue_job_release(job);
-        return BH_ENOMEM;
-    }
-    return 0;
+    return rc;
+}
+
+int bh_queue_ack_reserve(const struct bh_queue_keys *keys, const char *id, long long token,
+                         int lease_ms, bool *lost, struct bh_queue_job *next)
+{
+    char key[BH_JOB_ID_MAX + 8], tok[24], lease[16];
+    redisReply *r;
+    long long v = 0;
+    int rc;
+
+    memset(next, 0, sizeof *next);
+    *lost = false;
+    if (job_key(id, key) != 0)
+        return BH_EINVAL;
+    snprintf(tok, sizeof tok, "%lld", token);
+    snprintf(lease, sizeof lease, "%d", lease_ms);
+    const char *args[] = {keys->ready, keys->leased, key, id, tok, lease};
+    rc = run_script(&s_ack_reserve, 3, 6, args, NULL, &r);
+    if (rc != 0)
+        return rc;
+    if (r->type != REDIS_REPLY_ARRAY || (r->elements != 1 && r->elements != 11) ||
+        !reply_ll(r->element[0], &v))
+        rc = BH_EINTERNAL;
+    else if (r->elements == 1)
+        rc = 1;
+    else
+        rc = parse_job(r->element + 1, next);
+    if (rc >= 0 || rc == BH_ENOMEM)
+        *lost = v != 0;
+    freeReplyObject(r);
+    return rc;
 }
 
 int bh_queue_ack(const struct bh_queue_keys *keys, const char *id, long long token)

@@ -70,6 +70,12 @@ int bh_queue_ack(const struct bh_queue_keys *keys, const char *id, long long tok
  * tells which. 0, 1 when the lease was lost, or a negative bh_err. */
 int bh_queue_fail(const struct bh_queue_keys *keys, const char *id, long long token,
                   const char *error, int64_t delay_ms, bool dead_now, bool *dead);
+/* Acknowledges a finished job and leases the next ready one, in one round
+ * trip. *lost tells the ack's fate (true: the lease was lost, the job will
+ * run again). 0 with *next filled, 1 when the queue is empty, or a negative
+ * bh_err (then the ack's fate is unknown: at worst the job runs again). */
+int bh_queue_ack_reserve(const struct bh_queue_keys *keys, const char *id, long long token,
+                         int lease_ms, bool *lost, struct bh_queue_job *next);
 /* Extends a lease by lease_ms from now. 0, 1 when it was lost, or a bh_err. */
 int bh_queue_renew(const struct bh_queue_keys *keys, const char *id, long long token, int lease_ms);
 /* Gives a leased job back to the front of its queue without counting the

@@ -177,26 +177,32 @@ static void count(const struct bh_jobs_handler *h, enum bh_job_outcome o)
         bh_counter_add(h->outcome[o], 1);
 }
 
-/* Acknowledges a success, or records a failure with its retry delay. */
-static void settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
-                   const struct bh_queue_job *job, int rc, const char *error, bool permanent)
+/* Acknowledges a success (and, when next is not NULL, leases the next job
+ * in the same round trip), or records a failure with its retry delay.
+ * Returns whether *next holds a leased job. */
+static bool settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
+                   const struct bh_queue_job *job, int rc, const char *error, bool permanent,
+                   struct bh_queue_job *next)
 {
     const struct bh_jobs_config *cfg = bh_jobs_cfg();
     int64_t delay = 0;
-    bool dead;
+    bool dead, lost = false;
     int r;
 
     if (rc == 0) {
         count(h, BH_JOB_OK);
-        r = bh_queue_ack(&q->keys, job->id, job->token);
-        if (r == 1)
+        if (next != NULL)
+            r = bh_queue_ack_reserve(&q->keys, job->id, job->token, cfg->lease_ms, &lost, next);
+        else if ((r = bh_queue_ack(&q->keys, job->id, job->token)) == 1)
+            lost = true, r = 0;
+        if (lost)
             bh_log(BH_LOG_WARN, "platform",
                    "jobs: lease of %s was lost before it finished; it will run again", job->id);
-        else if (r != 0)
+        if (r < 0 && r != BH_ENOMEM)
             bh_log(BH_LOG_WARN, "platform",
                    "jobs: could not acknowledge %s (%s); it will run again after its lease",
                    job->id, bh_err_name(r));
-        return;
+        return next != NULL && r == 0;
     }
     if (!permanent && job->attempts < job->max_attempts)
         delay = bh_backoff_delay_ms(&cfg->backoff, job->attempts, bh_backoff_os_random, NULL);
@@ -206,7 +212,7 @@ static void settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
                "jobs: %s failed (%s) and the failure could not be recorded (%s); it will run "
                "again after its lease",
                job->id, error, r == 1 ? "lease lost" : bh_err_name(r));
-        return;
+        return false;
     }
     count(h, dead ? BH_JOB_DEAD : BH_JOB_RETRY);
     if (dead)
@@ -217,9 +223,12 @@ static void settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
         bh_log(BH_LOG_WARN, "platform",
                "jobs: %s (%s) failed on attempt %d of %d: %s; retry in %lld ms", job->id, job->type,
                job->attempts, job->max_attempts, error, (long long)delay);
+    return false;
 }
 
-static void run_job(struct slot *s, const struct bh_queue_job *job)
+/* Runs one leased job to its end. Returns whether *next holds the next
+ * job, leased while acknowledging this one. */
+static bool run_job(struct slot *s, const struct bh_queue_job *job, struct bh_queue_job *next)
 {
     struct bh_jobs_queue *q = s->pool->q;
     const struct bh_jobs_handler *h = bh_jobs_handler_find(job->type);
@@ -251,9 +260,9 @@ static void run_job(struct slot *s, const struct bh_queue_job *job)
         bh_log(BH_LOG_WARN, "platform",
                "jobs: %s finished after it was handed back at shutdown; it will run again",
                job->id);
-        return;
+        return false;
     }
-    settle(h, q, job, rc, error, permanent);
+    return settle(h, q, job, rc, error, permanent, atomic_load(&g_w.stopping) ? NULL : next);
 }
 
 /* ---- the worker threads ------------------------------------------------------------ */
@@ -286,28 +295,43 @@ static void *worker_main(void *arg)
     struct bh_jobs_queue *q = s->pool->q;
     const struct bh_jobs_config *cfg = bh_jobs_cfg();
     int idle_ms = 1, down_ms = DOWN_WAIT_MIN_MS;
+    struct bh_queue_job job, next;
+    bool have = false;
 
-    while (!atomic_load(&g_w.stopping)) {
-        struct bh_queue_job job;
-        unsigned long gen = wake_gen(q);
-        int rc = bh_queue_reserve(&q->keys, cfg->lease_ms, &job);
+    for (;;) {
+        if (have && atomic_load(&g_w.stopping)) {
+            /* Leased while acknowledging the previous one, just as the stop
+             * began: hand it straight back. */
+            bh_queue_release(&q->keys, job.id, job.token);
+            bh_queue_job_release(&job);
+            break;
+        }
+        if (!have) {
+            unsigned long gen = wake_gen(q);
+            int rc;
 
-        if (rc < 0) {
-            queue_wait(q, gen, down_ms);
-            down_ms = down_ms * 2 < DOWN_WAIT_MAX_MS ? down_ms * 2 : DOWN_WAIT_MAX_MS;
-            continue;
+            if (atomic_load(&g_w.stopping))
+                break;
+            rc = bh_queue_reserve(&q->keys, cfg->lease_ms, &job);
+            if (rc < 0) {
+                queue_wait(q, gen, down_ms);
+                down_ms = down_ms * 2 < DOWN_WAIT_MAX_MS ? down_ms * 2 : DOWN_WAIT_MAX_MS;
+                continue;
+            }
+            down_ms = DOWN_WAIT_MIN_MS;
+            if (rc == 1) {
+                /* Empty: poll again soon, then less and less often; a local
+                 * enqueue or relay wakes us at once. */
+                queue_wait(q, gen, idle_ms);
+                idle_ms = idle_ms * 2 < cfg->poll_ms ? idle_ms * 2 : cfg->poll_ms;
+                continue;
+            }
+            idle_ms = 1;
         }
-        down_ms = DOWN_WAIT_MIN_MS;
-        if (rc == 1) {
-            /* Empty: poll again soon, then less and less often; a local
-             * enqueue or relay wakes us at once. */
-            queue_wait(q, gen, idle_ms);
-            idle_ms = idle_ms * 2 < cfg->poll_ms ? idle_ms * 2 : cfg->poll_ms;
-            continue;
-        }
-        idle_ms = 1;
-        run_job(s, &job);
+        have = run_job(s, &job, &next);
         bh_queue_job_release(&job);
+        if (have)
+            job = next;
     }
     return NULL;
 }

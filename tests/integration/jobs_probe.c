@@ -357,12 +357,15 @@ static int cmp_i64(const void *a, const void *b)
  * time how long they take to drain them. Prints one line of figures. */
 static void *enqueue_main(void *arg)
 {
-    long n = *(long *)arg;
+    long *n = arg, done = 0;
     json_t *payload = json_object();
+    int rc = 0;
 
-    for (long i = 0; i < n; i++)
-        if (bh_job_enqueue(g_noop, payload, 0) != 0)
-            break;
+    while (done < *n && (rc = bh_job_enqueue(g_noop, payload, 0)) == 0)
+        done++;
+    if (rc != 0)
+        fprintf(stderr, "jobs_probe: enqueue failed after %ld job(s): %s\n", done, bh_err_name(rc));
+    *n = done;
     json_decref(payload);
     return NULL;
 }
@@ -383,6 +386,9 @@ static int cmd_bench_queue(long n)
     for (int i = 0; i < ENQUEUERS; i++)
         pthread_join(t[i], NULL);
     t1 = mono_s();
+    for (int i = 0; i < ENQUEUERS; i++)
+        if (per[i] != n / ENQUEUERS + (i < n % ENQUEUERS ? 1 : 0))
+            return BH_EUNAVAILABLE;
     if ((rc = bh_workers_start()) != 0)
         return rc;
     while (atomic_load(&g_noop_done) < n && mono_s() - t1 < 120)
