@@ -82,10 +82,13 @@ void auth__member_cache_drop(const bh_uuid *org_id, const bh_uuid *user_id)
     char key[128];
     redisReply *r = NULL;
     member_key(org_id, user_id, key);
-    if (bh_redis(&r, "DEL %s", key) != 0)
-        auth__revoke_drop_later(key);
+    bh_redis(&r, "DEL %s", key);
     if (r)
         freeReplyObject(r);
+    /* Delete again on the reconciler's next pass: a reader that read the
+     * old role just before the commit may have written it back after the
+     * first delete (the cache-aside race). Also the retry when Redis is down. */
+    auth__revoke_drop_later(key);
 }
 
 /* A cached role: true with *out on a hit ("none" is cached too). */

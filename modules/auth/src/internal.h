@@ -126,8 +126,8 @@ void auth__revoke_publish(const bh_uuid *sids, int n, const bh_uuid *jti);
 bool auth__deny_trusted(void);
 /* Asks the reconciler to run soon (the denylist looked incomplete). */
 void auth__revoke_kick(void);
-/* A cache key whose DEL failed (Redis down): the reconciler retries it, so a
- * stale membership cannot outlive the outage by more than one sync period. */
+/* A cache key to delete (again) on the reconciler's next pass: the second
+ * half of a delayed double delete, and the retry when Redis was down. */
 void auth__revoke_drop_later(const char *key);
 
 /* ------------------------------------------------------------ membership cache (authn.c) */

@@ -24,7 +24,7 @@ static const char LUA_DENY[] = "for i, k in ipairs(KEYS) do\n"
                                "end\n"
                                "return #KEYS\n";
 
-enum { PUSH_BATCH = 200, PENDING_MAX = 256, FULL_SEED_MAX = 20000 };
+enum { PUSH_BATCH = 200, PENDING_MAX = 1024, FULL_SEED_MAX = 20000 };
 
 static struct {
     pthread_mutex_t lock;
@@ -32,7 +32,7 @@ static struct {
     pthread_t thread;
     bool running, kicked;
     atomic_bool trusted;        /* the Redis denylist is complete, as far as this process knows */
-    char *pending[PENDING_MAX]; /* cache keys to DEL once Redis is back (malloc'd) */
+    char *pending[PENDING_MAX]; /* cache keys to DEL on the next pass (malloc'd) */
     int n_pending;
     struct bh_counter *fallbacks;
 } rv = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -68,8 +68,7 @@ void auth__revoke_drop_later(const char *key)
         return;
     pthread_mutex_lock(&rv.lock);
     if (rv.n_pending == PENDING_MAX) {
-        bh_log_warn("too many cache invalidations pending while Redis is down; "
-                    "the oldest now waits for its TTL");
+        bh_log_warn("too many cache deletes queued; the oldest now relies on its TTL");
         free(rv.pending[0]);
         memmove(rv.pending, rv.pending + 1, sizeof rv.pending[0] * (PENDING_MAX - 1));
         rv.n_pending--;
