@@ -66,8 +66,7 @@ static void print_mermaid(const struct bh_module *const *modules, size_t n)
             for (size_t c = 0; c < n; c++)
                 for (size_t s = 0; s < modules[c]->n_subscriptions; s++)
                     if (strcmp(modules[c]->subscriptions[s].event_type, *e) == 0)
-                        printf("    %s -. \"%s\" .-> %s\n", modules[p]->name, *e,
-                               modules[c]->name);
+                        printf("    %s -. \"%s\" .-> %s\n", modules[p]->name, *e, modules[c]->name);
     }
     printf("```\n");
 }
@@ -124,8 +123,8 @@ static int modules_route(struct bh_req *req)
         const struct bh_module_info *info = info_for(m->name);
         json_t *routes = json_array(), *emits = json_array(), *consumes = json_array();
         for (size_t r = 0; r < m->n_routes; r++)
-            json_array_append_new(routes, json_sprintf("%s %s", m->routes[r].method,
-                                                       m->routes[r].pattern));
+            json_array_append_new(routes,
+                                  json_sprintf("%s %s", m->routes[r].method, m->routes[r].pattern));
         for (const char *const *e = m->emits; e && *e; e++)
             json_array_append_new(emits, json_string(*e));
         for (size_t s = 0; s < m->n_subscriptions; s++)
@@ -147,9 +146,9 @@ static int modules_route(struct bh_req *req)
         json_array_append_new(
             mods, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:{s:s, s:o}}", "name", m->name,
                             "depends_on", depends_of(m->name), "public_api",
-                            info ? info->symbols : "", "tables", info ? info->tables : "",
-                            "routes", routes, "emits", emits, "consumes", consumes, "fences",
-                            "link", "sealed at build time (only the public API is global)",
+                            info ? info->symbols : "", "tables", info ? info->tables : "", "routes",
+                            routes, "emits", emits, "consumes", consumes, "fences", "link",
+                            "sealed at build time (only the public API is global)",
                             "redis_other_modules", redis));
     }
     json_object_set_new(out, "modules", mods);

@@ -29,8 +29,8 @@ long bh_config_int(const char *name, long dflt, long min, long max)
     errno = 0;
     long n = strtol(v, &end, 10);
     if (errno || *end || n < min || n > max) {
-        bh_log(BH_LOG_WARN, "platform", "%s=%s is not an integer in [%ld, %ld]; using %ld", name,
-               v, min, max, dflt);
+        bh_log(BH_LOG_WARN, "platform", "%s=%s is not an integer in [%ld, %ld]; using %ld", name, v,
+               min, max, dflt);
         return dflt;
     }
     return n;
@@ -87,4 +87,7 @@ int bh_config_load(struct bh_config *cfg)
     return rc;
 }
 
-const struct bh_config *bh_config(void) { return &current; }
+const struct bh_config *bh_config(void)
+{
+    return &current;
+}

@@ -72,7 +72,7 @@ struct bh_req {
     size_t resp_len;
     const char *resp_type;
     int64_t started_ms;
-    bool counted; /* in the in-flight count */
+    bool counted;             /* in the in-flight count */
     struct bh_stream *stream; /* a stream reply not yet handed to MHD */
 };
 
@@ -89,8 +89,8 @@ struct bh_stream {
     bh_stream_read_fn read;
     bh_stream_done_fn done;
     void *arg;
-    bool suspended; /* parked by stream_reader(), waiting for a wake */
-    bool closing;   /* the server is stopping: end at the next read */
+    bool suspended;                /* parked by stream_reader(), waiting for a wake */
+    bool closing;                  /* the server is stopping: end at the next read */
     struct bh_stream *prev, *next; /* in the live list (streams_lock) */
 };
 
@@ -219,20 +219,50 @@ static struct route_entry *route_find(struct bh_req *req, const char **allow)
 
 /* ------------------------------------------------------------ request api */
 
-const char *bh_req_method(const struct bh_req *req) { return req->method; }
-const char *bh_req_path(const struct bh_req *req) { return req->path; }
+const char *bh_req_method(const struct bh_req *req)
+{
+    return req->method;
+}
+const char *bh_req_path(const struct bh_req *req)
+{
+    return req->path;
+}
 const char *bh_req_route(const struct bh_req *req)
 {
     return req->route ? req->route->m.route.pattern : "";
 }
-struct bh_arena *bh_req_arena(struct bh_req *req) { return req->arena; }
-const char *bh_req_id(const struct bh_req *req) { return req->request_id; }
-const char *bh_req_trace_id(const struct bh_req *req) { return req->trace_id; }
-const char *bh_req_client_addr(const struct bh_req *req) { return req->client_addr; }
-json_t *bh_req_json(const struct bh_req *req) { return req->json; }
-void bh_req_set_principal(struct bh_req *req, void *principal) { req->principal = principal; }
-void *bh_req_principal(const struct bh_req *req) { return req->principal; }
-bool bh_req_replied(const struct bh_req *req) { return req->replied; }
+struct bh_arena *bh_req_arena(struct bh_req *req)
+{
+    return req->arena;
+}
+const char *bh_req_id(const struct bh_req *req)
+{
+    return req->request_id;
+}
+const char *bh_req_trace_id(const struct bh_req *req)
+{
+    return req->trace_id;
+}
+const char *bh_req_client_addr(const struct bh_req *req)
+{
+    return req->client_addr;
+}
+json_t *bh_req_json(const struct bh_req *req)
+{
+    return req->json;
+}
+void bh_req_set_principal(struct bh_req *req, void *principal)
+{
+    req->principal = principal;
+}
+void *bh_req_principal(const struct bh_req *req)
+{
+    return req->principal;
+}
+bool bh_req_replied(const struct bh_req *req)
+{
+    return req->replied;
+}
 
 const char *bh_req_param(const struct bh_req *req, const char *name)
 {
@@ -278,7 +308,10 @@ void bh_req_field_error(struct bh_req *req, const char *field, const char *fmt, 
     req->errors_tail = e;
 }
 
-bool bh_req_has_field_errors(const struct bh_req *req) { return req->errors != NULL; }
+bool bh_req_has_field_errors(const struct bh_req *req)
+{
+    return req->errors != NULL;
+}
 
 /* ----------------------------------------------------------------- replies */
 
@@ -368,8 +401,7 @@ int bh_reply_problem(struct bh_req *req, unsigned status, const char *code, cons
 
 int bh_reply_field_errors(struct bh_req *req)
 {
-    return bh_reply_problem(req, 422, "validation_failed", "The request has invalid fields.",
-                            NULL);
+    return bh_reply_problem(req, 422, "validation_failed", "The request has invalid fields.", NULL);
 }
 
 int bh_reply_err(struct bh_req *req, int err, const char *detail)
@@ -401,7 +433,10 @@ static void stream_release(struct bh_stream *s)
     free(s);
 }
 
-static void stream_free_cb(void *cls) { stream_release(cls); }
+static void stream_free_cb(void *cls)
+{
+    stream_release(cls);
+}
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -565,8 +600,8 @@ static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, cons
         randombytes_buf(raw, sizeof raw);
         sodium_bin2hex(req->request_id, sizeof req->request_id, raw, sizeof raw);
     }
-    if (!parse_traceparent(
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"), req->trace_id)) {
+    if (!parse_traceparent(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
+                           req->trace_id)) {
         unsigned char raw[16];
         randombytes_buf(raw, sizeof raw);
         sodium_bin2hex(req->trace_id, sizeof req->trace_id, raw, sizeof raw);
@@ -619,15 +654,15 @@ static enum MHD_Result queue_reply(struct bh_req *req)
          * response is destroyed (the connection ended). */
         struct bh_stream *s = req->stream;
         req->stream = NULL;
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE,
-                                                 stream_reader, s, stream_free_cb);
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK_SIZE, stream_reader,
+                                                 s, stream_free_cb);
         if (!resp) {
             stream_release(s);
             return MHD_NO;
         }
     } else {
-        resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body,
-                                               MHD_RESPMEM_MUST_FREE);
+        resp =
+            MHD_create_response_from_buffer(req->resp_len, req->resp_body, MHD_RESPMEM_MUST_FREE);
         if (!resp)
             return MHD_NO;
         req->resp_body = NULL; /* MHD owns it now */
@@ -696,10 +731,9 @@ static void dispatch(struct bh_req *req)
         json_error_t jerr;
         req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
         if (!req->json) {
-            bh_reply_problem(req, 400, "malformed_json",
-                             bh_arena_printf(req->arena, "The body is not valid JSON: %s.",
-                                             jerr.text),
-                             NULL);
+            bh_reply_problem(
+                req, 400, "malformed_json",
+                bh_arena_printf(req->arena, "The body is not valid JSON: %s.", jerr.text), NULL);
             goto out;
         }
         if (!json_is_object(req->json)) {
@@ -744,8 +778,8 @@ static void check_headers(struct bh_req *req)
                          NULL);
         return;
     }
-    bool announces_body = (cl && strtoll(cl, NULL, 10) > 0) ||
-                          bh_req_header(req, "Transfer-Encoding") != NULL;
+    bool announces_body =
+        (cl && strtoll(cl, NULL, 10) > 0) || bh_req_header(req, "Transfer-Encoding") != NULL;
     if (method_has_body(req->method) && announces_body) {
         const char *allow = NULL;
         struct route_entry *e = route_find(req, &allow);
@@ -758,9 +792,8 @@ static void check_headers(struct bh_req *req)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct bh_req *req = *con_cls;
     if (!req) {
@@ -781,10 +814,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req->replied) {
             size_t n = *upload_data_size;
             if (req->body_len + n > (size_t)body_limit) {
-                bh_reply_problem(req, 413, "body_too_large",
-                                 bh_arena_printf(req->arena, "The body exceeds %ld bytes.",
-                                                 body_limit),
-                                 NULL);
+                bh_reply_problem(
+                    req, 413, "body_too_large",
+                    bh_arena_printf(req->arena, "The body exceeds %ld bytes.", body_limit), NULL);
                 record_metrics(req);
                 *upload_data_size = 0;
                 return queue_reply(req);
@@ -836,13 +868,11 @@ int bh_server_start(const struct bh_config *cfg)
     daemon_handle = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
             MHD_ALLOW_SUSPEND_RESUME, /* parked stream replies (bh_reply_stream) */
-        (uint16_t)cfg->http_port, NULL, NULL, on_request, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
+        (uint16_t)cfg->http_port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)cfg->http_threads,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_timeout_s,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_END);
     if (!daemon_handle) {
         bh_log(BH_LOG_ERROR, "platform", "cannot listen on %s:%d", cfg->http_addr, cfg->http_port);
@@ -855,8 +885,14 @@ int bh_server_start(const struct bh_config *cfg)
     return 0;
 }
 
-int bh_server_port(void) { return bound_port; }
-int bh_server_in_flight(void) { return atomic_load(&in_flight); }
+int bh_server_port(void)
+{
+    return bound_port;
+}
+int bh_server_in_flight(void)
+{
+    return atomic_load(&in_flight);
+}
 
 void bh_server_stop(int grace_ms)
 {

@@ -79,7 +79,8 @@ int bh_json_read(struct bh_req *req, json_t *body, const struct bh_json_field *f
     if (body) {
         const char *key;
         json_t *v;
-        json_object_foreach(body, key, v) {
+        json_object_foreach(body, key, v)
+        {
             if (!find_field(fields, key))
                 bh_req_field_error(req, key, "is not a known field");
         }
@@ -95,9 +96,7 @@ int bh_json_read(struct bh_req *req, json_t *body, const struct bh_json_field *f
         }
         switch (f->type) {
         case BH_JSON_T_STRING:
-        case BH_JSON_T_NULLABLE_STRING:
-            read_string(req, f, v);
-            break;
+        case BH_JSON_T_NULLABLE_STRING: read_string(req, f, v); break;
         case BH_JSON_T_INT:
             if (!json_is_integer(v)) {
                 bh_req_field_error(req, f->name, "must be an integer");
@@ -113,9 +112,7 @@ int bh_json_read(struct bh_req *req, json_t *body, const struct bh_json_field *f
             else
                 *(bool *)f->out = json_is_true(v);
             break;
-        case BH_JSON_T_ANY:
-            *(json_t **)f->out = v;
-            break;
+        case BH_JSON_T_ANY: *(json_t **)f->out = v; break;
         }
     }
     return bh_req_has_field_errors(req) ? BH_EINVAL : 0;

@@ -17,7 +17,10 @@ static _Thread_local char ctx_trace_id[40];
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void bh_log_set_level(enum bh_log_level min) { min_level = min; }
+void bh_log_set_level(enum bh_log_level min)
+{
+    min_level = min;
+}
 
 enum bh_log_level bh_log_level_parse(const char *s)
 {

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                       0.05,   0.1,   0.25,   0.5,   1,    2.5, 5, 10};
+static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                       0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 enum { N_BUCKETS = sizeof bucket_bounds / sizeof bucket_bounds[0] };
 
 struct bh_counter {

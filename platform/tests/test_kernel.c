@@ -72,8 +72,8 @@ static void utf8_length_counts_characters_not_bytes(void **state)
 {
     assert_int_equal(bh_utf8_len(""), 0);
     assert_int_equal(bh_utf8_len("abc"), 3);
-    assert_int_equal(bh_utf8_len("h\xc3\xa9llo"), 5);        /* é */
-    assert_int_equal(bh_utf8_len("\xf0\x9f\x98\x80!"), 2);     /* emoji */
+    assert_int_equal(bh_utf8_len("h\xc3\xa9llo"), 5);      /* é */
+    assert_int_equal(bh_utf8_len("\xf0\x9f\x98\x80!"), 2); /* emoji */
 }
 
 static void every_error_maps_to_one_status(void **state)

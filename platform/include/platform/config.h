@@ -5,21 +5,22 @@
 #include <stdbool.h>
 
 struct bh_config {
-    bool dev;                   /* BULKHEAD_ENV=dev (default) vs prod */
-    const char *http_addr;      /* BULKHEAD_HTTP_ADDR, default 127.0.0.1 */
-    int http_port;              /* BULKHEAD_HTTP_PORT, default 8080 */
-    int http_threads;           /* BULKHEAD_HTTP_THREADS, default 16 */
-    int http_max_connections;   /* BULKHEAD_HTTP_MAX_CONNECTIONS, default 1024 */
-    int http_timeout_s;         /* BULKHEAD_HTTP_TIMEOUT_S (idle connection), default 30 */
-    long http_body_limit;       /* BULKHEAD_HTTP_BODY_LIMIT bytes, default 65536 */
-    const char *database_url;   /* DATABASE_URL (required) */
-    int db_pool_size;           /* BULKHEAD_DB_POOL_SIZE per module, default 8 */
-    int db_pool_wait_ms;        /* BULKHEAD_DB_POOL_WAIT_MS, default 2000 */
-    int db_statement_timeout_ms;/* BULKHEAD_DB_STATEMENT_TIMEOUT_MS, default 5000 */
-    const char *redis_url;      /* REDIS_URL, default redis://127.0.0.1:6379 */
-    const char *redis_password; /* BULKHEAD_REDIS_PASSWORD (one per deployment, one user per module) */
-    int redis_timeout_ms;       /* BULKHEAD_REDIS_TIMEOUT_MS, default 500 */
-    const char *jwt_secret;     /* BULKHEAD_JWT_SECRET (>= 32 bytes; generated in dev) */
+    bool dev;                    /* BULKHEAD_ENV=dev (default) vs prod */
+    const char *http_addr;       /* BULKHEAD_HTTP_ADDR, default 127.0.0.1 */
+    int http_port;               /* BULKHEAD_HTTP_PORT, default 8080 */
+    int http_threads;            /* BULKHEAD_HTTP_THREADS, default 16 */
+    int http_max_connections;    /* BULKHEAD_HTTP_MAX_CONNECTIONS, default 1024 */
+    int http_timeout_s;          /* BULKHEAD_HTTP_TIMEOUT_S (idle connection), default 30 */
+    long http_body_limit;        /* BULKHEAD_HTTP_BODY_LIMIT bytes, default 65536 */
+    const char *database_url;    /* DATABASE_URL (required) */
+    int db_pool_size;            /* BULKHEAD_DB_POOL_SIZE per module, default 8 */
+    int db_pool_wait_ms;         /* BULKHEAD_DB_POOL_WAIT_MS, default 2000 */
+    int db_statement_timeout_ms; /* BULKHEAD_DB_STATEMENT_TIMEOUT_MS, default 5000 */
+    const char *redis_url;       /* REDIS_URL, default redis://127.0.0.1:6379 */
+    const char
+        *redis_password;    /* BULKHEAD_REDIS_PASSWORD (one per deployment, one user per module) */
+    int redis_timeout_ms;   /* BULKHEAD_REDIS_TIMEOUT_MS, default 500 */
+    const char *jwt_secret; /* BULKHEAD_JWT_SECRET (>= 32 bytes; generated in dev) */
     const char *migrations_dir; /* BULKHEAD_MIGRATIONS_DIR, default ./migrations */
     const char *data_dir;       /* BULKHEAD_DATA_DIR, default ./.run/data */
     const char *smtp_url;       /* SMTP_URL; unset: mail is written as .eml files */

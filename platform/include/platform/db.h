@@ -22,8 +22,8 @@ struct bh_tx;
 
 /* Opens the pools (lazily connected) for these modules plus "platform".
  * Returns 0 or BH_EINVAL. */
-int bh_db_init(const char *database_url, const char *const *modules, int n_modules,
-               int pool_size, int wait_ms, int statement_timeout_ms);
+int bh_db_init(const char *database_url, const char *const *modules, int n_modules, int pool_size,
+               int wait_ms, int statement_timeout_ms);
 void bh_db_shutdown(void);
 
 /* Starts a transaction on a connection from module's pool. On success *out
@@ -65,7 +65,10 @@ int bh__db_query(const char *module, PGresult **res, const char *sql, int nparam
 int bh_db_ping(const char *module, int timeout_ms);
 
 /* Pool figures for /metrics. */
-struct bh_db_pool_stats { int size, open, in_use, waiting; unsigned long long timeouts; };
+struct bh_db_pool_stats {
+    int size, open, in_use, waiting;
+    unsigned long long timeouts;
+};
 int bh_db_pool_stats(const char *module, struct bh_db_pool_stats *out);
 
 /* Applies migrations_dir/<name>/NNNN_*.sql for platform then each module, in
@@ -73,8 +76,8 @@ int bh_db_pool_stats(const char *module, struct bh_db_pool_stats *out);
  * recorded with a SHA-256 checksum in platform.schema_migrations. Refuses an
  * applied migration whose file changed. Serialised by an advisory lock, so
  * concurrent runs are safe. Returns 0 or a negative bh_err (logged). */
-int bh_db_migrate(const char *database_url, const char *migrations_dir,
-                  const char *const *modules, int n_modules);
+int bh_db_migrate(const char *database_url, const char *migrations_dir, const char *const *modules,
+                  int n_modules);
 
 /* Helpers for reading results: the value at (row, col), "" for NULL. */
 static inline const char *bh_pg_str(const PGresult *r, int row, int col)
@@ -87,8 +90,8 @@ static inline bool bh_pg_null(const PGresult *r, int row, int col)
 }
 
 #ifdef BH_MODULE_NAME
-#define bh_tx_begin(out) bh__tx_begin(BH_MODULE_NAME, (out))
-#define bh_tx_enter(tx, prev) bh__tx_enter((tx), BH_MODULE_NAME, (prev))
+#define bh_tx_begin(out)            bh__tx_begin(BH_MODULE_NAME, (out))
+#define bh_tx_enter(tx, prev)       bh__tx_enter((tx), BH_MODULE_NAME, (prev))
 #define bh_db_query(res, sql, n, p) bh__db_query(BH_MODULE_NAME, (res), (sql), (n), (p))
 #endif
 

@@ -28,7 +28,7 @@ struct bh_event {
     const json_t *data;      /* the payload object */
     const char *trace_id;    /* of the request that caused it */
     const char *request_id;
-    int attempt;             /* 1 on first delivery */
+    int attempt; /* 1 on first delivery */
 };
 
 /* 0: handled (the job is acknowledged). Negative bh_err: retry later with
@@ -38,9 +38,9 @@ typedef int (*bh_event_fn)(const struct bh_event *ev);
 struct bh_subscription {
     const char *event_type; /* exact type string, e.g. "user.signed_up" */
     const char *consumer;   /* stable consumer name, the inbox key, e.g. "notifications.welcome" */
-    const char *queue;      /* queue the deliveries go to (a worker bulkhead), e.g. "notifications" */
+    const char *queue; /* queue the deliveries go to (a worker bulkhead), e.g. "notifications" */
     bh_event_fn handle;
-    int max_attempts;       /* 0 = default (8) */
+    int max_attempts; /* 0 = default (8) */
 };
 
 /* A job (not an event): run by a worker of job type's queue. */
@@ -49,24 +49,24 @@ struct bh_job {
     const char *type;
     const json_t *payload;
     const char *trace_id;
-    int attempt;            /* 1 on first run */
+    int attempt; /* 1 on first run */
 };
 
 typedef int (*bh_job_fn)(const struct bh_job *job);
 
 struct bh_job_type {
-    const char *name;       /* "notifications.send_email" */
-    const char *queue;      /* "email" */
+    const char *name;  /* "notifications.send_email" */
+    const char *queue; /* "email" */
     bh_job_fn run;
-    int max_attempts;       /* 0 = default (8) */
+    int max_attempts; /* 0 = default (8) */
 };
 
 /* Publishes an event on the caller's transaction (runs as the platform's
  * outbox grant, whatever module the transaction is in). aggregate_id orders
  * events (per task, per org…; may be NULL = org_id). data is borrowed.
  * The trace and request id of the current thread's work are recorded. */
-int bh_outbox_publish(struct bh_tx *tx, const char *type, const char *org_id,
-                      const char *actor_id, const char *aggregate_id, const json_t *data);
+int bh_outbox_publish(struct bh_tx *tx, const char *type, const char *org_id, const char *actor_id,
+                      const char *aggregate_id, const json_t *data);
 
 /* Records event_id as handled by consumer in the current module's inbox
  * table (<module>.inbox) on tx. Returns 0 when newly recorded, 1 when it was

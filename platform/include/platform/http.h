@@ -28,7 +28,7 @@ struct bh_route {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/v1/orgs/{org}/tasks/{id}" */
     bh_handler_fn handler;
-    unsigned flags;      /* enum bh_route_flags */
+    unsigned flags; /* enum bh_route_flags */
 };
 
 /* ---- reading the request (all returned strings are borrowed) ---- */
@@ -73,14 +73,14 @@ void bh_reply_header(struct bh_req *req, const char *name, const char *value);
 /* Replies with a JSON body; takes ownership of body (even on failure). */
 int bh_reply_json(struct bh_req *req, unsigned status, json_t *body);
 /* Replies with raw bytes (copied) and a content type. */
-int bh_reply_raw(struct bh_req *req, unsigned status, const char *content_type,
-                 const char *body, size_t len);
+int bh_reply_raw(struct bh_req *req, unsigned status, const char *content_type, const char *body,
+                 size_t len);
 /* Replies with no body (204, 304). */
 int bh_reply_empty(struct bh_req *req, unsigned status);
 /* Replies application/problem+json {type,title,status,detail,code,request_id}.
  * extra (may be NULL; ownership taken) adds members such as "limit". */
-int bh_reply_problem(struct bh_req *req, unsigned status, const char *code,
-                     const char *detail, json_t *extra);
+int bh_reply_problem(struct bh_req *req, unsigned status, const char *code, const char *detail,
+                     json_t *extra);
 /* Replies the problem the platform uses for err (see err.h); detail may be NULL. */
 int bh_reply_err(struct bh_req *req, int err, const char *detail);
 /* True once a reply was queued. */

@@ -19,25 +19,45 @@
 
 #include "platform/http.h"
 
-enum bh_json_type { BH_JSON_T_STRING = 1, BH_JSON_T_INT, BH_JSON_T_BOOL, BH_JSON_T_ANY,
-                    BH_JSON_T_NULLABLE_STRING };
+enum bh_json_type {
+    BH_JSON_T_STRING = 1,
+    BH_JSON_T_INT,
+    BH_JSON_T_BOOL,
+    BH_JSON_T_ANY,
+    BH_JSON_T_NULLABLE_STRING
+};
 
 struct bh_json_field {
     const char *name;
     enum bh_json_type type;
-    void *out;        /* const char **, int64_t *, bool *, json_t ** (borrowed) */
-    long long min;    /* strings: min length in characters; ints: min value */
+    void *out;     /* const char **, int64_t *, bool *, json_t ** (borrowed) */
+    long long min; /* strings: min length in characters; ints: min value */
     long long max;
     bool required;
-    bool *present;    /* optional: set true when the field was in the body */
+    bool *present; /* optional: set true when the field was in the body */
 };
 
-#define BH_JSON_STRING(n, o, lo, hi, req) {(n), BH_JSON_T_STRING, (o), (lo), (hi), (req), NULL}
+#define BH_JSON_STRING(n, o, lo, hi, req)                                                          \
+    {                                                                                              \
+        (n), BH_JSON_T_STRING, (o), (lo), (hi), (req), NULL                                        \
+    }
 /* A string that may also be JSON null (out stays NULL); *present tells it was sent. */
-#define BH_JSON_NSTRING(n, o, lo, hi, pres) {(n), BH_JSON_T_NULLABLE_STRING, (o), (lo), (hi), false, (pres)}
-#define BH_JSON_INT(n, o, lo, hi, req) {(n), BH_JSON_T_INT, (o), (lo), (hi), (req), NULL}
-#define BH_JSON_BOOL(n, o, req) {(n), BH_JSON_T_BOOL, (o), 0, 0, (req), NULL}
-#define BH_JSON_ANY(n, o, req) {(n), BH_JSON_T_ANY, (o), 0, 0, (req), NULL}
+#define BH_JSON_NSTRING(n, o, lo, hi, pres)                                                        \
+    {                                                                                              \
+        (n), BH_JSON_T_NULLABLE_STRING, (o), (lo), (hi), false, (pres)                             \
+    }
+#define BH_JSON_INT(n, o, lo, hi, req)                                                             \
+    {                                                                                              \
+        (n), BH_JSON_T_INT, (o), (lo), (hi), (req), NULL                                           \
+    }
+#define BH_JSON_BOOL(n, o, req)                                                                    \
+    {                                                                                              \
+        (n), BH_JSON_T_BOOL, (o), 0, 0, (req), NULL                                                \
+    }
+#define BH_JSON_ANY(n, o, req)                                                                     \
+    {                                                                                              \
+        (n), BH_JSON_T_ANY, (o), 0, 0, (req), NULL                                                 \
+    }
 
 /* Reads body (a JSON object, or NULL when absent: then every required field
  * is reported missing) into the outputs. Strings are borrowed from body,

@@ -22,8 +22,8 @@ void bh_log(enum bh_log_level level, const char *module, const char *fmt, ...)
 #ifdef BH_MODULE_NAME
 /* Inside a module the module name is filled in. */
 #define bh_log_debug(...) bh_log(BH_LOG_DEBUG, BH_MODULE_NAME, __VA_ARGS__)
-#define bh_log_info(...) bh_log(BH_LOG_INFO, BH_MODULE_NAME, __VA_ARGS__)
-#define bh_log_warn(...) bh_log(BH_LOG_WARN, BH_MODULE_NAME, __VA_ARGS__)
+#define bh_log_info(...)  bh_log(BH_LOG_INFO, BH_MODULE_NAME, __VA_ARGS__)
+#define bh_log_warn(...)  bh_log(BH_LOG_WARN, BH_MODULE_NAME, __VA_ARGS__)
 #define bh_log_error(...) bh_log(BH_LOG_ERROR, BH_MODULE_NAME, __VA_ARGS__)
 #endif
 

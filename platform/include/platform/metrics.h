@@ -24,7 +24,8 @@ void bh_histogram_observe(struct bh_histogram *h, double seconds);
  * (`name{labels} value\n`) with bh_metrics_printf. */
 typedef void (*bh_gauge_fn)(struct bh_buf *out, void *arg);
 void bh_gauge_register(const char *name, const char *help, bh_gauge_fn fn, void *arg);
-void bh_metrics_printf(struct bh_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void bh_metrics_printf(struct bh_buf *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* The whole exposition text; caller frees with free(). */
 char *bh_metrics_render(size_t *len);

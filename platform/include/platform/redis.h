@@ -13,8 +13,8 @@
 
 /* Users: "platform" (queue, outbox relay, keys "bh:*") and each module.
  * Returns 0 or BH_EINVAL (bad URL). Connections are made lazily. */
-int bh_redis_init(const char *url, const char *password, const char *const *users,
-                  int n_users, int timeout_ms);
+int bh_redis_init(const char *url, const char *password, const char *const *users, int n_users,
+                  int timeout_ms);
 void bh_redis_shutdown(void);
 
 /* Runs one command as user (printf-style, see redisCommand). On success *out
@@ -34,7 +34,8 @@ const char *bh_redis_breaker_state(const char *user);
 
 #ifdef BH_MODULE_NAME
 #define bh_redis(out, ...) bh__redis(BH_MODULE_NAME, (out), __VA_ARGS__)
-#define bh_redis_argv(out, argc, argv, lens) bh__redis_argv(BH_MODULE_NAME, (out), (argc), (argv), (lens))
+#define bh_redis_argv(out, argc, argv, lens)                                                       \
+    bh__redis_argv(BH_MODULE_NAME, (out), (argc), (argv), (lens))
 #endif
 
 #endif

@@ -17,6 +17,9 @@ bh_uuid bh_uuid_v4(void);
 /* A new time-ordered (version 7) UUID: good for primary keys. */
 bh_uuid bh_uuid_v7(void);
 /* True for the all-zero "no value" UUID (a zeroed struct). */
-static inline bool bh_uuid_is_nil(const bh_uuid *u) { return u->str[0] == '\0'; }
+static inline bool bh_uuid_is_nil(const bh_uuid *u)
+{
+    return u->str[0] == '\0';
+}
 
 #endif
