@@ -36,7 +36,8 @@
 enum {
     LISTEN_RETRY_MS = 5000,
     BACKLOG_EVERY_MS = 2000,
-    PRUNE_EVERY_MS = 60000,
+    PRUNE_EVERY_MIN_MS = 1000, /* prune every half retention, within these bounds */
+    PRUNE_EVERY_MAX_MS = 60000,
     PRUNE_BATCH = 5000,
     PRUNE_MAX_ROUNDS = 20,
     BLOCKED_WAIT_MS = 20, /* another relay holds an older event: it is about to commit */
@@ -360,7 +361,11 @@ static void *relay_main(void *arg)
     const struct bh_jobs_config *cfg = bh_jobs_cfg();
     bool routes = false;
     int error_wait = ERROR_WAIT_MIN_MS;
-    int64_t next_backlog = 0, next_prune = bh_now_ms() + PRUNE_EVERY_MS / 4;
+    long half_retention_ms = cfg->retention_s * 500;
+    int prune_every = half_retention_ms < PRUNE_EVERY_MIN_MS   ? PRUNE_EVERY_MIN_MS
+                      : half_retention_ms > PRUNE_EVERY_MAX_MS ? PRUNE_EVERY_MAX_MS
+                                                               : (int)half_retention_ms;
+    int64_t next_backlog = 0, next_prune = bh_now_ms() + prune_every;
 
     (void)arg;
     while (!atomic_load(&g_r.stop)) {
@@ -394,7 +399,7 @@ static void *relay_main(void *arg)
         }
         if (now >= next_prune) {
             prune(cfg->retention_s);
-            next_prune = now + PRUNE_EVERY_MS;
+            next_prune = now + prune_every;
         }
         if (wait_ms > 0)
             relay_wait(wait_ms);

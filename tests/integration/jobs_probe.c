@@ -17,6 +17,7 @@
  *   jobs_probe count                    "effects=E distinct=D skips=S" for the run
  *   jobs_probe order                    events handled out of order per aggregate
  *   jobs_probe backlog                  unsent outbox rows of the run
+ *   jobs_probe outbox                   outbox rows of the run, sent or not
  *   jobs_probe jobs ARGS...             the `bulkhead jobs` CLI
  *   jobs_probe bench-queue N            no-op jobs: enqueue N, then drain them
  *   jobs_probe bench-relay N            outbox relay throughput (N events)
@@ -69,6 +70,7 @@ static const char SQL_ORDER[] =
     " WHERE prev IS NOT NULL AND n <= prev";
 static const char SQL_BACKLOG[] =
     "SELECT count(*) FROM platform.outbox WHERE type = $1 AND sent_at IS NULL";
+static const char SQL_OUTBOX_ROWS[] = "SELECT count(*) FROM platform.outbox WHERE type = $1";
 
 static char g_run[RUN_MAX + 1];
 static char g_type[64], g_consumer[64], g_queue[64], g_noop[64];
@@ -489,6 +491,12 @@ static int run_command(int argc, char **argv)
         bool order = cmd[0] == 'o';
 
         rc = query_one(order ? SQL_ORDER : SQL_BACKLOG, order ? g_run : g_type, &v[0]);
+        if (rc == 0)
+            printf("%lld\n", v[0]);
+        return rc;
+    }
+    if (strcmp(cmd, "outbox") == 0) {
+        rc = query_one(SQL_OUTBOX_ROWS, g_type, &v[0]);
         if (rc == 0)
             printf("%lld\n", v[0]);
         return rc;

@@ -1,8 +1,7 @@
 # Two processes, each with an outbox relay and a worker pool, share one
 # Postgres and one Redis while 10,000 events are published: every event is
-# relayed exactly once (the relays' counts add up to 10,000, with no
-# duplicate sends) and handled exactly once (10,000 effects, none skipped
-# by the inbox as a redelivery).
+# relayed once and handled exactly once (10,000 distinct effects, and not a
+# single redelivery skipped by the inbox: no event was sent twice).
 source "$BH_SOURCE_DIR/tests/integration/jobs_lib.bash"
 N=10000
 export "$(concurrency_var)=4"
@@ -23,7 +22,7 @@ bh_stop "$PID_B"
 moved() { sed -n 's/.*relay: stopped after moving \([0-9]*\) event.*/\1/p' "$1"; }
 a=$(moved "$LOG_A") b=$(moved "$LOG_B")
 [ -n "$a" ] && [ -n "$b" ] || fail "a relay did not report"
-# Other tests' events may pass through these relays too, so at least N.
-[ $((a + b)) -ge "$N" ] || fail "relays moved $a + $b events, fewer than $N"
+# Informative only: relays of other processes on this database (other tests'
+# servers) may move some of these events, and these relays some of theirs.
 echo "relay A moved $a, relay B moved $b; all handled within ${elapsed}s"
 pass "two relays and two workers delivered $N events, each handled exactly once"
