@@ -16,11 +16,13 @@
 #include <time.h>
 
 #include "platform/breaker.h"
+#include "platform/config.h"
 #include "platform/err.h"
 #include "platform/log.h"
 
 enum {
-    REDIS_POOL_SIZE = 4,         /* connections per user */
+    REDIS_POOL_MAX = 64,         /* connections per user, at most */
+    REDIS_POOL_DEFAULT = 16,     /* as many as HTTP threads by default */
     REDIS_BREAKER_THRESHOLD = 3, /* failures in a row that open a user's breaker */
     REDIS_BREAKER_COOLDOWN_MS = 2000,
     REDIS_MAX_USERS = 16,
@@ -34,7 +36,7 @@ struct redis_pool {
     struct bh_breaker breaker;
     pthread_mutex_t lock;     /* guards idle, n_idle, n_taken */
     pthread_cond_t available; /* signalled when a connection comes back */
-    redisContext *idle[REDIS_POOL_SIZE];
+    redisContext *idle[REDIS_POOL_MAX];
     int n_idle;
     int n_taken; /* handed out, connected or about to be */
 };
@@ -46,6 +48,7 @@ static struct {
     int db;
     char *password; /* NULL: no AUTH */
     int timeout_ms;
+    int pool_size; /* BULKHEAD_REDIS_POOL_SIZE: connections per user */
     struct redis_pool *pools;
     int n_pools;
 } g_redis;
@@ -279,7 +282,7 @@ static int pool_take(struct redis_pool *p, redisContext **c)
     bool timed_out = false;
 
     pthread_mutex_lock(&p->lock);
-    while (p->n_idle == 0 && p->n_taken >= REDIS_POOL_SIZE) {
+    while (p->n_idle == 0 && p->n_taken >= g_redis.pool_size) {
         if (timed_out) {
             pthread_mutex_unlock(&p->lock);
             bh_log(BH_LOG_WARN, "platform", "redis %s: no free connection within %d ms", p->user,
@@ -428,6 +431,10 @@ int bh_redis_init(const char *url, const char *password, const char *const *user
     }
 
     g_redis.timeout_ms = timeout_ms;
+    /* A request may hold one connection per Redis user it touches, so a
+     * pool smaller than the HTTP thread pool makes threads queue here. */
+    g_redis.pool_size =
+        (int)bh_config_int("BULKHEAD_REDIS_POOL_SIZE", REDIS_POOL_DEFAULT, 1, REDIS_POOL_MAX);
     if (password != NULL && password[0] != '\0') {
         free(url_password);
         g_redis.password = strdup(password);
