@@ -9,21 +9,19 @@ bh_start serve --no-workers
 
 new_user flood; U=$EMAIL ME=$TOKEN
 
-# max_ms URL [TOKEN]: the slowest of 10 sequential GETs, in milliseconds.
-max_ms() {
-    local auth=() worst=0 t
+# timings URL [TOKEN]: "median max" of 10 sequential GETs, in milliseconds.
+timings() {
+    local auth=() t
     [ -n "${2:-}" ] && auth=(-H "Authorization: Bearer $2")
     for _ in $(seq 1 10); do
         t=$(curl -sS -o /dev/null -w '%{http_code} %{time_total}' "${auth[@]}" "$1")
         [ "${t%% *}" = 200 ] || fail "GET $1 during the flood: ${t%% *}"
-        t=$(awk -v s="${t#* }" 'BEGIN { printf "%d", s * 1000 }')
-        [ "$t" -gt "$worst" ] && worst=$t
-    done
-    echo "$worst"
+        awk -v s="${t#* }" 'BEGIN { printf "%d\n", s * 1000 }'
+    done | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)], v[NR] }'
 }
 
-base_live=$(max_ms "$BH_URL/health/live")
-base_me=$(max_ms "$BH_URL/v1/me" "$ME")
+read -r base_live_med base_live <<<"$(timings "$BH_URL/health/live")"
+read -r base_me_med base_me <<<"$(timings "$BH_URL/v1/me" "$ME")"
 
 body="{\"email\":\"$U\",\"password\":\"$BH_TEST_PASSWORD\"}"
 pids=()
@@ -33,8 +31,8 @@ for i in $(seq 1 40); do
         >"$BH_TMP/login$i" &
     pids+=($!)
 done
-live=$(max_ms "$BH_URL/health/live")
-me=$(max_ms "$BH_URL/v1/me" "$ME")
+read -r live_med live <<<"$(timings "$BH_URL/health/live")"
+read -r me_med me <<<"$(timings "$BH_URL/v1/me" "$ME")"
 wait "${pids[@]}" # not a bare wait: the server is a background job too
 
 ok=0 busy=0 slowest_busy=0
@@ -51,11 +49,16 @@ for i in $(seq 1 40); do
     *) fail "login $i answered $code" ;;
     esac
 done
-echo "# before: /health/live max ${base_live} ms, /v1/me max ${base_me} ms"
-echo "# during 40 concurrent logins: /health/live max ${live} ms, /v1/me max ${me} ms;" \
-     "logins: $ok ok, $busy refused with 503 (slowest refusal ${slowest_busy} ms)"
+echo "# before: /health/live median ${base_live_med} ms (max ${base_live}), /v1/me median ${base_me_med} ms (max ${base_me})"
+echo "# during 40 concurrent logins: /health/live median ${live_med} ms (max ${live})," \
+     "/v1/me median ${me_med} ms (max ${me}); logins: $ok ok, $busy refused with 503" \
+     "(slowest refusal ${slowest_busy} ms)"
 [ "$ok" -ge 2 ] || fail "no login got through the bulkhead"
-[ "$live" -lt 500 ] && [ "$me" -lt 500 ] || fail "other routes slowed down: live ${live} ms, me ${me} ms"
+# The medians show the routes were not queued behind the hashing; the max
+# allows for one request landing on an HTTP thread that is inside a login
+# (at most slots + queue threads are) on a loaded 2-core machine.
+[ "$live_med" -lt 200 ] && [ "$me_med" -lt 200 ] || fail "other routes slowed down: live ${live_med} ms, me ${me_med} ms (medians)"
+[ "$live" -lt 1500 ] && [ "$me" -lt 1500 ] || fail "other routes stalled: live ${live} ms, me ${me} ms (max)"
 pass "40 concurrent logins: $ok hashed, $busy got a fast 503 + Retry-After; other routes stayed fast"
 
 rejected=$(curl -fsS "$BH_URL/metrics" | awk '$1 == "bulkhead_auth_hash_rejected_total" {print $2}')
