@@ -82,7 +82,7 @@ static char *payload(const char *iss, const char *aud, const char *sub, const ch
     left -= (size_t)n;
 #define CLAIM(name, val, quoted)                                                                   \
     if (*(val)) {                                                                                  \
-        n = snprintf(w, left, quoted ? ",\"%s\":\"%s\"" : ",\"%s\":%s", name, val);               \
+        n = snprintf(w, left, quoted ? ",\"%s\":\"%s\"" : ",\"%s\":%s", name, val);                \
         w += n;                                                                                    \
         left -= (size_t)n;                                                                         \
     }
@@ -154,8 +154,14 @@ static char *alg_none_with_signature(void)
     free(p);
     return t;
 }
-static char *alg_hs384(void) { return libjwt_token(JWT_ALG_HS384, SECRET); }
-static char *alg_hs512(void) { return libjwt_token(JWT_ALG_HS512, SECRET); }
+static char *alg_hs384(void)
+{
+    return libjwt_token(JWT_ALG_HS384, SECRET);
+}
+static char *alg_hs512(void)
+{
+    return libjwt_token(JWT_ALG_HS512, SECRET);
+}
 static char *alg_rs256_header(void)
 {
     char *p = payload("bulkhead", "bulkhead-api", SUB, EXP_OK, IAT_OK);
@@ -163,7 +169,10 @@ static char *alg_rs256_header(void)
     free(p);
     return t;
 }
-static char *wrong_key(void) { return libjwt_token(JWT_ALG_HS256, OTHER_SECRET); }
+static char *wrong_key(void)
+{
+    return libjwt_token(JWT_ALG_HS256, OTHER_SECRET);
+}
 static char *expired(void)
 {
     char *p = payload("bulkhead", "bulkhead-api", SUB, "1799999999", "1799999000");
@@ -238,8 +247,8 @@ static char *tampered_payload(void)
 {
     /* A valid token whose payload is swapped for another user's. */
     char *good = valid_forged();
-    char *p = payload("bulkhead", "bulkhead-api", "0190c2a4-9999-7000-8000-000000000009", EXP_OK,
-                      IAT_OK);
+    char *p =
+        payload("bulkhead", "bulkhead-api", "0190c2a4-9999-7000-8000-000000000009", EXP_OK, IAT_OK);
     char *enc = b64url(p, strlen(p));
     char *dot1 = strchr(good, '.'), *dot2 = strrchr(good, '.');
     size_t n = (size_t)(dot1 - good) + strlen(enc) + strlen(dot2) + 2;
@@ -250,9 +259,18 @@ static char *tampered_payload(void)
     free(enc);
     return t;
 }
-static char *garbage(void) { return strdup("not-a-jwt"); }
-static char *two_parts(void) { return strdup("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0"); }
-static char *empty(void) { return strdup(""); }
+static char *garbage(void)
+{
+    return strdup("not-a-jwt");
+}
+static char *two_parts(void)
+{
+    return strdup("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0");
+}
+static char *empty(void)
+{
+    return strdup("");
+}
 
 static const struct token_case cases[] = {
     {"signed by us", valid_signed, 0},
@@ -351,9 +369,9 @@ static void emails_are_trimmed_lowercased_and_checked(void **state)
     assert_string_equal(auth__email_normalize(a, "  Ada@Example.COM \n"), "ada@example.com");
     assert_string_equal(auth__email_normalize(a, "a.b+tag@sub.example.org"),
                         "a.b+tag@sub.example.org");
-    const char *bad[] = {"",          "ada",          "@example.com", "ada@",  "ada@example",
-                         "a@b@c.com", "ada@.com",     "ada@exa..com", "a d@x.com",
-                         "ada@x.",    "<ada@x.com>", NULL};
+    const char *bad[] = {
+        "",         "ada",          "@example.com", "ada@",   "ada@example", "a@b@c.com",
+        "ada@.com", "ada@exa..com", "a d@x.com",    "ada@x.", "<ada@x.com>", NULL};
     for (int i = 0; bad[i]; i++)
         if (auth__email_normalize(a, bad[i]))
             fail_msg("'%s' was accepted", bad[i]);
