@@ -230,6 +230,8 @@ int auth__repo_session_state(const bh_uuid *sid, const bh_uuid *org_id, const bh
 int auth__repo_revocations(struct bh_arena *a, bool all_recent, int window_s, int max,
                            bh_uuid **sids, double **age_s, int *n);
 int auth__repo_revocations_synced(const bh_uuid *sids, int n);
+/* Deletes a batch of long-expired refresh tokens and long-revoked sessions. */
+int auth__repo_purge(int *deleted);
 
 /* ------------------------------------------------------------ events (events.c) */
 

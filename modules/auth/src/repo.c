@@ -105,6 +105,16 @@ static const char SQL_REVOCATIONS_SYNCED[] =
     "update auth.sessions set redis_synced = true where not redis_synced and "
     "(id = any($1::uuid[]) or revoked_at <= now() - make_interval(secs => $2::int))";
 
+/* Housekeeping, in bounded batches. An expired refresh token is refused as
+ * unknown whether or not its row exists, and a session revoked a week ago
+ * has no live access token left, so neither row has work to do. */
+static const char SQL_PURGE_TOKENS[] =
+    "delete from auth.refresh_tokens where token_hash in (select token_hash from "
+    "auth.refresh_tokens where expires_at < now() - interval '1 day' limit 1000)";
+static const char SQL_PURGE_SESSIONS[] =
+    "delete from auth.sessions where id in (select id from auth.sessions "
+    "where revoked_at < now() - interval '7 days' and redis_synced limit 1000)";
+
 /* ------------------------------------------------------------ helpers */
 
 static void copy(char *dst, size_t size, const char *src)
@@ -555,5 +565,22 @@ int auth__repo_revocations_synced(const bh_uuid *sids, int n)
     const char *p[] = {arr, window};
     int rc = bh_db_query(NULL, SQL_REVOCATIONS_SYNCED, 2, p);
     free(arr);
+    return rc;
+}
+
+int auth__repo_purge(int *deleted)
+{
+    PGresult *r = NULL;
+    *deleted = 0;
+    int rc = bh_db_query(&r, SQL_PURGE_TOKENS, 0, NULL);
+    if (rc == 0)
+        *deleted += affected(r);
+    PQclear(r);
+    r = NULL;
+    if (rc == 0)
+        rc = bh_db_query(&r, SQL_PURGE_SESSIONS, 0, NULL);
+    if (rc == 0)
+        *deleted += affected(r);
+    PQclear(r);
     return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "platform/arena.h"
+#include "platform/breaker.h" /* bh_now_ms */
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/metrics.h"
@@ -24,7 +25,7 @@ static const char LUA_DENY[] = "for i, k in ipairs(KEYS) do\n"
                                "end\n"
                                "return #KEYS\n";
 
-enum { PUSH_BATCH = 200, PENDING_MAX = 1024, FULL_SEED_MAX = 20000 };
+enum { PUSH_BATCH = 200, PENDING_MAX = 1024, FULL_SEED_MAX = 20000, PURGE_EVERY_MS = 600000 };
 
 static struct {
     pthread_mutex_t lock;
@@ -219,6 +220,20 @@ fail:
     bh_arena_free(a);
 }
 
+/* Old sessions and tokens, now and then (every process does it; the
+ * deletes are idempotent and batched, so overlap costs nothing). */
+static void purge_now_and_then(void)
+{
+    static int64_t next_ms;
+    int64_t now = bh_now_ms();
+    int deleted = 0;
+    if (now < next_ms)
+        return;
+    next_ms = now + PURGE_EVERY_MS;
+    if (auth__repo_purge(&deleted) == 0 && deleted > 0)
+        bh_log_info("purged %d expired refresh tokens and old sessions", deleted);
+}
+
 static void *reconciler(void *arg)
 {
     pthread_mutex_lock(&rv.lock);
@@ -226,6 +241,7 @@ static void *reconciler(void *arg)
         rv.kicked = false;
         pthread_mutex_unlock(&rv.lock);
         reconcile();
+        purge_now_and_then();
         pthread_mutex_lock(&rv.lock);
         if (!rv.running || rv.kicked)
             continue;
