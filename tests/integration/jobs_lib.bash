@@ -15,8 +15,8 @@ new_run() { od -An -tx1 -N6 /dev/urandom | tr -d ' \n'; }
 export PROBE_RUN=${PROBE_RUN:-$(new_run)}
 export BULKHEAD_LOG_LEVEL=${BULKHEAD_LOG_LEVEL:-info}
 
-"$BH_BIN" migrate >"$BH_TMP/migrate.log" 2>&1 || { cat "$BH_TMP/migrate.log" >&2; fail "migrate failed"; }
-"$PROBE" setup 2>>"$BH_TMP/probe.log" || fail "probe setup failed"
+# The database is migrated by the harness (scripts/run-tests), once.
+"$PROBE" setup 2>>"$BH_TMP/probe.log" || { cat "$BH_TMP/probe.log" >&2; fail "probe setup failed"; }
 
 probe() { "$PROBE" "$@" 2>>"$BH_TMP/probe.log"; }
 
