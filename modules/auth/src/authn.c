@@ -158,7 +158,7 @@ static int redis_state(const struct auth__claims *c, const bh_uuid *org, bool wa
         member_key(org, &c->sub, k_member);
         argv[argc++] = k_member;
     }
-    *decided = false;
+    *decided = !want_revocation; /* nothing to decide when it was checked already */
     *role_known = false;
     redisReply *r = NULL;
     int rc = bh_redis_argv(&r, argc, argv, NULL);

@@ -468,18 +468,14 @@ static int members_remove(struct bh_req *req)
 {
     const struct auth_principal *p;
     bh_uuid user;
-    const char *org = bh_req_param(req, "org");
-    /* Anyone may leave; removing someone else takes an admin. */
-    const struct auth_principal *me;
-    int rc = auth_authenticate(req, &me);
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_MEMBER, &p);
     if (rc != 0)
         return rc;
-    bool self = target_user(req, &user) && strcmp(user.str, me->user_id.str) == 0;
-    rc = auth_require_role(req, org, self ? AUTH_ROLE_MEMBER : AUTH_ROLE_ADMIN, &p);
-    if (rc != 0)
-        return rc;
-    if (!self && !target_user(req, &user))
+    if (!target_user(req, &user))
         return BH_ENOTFOUND;
+    /* Anyone may leave; removing someone else takes an admin. */
+    if (strcmp(user.str, p->user_id.str) != 0 && p->role < AUTH_ROLE_ADMIN)
+        return BH_EFORBIDDEN;
     if (no_body(req) != 0)
         return bh_reply_field_errors(req);
     struct auth__refusal why = {0};
