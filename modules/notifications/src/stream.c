@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,8 +78,9 @@ static struct {
     struct sub *subs;
     size_t n_subs, cap_subs;
     bool started, stopping;
-    bool redis_down; /* the last attempt to reach Redis failed */
-    int wake[2];     /* a byte here wakes the subscriber thread */
+    bool redis_down;    /* the last attempt to reach Redis failed */
+    bool subscriber_up; /* the subscriber connection is open */
+    int wake[2];        /* a byte here wakes the subscriber thread */
     pthread_t thread;
     long heartbeat_ms;
     long max_streams;
@@ -415,8 +417,20 @@ static int subscriber_reconcile(redisContext *c)
     return 0;
 }
 
+/* A PING sent on the subscriber connection and not answered yet. Only the
+ * subscriber thread touches it. */
+static bool ping_outstanding;
+
 static void subscriber_reply(const redisReply *r)
 {
+    /* PONG comes as ["pong", ""] while subscribed to a channel, else as a
+     * plain status. */
+    if ((r->type == REDIS_REPLY_STATUS && strcasecmp(r->str, "PONG") == 0) ||
+        (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+         r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "pong") == 0)) {
+        ping_outstanding = false;
+        return;
+    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
         return;
@@ -465,8 +479,10 @@ static void *subscriber_main(void *arg)
             if (c) {
                 bh_log_info("stream: subscriber connected to Redis");
                 warned = false;
+                ping_outstanding = false;
                 pthread_mutex_lock(&hub.lock);
                 hub.redis_down = false;
+                hub.subscriber_up = true;
                 pthread_mutex_unlock(&hub.lock);
             } else {
                 pthread_mutex_lock(&hub.lock);
@@ -501,14 +517,28 @@ static void *subscriber_main(void *arg)
         if (bh_now_ms() >= next_beat) {
             hub_heartbeat();
             next_beat = bh_now_ms() + hub.heartbeat_ms;
+            /* A Redis that hangs (or a path that silently drops packets)
+             * closes nothing: a PING unanswered for a whole heartbeat
+             * interval counts as a lost connection. */
+            if (c && ping_outstanding)
+                goto lost;
+            if (c) {
+                redisAppendCommand(c, "PING");
+                int done = 0;
+                while (!done)
+                    if (redisBufferWrite(c, &done) != REDIS_OK)
+                        goto lost;
+                ping_outstanding = true;
+            }
         }
         continue;
     lost:
         bh_log_warn("stream: lost the Redis subscriber connection; open streams are ended");
         redisFree(c);
         c = NULL;
-        next_connect = bh_now_ms() + RECONNECT_MS;
+        next_connect = 0; /* at once: Redis itself may be fine */
         pthread_mutex_lock(&hub.lock);
+        hub.subscriber_up = false;
         hub_lost_locked();
         pthread_cond_broadcast(&hub.confirmed);
         pthread_mutex_unlock(&hub.lock);
@@ -524,6 +554,14 @@ static void streams_gauge(struct bh_buf *out, void *arg)
     int n = hub.n_clients;
     pthread_mutex_unlock(&hub.lock);
     bh_metrics_printf(out, "bulkhead_notifications_streams %d\n", n);
+}
+
+static void subscriber_gauge(struct bh_buf *out, void *arg)
+{
+    pthread_mutex_lock(&hub.lock);
+    bool up = hub.subscriber_up;
+    pthread_mutex_unlock(&hub.lock);
+    bh_metrics_printf(out, "bulkhead_notifications_stream_subscriber_up %d\n", up ? 1 : 0);
 }
 
 /* The subscriber thread starts with the first stream, so `bulkhead worker`
@@ -554,6 +592,9 @@ static int hub_start_locked(void)
     bh_gauge_register("bulkhead_notifications_streams",
                       "Open notification streams (server-sent events) in this process.",
                       streams_gauge, NULL);
+    bh_gauge_register("bulkhead_notifications_stream_subscriber_up",
+                      "1 while this process's Redis subscriber connection is open.",
+                      subscriber_gauge, NULL);
     hub.started = true;
     return 0;
 }
