@@ -73,6 +73,8 @@ struct bh_req {
     const char *resp_type;
     int64_t started_ms;
     bool counted;             /* in the in-flight count */
+    bool queued;              /* the reply was handed to libmicrohttpd */
+    size_t discarded;         /* body bytes read and dropped after a 413 */
     struct bh_stream *stream; /* a stream reply not yet handed to MHD */
 };
 
@@ -673,6 +675,7 @@ static enum MHD_Result queue_reply(struct bh_req *req)
     for (struct header *h = req->headers; h; h = h->next)
         MHD_add_response_header(resp, h->name, h->value);
     enum MHD_Result r = MHD_queue_response(req->conn, req->status, resp);
+    req->queued = r == MHD_YES;
     MHD_destroy_response(resp);
     return r;
 }
@@ -814,12 +817,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!req->replied) {
             size_t n = *upload_data_size;
             if (req->body_len + n > (size_t)body_limit) {
+                /* A chunked body only shows its size while it arrives, and
+                 * libmicrohttpd takes a reply only once the upload is read:
+                 * answer 413 at the end, dropping what still comes. */
                 bh_reply_problem(
                     req, 413, "body_too_large",
                     bh_arena_printf(req->arena, "The body exceeds %ld bytes.", body_limit), NULL);
-                record_metrics(req);
                 *upload_data_size = 0;
-                return queue_reply(req);
+                return MHD_YES;
             }
             if (req->body_len + n + 1 > req->body_cap) {
                 size_t cap = req->body_cap ? req->body_cap : 1024;
@@ -834,13 +839,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             memcpy(req->body + req->body_len, upload_data, n);
             req->body_len += n;
             req->body[req->body_len] = '\0';
+        } else {
+            req->discarded += *upload_data_size;
+            if (req->discarded > 8 * (size_t)body_limit)
+                return MHD_NO; /* a flood, not a mistake: drop the connection */
         }
         *upload_data_size = 0;
         return MHD_YES;
     }
-    if (req->replied) /* refused early and already queued */
+    if (req->queued) /* refused from the headers and already answered */
         return MHD_YES;
-    dispatch(req);
+    if (!req->replied)
+        dispatch(req);
+    else
+        record_metrics(req);
     return queue_reply(req);
 }
 

@@ -12,7 +12,7 @@ for m in "${modules[@]}"; do
     [ -e "${files[0]}" ] || continue
     mig=(migrations/"$m"/*.sql)
     [ -e "${mig[0]}" ] || mig=()
-    if hits=$(grep -nEi '(SET( LOCAL)? ROLE|\bbh_(platform|'"$(IFS='|'; echo "${modules[*]}")"')\b[^.(_])' "${files[@]}" "${mig[@]}"); then
+    if hits=$(grep -nEi '(SET( LOCAL)? ROLE[[:space:]]+[A-Za-z_"]|\bbh_(platform|'"$(IFS='|'; echo "${modules[*]}")"')\b[^.(_])' "${files[@]}" "${mig[@]}"); then
         fail "module $m names a role: $hits"
     fi
     for o in "${modules[@]}" platform; do
