@@ -44,12 +44,15 @@ notif_has() {
 # Messages are matched on their To header, so a body that quotes an
 # address does not count.
 mail_to() {
-    local email=$1 dir=${2:-$NOTIF_MAIL_DIR}
+    local email=$1 dir=${2:-$NOTIF_MAIL_DIR} candidates
     [ -d "$dir" ] || return 0
-    python3 - "$email" "$dir" <<'EOF'
-import email, email.policy, glob, os, sys
-want, d = sys.argv[1].lower(), sys.argv[2]
-for path in sorted(glob.glob(os.path.join(d, "*.eml"))):
+    # grep narrows the shared directory down; the parser then checks the header.
+    candidates=$(grep -l -i -F -e "$email" -r "$dir" --include='*.eml' 2>/dev/null || true)
+    [ -n "$candidates" ] || return 0
+    python3 - "$email" $candidates <<'EOF'
+import email, email.policy, sys
+want = sys.argv[1].lower()
+for path in sorted(sys.argv[2:]):
     with open(path, "rb") as f:
         msg = email.message_from_binary_file(f, policy=email.policy.default)
     if any(a.addr_spec.lower() == want for a in msg["To"].addresses if msg["To"]):
