@@ -191,13 +191,17 @@ static bool settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
 
     if (rc == 0) {
         count(h, BH_JOB_OK);
-        if (next != NULL)
+        if (next != NULL) {
             r = bh_queue_ack_reserve(&q->keys, job->id, job->token, cfg->lease_ms, &lost, next);
-        else if ((r = bh_queue_ack(&q->keys, job->id, job->token)) == 1)
-            lost = true, r = 0;
+        } else {
+            r = bh_queue_ack(&q->keys, job->id, job->token);
+            lost = r == 1;
+        }
         if (lost)
             bh_log(BH_LOG_WARN, "platform",
                    "jobs: lease of %s was lost before it finished; it will run again", job->id);
+        /* BH_ENOMEM: acknowledged; only copying the next job failed, and
+         * that one comes back when its lease expires. */
         if (r < 0 && r != BH_ENOMEM)
             bh_log(BH_LOG_WARN, "platform",
                    "jobs: could not acknowledge %s (%s); it will run again after its lease",
