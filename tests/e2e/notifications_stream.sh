@@ -90,6 +90,24 @@ eventually 5 count_frames resume 3 || fail "no live frame after the replay"
 kill "$STREAM_PID"
 pass "Last-Event-ID replays what was missed, oldest first, then goes live"
 
+# A client that missed more than the replay holds gets the newest ones, so
+# there is no hole between the replay and the live frames.
+as_role bh_notifications "INSERT INTO notifications.notifications
+    (id, user_id, type, title, body, event_id, created_at)
+    SELECT gen_random_uuid(), '$MEMBER_ID', 'task.assigned', 'Bulk ' || i, 'bulk', gen_random_uuid(),
+           now() + i * interval '1 millisecond'
+    FROM generate_series(1, 150) AS i" >/dev/null
+stream_open many -H "Last-Event-ID: $(ids resume | tail -1)"
+eventually 5 count_frames many 100 || fail "replay of many: $(frames many | grep -c .) frames"
+sleep 0.3
+[ "$(frames many | grep -c .)" = 100 ] || fail "the replay is not capped at 100"
+[ "$(frames many | head -1 | jq -r .title)" = "Bulk 51" ] &&
+  [ "$(frames many | tail -1 | jq -r .title)" = "Bulk 150" ] ||
+  fail "replay range: $(frames many | head -1 | jq -r .title) .. $(frames many | tail -1 | jq -r .title)"
+grep -q '^: replay holds the newest 100' "$BH_TMP/many.sse" || fail "no note about the cap"
+kill "$STREAM_PID"
+pass "a replay past 100 sends the newest 100, oldest first, with a note"
+
 # --- errors ---------------------------------------------------------------------
 BH_URL=$API2 TOKEN= api GET /v1/me/notifications/stream
 expect 401 "stream without a token"

@@ -175,8 +175,8 @@ int notifications__repo_unsent_for_event(struct bh_tx *tx, const char *event_id,
  * asked for so the caller knows whether there is a next page. */
 int notifications__repo_list(const char *user_id, bool unread_only,
                              const struct notifications__cursor *after, int limit, PGresult **res);
-/* Notifications of user_id created after the one with id last_id (oldest
- * first, at most limit): the Last-Event-ID resume of the stream. */
+/* Notifications of user_id created after the one with id last_id: the
+ * newest `limit` of them, newest first (the Last-Event-ID resume). */
 int notifications__repo_since(const char *user_id, const char *last_id, int limit, PGresult **res);
 /* Marks one notification read: 0, or BH_ENOTFOUND when the user has none
  * with that id. */

@@ -49,12 +49,13 @@ static const char SQL_LIST_UNREAD[] =
     "WHERE user_id = $1 AND read_at IS NULL AND (created_at, id) < ($2::timestamptz, $3::uuid) "
     "ORDER BY created_at DESC, id DESC LIMIT $4";
 
-/* An id that is not the user's (or not there) gives no anchor: no rows. */
+/* The newest of those after the anchor, newest first (the caller replays
+ * them in reverse). An id that is not the user's gives no anchor: no rows. */
 static const char SQL_SINCE[] =
     "SELECT " NOTIFICATION_COLUMNS " FROM notifications.notifications "
     "WHERE user_id = $1 AND (created_at, id) > "
     "(SELECT created_at, id FROM notifications.notifications WHERE id = $2 AND user_id = $1) "
-    "ORDER BY created_at, id LIMIT $3";
+    "ORDER BY created_at DESC, id DESC LIMIT $3";
 
 static const char SQL_MARK_READ[] =
     "UPDATE notifications.notifications SET read_at = coalesce(read_at, now()) "

@@ -30,8 +30,12 @@
 
 #define CHANNEL_PREFIX "notifications:user:"
 
+/* Notifications replayed on a Last-Event-ID resume (a macro: the replay's
+ * note quotes it). */
+#define CATCHUP_MAX    100
+#define TEXT_OF(x)     #x
+#define NUMBER_TEXT(x) TEXT_OF(x)
 enum {
-    CATCHUP_MAX = 100,              /* notifications replayed on a Last-Event-ID resume */
     CLIENT_BUFFER_MAX = 256 * 1024, /* unsent bytes before a slow client is cut off */
     SUBSCRIBE_WAIT_MS = 1000,       /* how long a new stream waits for its channel */
     RECONNECT_MS = 1000,            /* between attempts to reach Redis */
@@ -713,23 +717,34 @@ static void hub_wait_subscribed(struct client *c)
 }
 
 /* Writes the replay (oldest first) into c and lets the live frames that
- * came meanwhile follow, minus those the replay already had. */
+ * came meanwhile follow, minus those the replay already had. A client that
+ * missed more than CATCHUP_MAX gets the newest ones, so nothing is missing
+ * between the replay and the live frames; the rest is in the inbox. */
 static int catch_up(struct client *c, const char *last_id)
 {
     PGresult *r = NULL;
     int n = 0;
+    bool truncated = false;
     if (last_id) {
-        int rc = notifications__repo_since(c->user_id.str, last_id, CATCHUP_MAX, &r);
+        int rc = notifications__repo_since(c->user_id.str, last_id, CATCHUP_MAX + 1, &r);
         if (rc != 0)
             return rc;
         n = PQntuples(r);
+        truncated = n > CATCHUP_MAX;
+        if (truncated)
+            n = CATCHUP_MAX;
     }
     pthread_mutex_lock(&c->lock);
     /* retry: how long a disconnected EventSource waits before it resumes. */
     static const char hello[] = "retry: 2000\n: connected\n\n";
     client_append_locked(c, hello, sizeof hello - 1);
+    if (truncated) {
+        static const char note[] = ": replay holds the newest " NUMBER_TEXT(
+            CATCHUP_MAX) " only; GET /v1/me/notifications has the rest\n\n";
+        client_append_locked(c, note, sizeof note - 1);
+    }
     c->caught = n ? calloc((size_t)n, sizeof *c->caught) : NULL;
-    for (int i = 0; i < n; i++) {
+    for (int i = n - 1; i >= 0; i--) { /* the rows are newest first */
         json_t *row = notifications__row_json(r, i);
         char *data = row ? json_dumps(row, JSON_COMPACT) : NULL;
         char *frame = NULL;
