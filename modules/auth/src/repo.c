@@ -42,8 +42,8 @@ static const char SQL_MEMBER_ROLE[] =
     "select role from auth.members where org_id = $1 and user_id = $2";
 static const char SQL_MEMBER_INSERT[] =
     "insert into auth.members (org_id, user_id, role) values ($1, $2, $3)";
-/* The column is quoted so that "set role" cannot read as a role switch to
- * the boundary audit (tests/boundary/sql_audit.sh). */
+/* The column name is quoted: unquoted, this UPDATE would look like a role
+ * switch to the boundary audit (tests/boundary/sql_audit.sh). */
 static const char SQL_MEMBER_SET_ROLE[] =
     "update auth.members set \"role\" = $3 where org_id = $1 and user_id = $2";
 static const char SQL_MEMBER_DELETE[] =
