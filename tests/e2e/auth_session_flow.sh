@@ -176,3 +176,12 @@ TOKEN=$M1_A api GET /v1/me; expect 200
 TOKEN= api POST /v1/auth/login "{\"email\":\"$email\",\"password\":\"$long_pw\"}"; is_problem 401 invalid_credentials
 login "$email" "a brand new password"
 pass "changing the password (204) revokes the other sessions, keeps this one, and the old password stops working"
+
+# ---------------------------------------------------------------- rehash
+bh_stop
+BULKHEAD_ARGON2_OPSLIMIT=3 bh_start serve --no-workers
+login "$email" "a brand new password"
+auth_sql "select password_hash from auth.users where email = '$email'" | grep -q '^\$argon2id\$v=19\$m=19456,t=3' ||
+    fail "the hash was not upgraded to the raised cost"
+login "$email" "a brand new password"
+pass "raising the Argon2 cost upgrades a stored hash at the next login, and the password still works"

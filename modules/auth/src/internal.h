@@ -91,6 +91,8 @@ int auth__password_hash(const char *password, char out[AUTH__PWHASH_MAX]);
 /* Verifies password against encoded, or against a dummy hash when encoded is
  * NULL (unknown user: same cost, always false). 0 with *ok, or BH_EUNAVAILABLE. */
 int auth__password_verify(const char *encoded, const char *password, bool *ok);
+/* True when encoded was made with other costs than the configured ones. */
+bool auth__password_outdated(const char *encoded);
 
 /* ------------------------------------------------------------ login limiter (ratelimit.c) */
 

@@ -143,3 +143,9 @@ int auth__password_verify(const char *encoded, const char *password, bool *ok)
     *ok = encoded != NULL && match;
     return 0;
 }
+
+bool auth__password_outdated(const char *encoded)
+{
+    return crypto_pwhash_str_needs_rehash(encoded, auth__settings.opslimit,
+                                          auth__settings.memlimit) != 0;
+}

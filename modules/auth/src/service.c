@@ -169,12 +169,21 @@ int auth__login(struct bh_arena *a, const char *email, const char *password,
     /* An unknown email is checked against the dummy hash: same work, same
      * time, same answer as a wrong password. */
     rc = auth__password_verify(known ? user->password_hash : NULL, password, &ok);
+    /* Costs raised since this hash was made: upgrade it now, while the
+     * password is at hand (best effort: a full bulkhead just skips it). */
+    char upgraded[AUTH__PWHASH_MAX] = "";
+    if (rc == 0 && known && ok && auth__password_outdated(user->password_hash) &&
+        auth__password_hash(password, upgraded) != 0)
+        upgraded[0] = '\0';
     sodium_memzero(user->password_hash, sizeof user->password_hash);
     if (rc != 0)
         return rc;
     if (!known || !ok)
         return BH_EUNAUTH;
     rc = bh_tx_begin(&tx);
+    if (rc == 0 && upgraded[0])
+        rc = auth__repo_user_set_password(tx, &user->id, upgraded);
+    sodium_memzero(upgraded, sizeof upgraded);
     if (rc == 0)
         rc = issue_session(tx, a, &user->id, client_addr, user_agent, tok);
     if (rc == 0) {
