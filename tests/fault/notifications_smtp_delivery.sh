@@ -9,7 +9,7 @@ source "$BH_SOURCE_DIR/tests/lib/notifications.sh"
 
 PORT=$(free_port)
 SINK="$BH_TMP/sink"
-smtp_sink_start "$PORT" "$SINK" "refused-"
+smtp_sink_start "$PORT" "$SINK" --reject-rcpt refused-
 SMTP_URL="smtp://127.0.0.1:$PORT" bh_start
 
 new_user smtp

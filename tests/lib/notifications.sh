@@ -12,7 +12,8 @@
 #   mail_part FILE TYPE          the decoded text/plain or text/html part
 #   mail_header FILE NAME        a decoded header of a message
 #   as_role ROLE SQL             psql as the login role, SET ROLE ROLE first
-#   smtp_sink_start PORT DIR     starts tests/lib/smtp_sink.py; sets SINK_PID
+#   smtp_sink_start PORT DIR [ARGS]  starts tests/lib/smtp_sink.py (ARGS:
+#                                --reject-rcpt S, --hang); sets SINK_PID
 source "$BH_SOURCE_DIR/tests/lib/api.sh"
 
 # The file transport writes here (every server of the run shares the dev
@@ -87,9 +88,11 @@ as_role() {
 }
 
 smtp_sink_start() {
-    python3 "$BH_SOURCE_DIR/tests/lib/smtp_sink.py" --port "$1" --dir "$2" ${3:+--reject-rcpt "$3"} \
-        >"$BH_TMP/sink-$1.out" 2>&1 &
+    local port=$1 dir=$2
+    shift 2
+    python3 "$BH_SOURCE_DIR/tests/lib/smtp_sink.py" --port "$port" --dir "$dir" "$@" \
+        >"$BH_TMP/sink-$port.out" 2>&1 &
     SINK_PID=$!
     BH_PIDS+=("$SINK_PID")
-    eventually 5 grep -q ready "$BH_TMP/sink-$1.out" || fail "the SMTP sink did not start"
+    eventually 5 grep -q ready "$BH_TMP/sink-$port.out" || fail "the SMTP sink did not start"
 }

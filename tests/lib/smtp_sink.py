@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """A tiny SMTP server for tests: accepts every message and stores it.
 
-    smtp_sink.py --port PORT --dir DIR [--reject-rcpt SUBSTRING]
+    smtp_sink.py --port PORT --dir DIR [--reject-rcpt SUBSTRING] [--hang]
 
 Listens on 127.0.0.1:PORT, speaks just enough SMTP (RFC 5321) for libcurl:
 EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT. Each message is written to
 DIR/<n>.eml (dot-unstuffed, as received) with an atomic rename, and its
 envelope recipients to DIR/<n>.rcpt. Prints "ready" on stdout once it
 listens. Recipients containing SUBSTRING are refused with 550 (to test
-permanent failures). Test use only: no TLS, no AUTH, no size limits.
+permanent failures). With --hang it accepts connections and never answers
+(a server that is up but stuck). Test use only: no TLS, no AUTH, no size
+limits.
 """
 import argparse
 import asyncio
@@ -18,6 +20,11 @@ import signal
 import sys
 
 counter = itertools.count(1)
+
+
+async def hang(reader, writer):
+    await reader.read()  # until the client gives up and closes
+    writer.close()
 
 
 async def session(reader, writer, out_dir, reject):
@@ -97,11 +104,14 @@ async def main():
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--reject-rcpt", default="")
+    ap.add_argument("--hang", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    server = await asyncio.start_server(
-        lambda r, w: session(r, w, args.dir, args.reject_rcpt), "127.0.0.1", args.port
-    )
+    if args.hang:
+        handler = hang
+    else:
+        handler = lambda r, w: session(r, w, args.dir, args.reject_rcpt)
+    server = await asyncio.start_server(handler, "127.0.0.1", args.port)
     # SIGTERM is how tests stop it: a clean exit (status 0), not a kill.
     stop = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
