@@ -3,6 +3,7 @@
  * the repo or the stream hub, and reply; a caller only ever sees and
  * touches their own notifications (another user's id is a 404). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth/auth.h"
