@@ -13,6 +13,7 @@
  *   bh:q:<queue>:dead    ZSET  id -> time of death (ms): the dead letters
  *   bh:queues            SET   every queue name ever used
  *   bh:routes:<type>     HASH  consumer -> "<queue> <max attempts>"
+ *   bh:routes:published  STRING set when the routes were published
  * A job id is in exactly one of ready/leased/delayed/dead while its hash
  * exists; acknowledging deletes both (completed jobs are not kept). */
 #include "queue.h"
@@ -79,12 +80,19 @@ static struct script s_routes = {.name = "routes",
                                  "    ARGV[i + 2] .. ' ' .. ARGV[i + 3])\n"
                                  "  redis.call('SADD', 'bh:queues', ARGV[i + 2])\n"
                                  "end\n"
+                                 "redis.call('SET', 'bh:routes:published', 1)\n"
                                  "return 0\n"};
 
-/* ARGV triples: event id, event type, payload. Returns {jobs, queue...}. */
+/* ARGV triples: event id, event type, payload. Returns {jobs, queue...}.
+ * Refuses (NOROUTES) when the routes are not in Redis at all, for example
+ * after Redis came back empty: an event with no route would otherwise be
+ * marked sent and lost, rather than kept until the routes are published. */
 static struct script s_fan_out = {
     .name = "fan_out",
-    .text = LUA_PRELUDE "local now = now_ms()\n"
+    .text = LUA_PRELUDE "if redis.call('EXISTS', 'bh:routes:published') == 0 then\n"
+                        "  return redis.error_reply('NOROUTES event routes are not published')\n"
+                        "end\n"
+                        "local now = now_ms()\n"
                         "local jobs, out, touched = 0, {}, {}\n"
                         "for i = 1, #ARGV, 3 do\n"
                         "  local routes = redis.call('HGETALL', 'bh:routes:' .. ARGV[i + 1])\n"

@@ -383,6 +383,9 @@ static void *relay_main(void *arg)
         listen_ensure();
         rc = relay_batch(cfg->relay_batch, &b);
         if (rc != 0) {
+            /* Redis may have come back without our routes (NOROUTES):
+             * publish them again before the next batch. */
+            routes = false;
             wait_ms = error_wait;
             error_wait = error_wait * 2 < ERROR_WAIT_MAX_MS ? error_wait * 2 : ERROR_WAIT_MAX_MS;
         } else {

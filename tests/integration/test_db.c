@@ -480,11 +480,19 @@ static void dropped_connection_is_replaced_transparently(void)
     open_pools(1, 1000, 5000);
     REQUIRE_RC(bh_db_ping("billing", 1000), 0);
 
-    admin = PQconnectdb(env.admin_url);
-    if (!CHECK(PQstatus(admin) == CONNECTION_OK))
+    /* The pool's only connection, by its backend pid: other processes of
+     * the test run have billing connections too, and must not be touched. */
+    PGresult *pid = NULL;
+    if (!CHECK_RC(bh__db_query("billing", &pid, "SELECT pg_backend_pid()::text", 0, NULL), 0))
         goto out;
-    r = PQexec(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                      " WHERE application_name = 'bulkhead:billing'");
+    const char *params[] = {PQgetvalue(pid, 0, 0)};
+    admin = PQconnectdb(env.admin_url);
+    if (!CHECK(PQstatus(admin) == CONNECTION_OK)) {
+        PQclear(pid);
+        goto out;
+    }
+    r = PQexecParams(admin, "SELECT pg_terminate_backend($1::int)", 1, NULL, params, NULL, NULL, 0);
+    PQclear(pid);
     CHECK(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1);
     PQclear(r);
     usleep(200 * 1000);

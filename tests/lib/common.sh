@@ -14,8 +14,12 @@ BH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bh-test.XXXXXX")
 BH_PIDS=()
 bh_cleanup() {
     local pid
+    # Every process is stopped whatever the others do: under set -e, a
+    # failing kill or wait must not end the loop early.
     for pid in "${BH_PIDS[@]:-}"; do
-        [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+        [ -n "$pid" ] || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     done
     rm -rf "$BH_TMP"
 }
