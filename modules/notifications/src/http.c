@@ -33,13 +33,13 @@ int notifications__http_list(struct bh_req *req)
     const char *cursor = bh_req_query(req, "cursor");
     const char *limit_s = bh_req_query(req, "limit");
     bool unread_only = false;
-    struct notifications__cursor after;
+    struct bh_cursor after;
     int limit = PAGE_DEFAULT;
     if (unread && strcmp(unread, "true") == 0)
         unread_only = true;
     else if (unread && strcmp(unread, "false") != 0)
         bh_req_field_error(req, "unread", "must be true or false");
-    if (cursor && !notifications__cursor_decode(cursor, &after))
+    if (cursor && !bh_cursor_decode(cursor, &after))
         bh_req_field_error(req, "cursor", "is not a cursor this API returned");
     if (limit_s) {
         char *end;
@@ -64,10 +64,10 @@ int notifications__http_list(struct bh_req *req)
             json_decref(data);
             data = NULL;
         }
-    char *next = more ? notifications__cursor_encode(bh_req_arena(req),
-                                                     bh_pg_str(r, limit - 1, NCOL_CREATED_AT),
-                                                     bh_pg_str(r, limit - 1, NCOL_ID))
-                      : NULL;
+    char *next = more
+                     ? bh_cursor_encode(bh_req_arena(req), bh_pg_str(r, limit - 1, NCOL_CREATED_AT),
+                                        bh_pg_str(r, limit - 1, NCOL_ID))
+                     : NULL;
     PQclear(r);
     if (!data || (more && !next)) {
         json_decref(data);

@@ -1,6 +1,6 @@
 /* What the notifications module's files share with each other, and nothing
  * outside the module may see (the seal keeps every name here local).
- * Pure logic (types, preferences, templates, MIME, cursors) is declared
+ * Pure logic (types, preferences, templates, MIME) is declared
  * apart from I/O (repo, transport, stream hub) so it can be unit tested. */
 #ifndef NOTIFICATIONS_INTERNAL_H
 #define NOTIFICATIONS_INTERNAL_H
@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "platform/cursor.h"
 #include "platform/events.h"
 #include "platform/http.h"
 #include "platform/uuid.h"
@@ -107,18 +108,6 @@ char *notifications__mime_compose(const struct notifications__mail *m, size_t *l
 /* The bare address inside "Name <addr>" (or the text itself), into out. */
 bool notifications__mail_address(const char *from, char *out, size_t size);
 
-/* ---- list cursors (cursor.c) -------------------------------------------- */
-
-struct notifications__cursor {
-    char created_at[40]; /* RFC 3339 UTC, microsecond precision at most */
-    char id[37];
-};
-
-/* Opaque cursor text (base64url of "<created_at>|<id>") in the arena. */
-char *notifications__cursor_encode(struct bh_arena *a, const char *created_at, const char *id);
-/* False for anything encode did not produce. */
-bool notifications__cursor_decode(const char *text, struct notifications__cursor *out);
-
 /* ---- persistence (repo.c: all the module's SQL) ------------------------- */
 
 /* Columns of every notification row the repo returns, in this order. */
@@ -173,8 +162,8 @@ int notifications__repo_insert_delivery(struct bh_tx *tx, const struct notificat
 int notifications__repo_unsent_for_event(struct bh_tx *tx, const char *event_id, PGresult **res);
 /* A page of user_id's notifications, newest first; limit + 1 rows are
  * asked for so the caller knows whether there is a next page. */
-int notifications__repo_list(const char *user_id, bool unread_only,
-                             const struct notifications__cursor *after, int limit, PGresult **res);
+int notifications__repo_list(const char *user_id, bool unread_only, const struct bh_cursor *after,
+                             int limit, PGresult **res);
 /* Notifications of user_id created after the one with id last_id: the
  * newest `limit` of them, newest first (the Last-Event-ID resume). */
 int notifications__repo_since(const char *user_id, const char *last_id, int limit, PGresult **res);

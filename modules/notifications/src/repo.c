@@ -159,8 +159,8 @@ int notifications__repo_unsent_for_event(struct bh_tx *tx, const char *event_id,
     return bh_tx_query(tx, res, SQL_UNSENT_FOR_EVENT, 1, params);
 }
 
-int notifications__repo_list(const char *user_id, bool unread_only,
-                             const struct notifications__cursor *after, int limit, PGresult **res)
+int notifications__repo_list(const char *user_id, bool unread_only, const struct bh_cursor *after,
+                             int limit, PGresult **res)
 {
     char n[16];
     snprintf(n, sizeof n, "%d", limit + 1);

@@ -101,37 +101,6 @@ static void type_names_round_trip(void **state)
     assert_int_equal(notifications__channel_from_name("push"), -1);
 }
 
-static void cursor_round_trips(void **state)
-{
-    struct bh_arena *a = bh_arena_new();
-    char *text = notifications__cursor_encode(a, "2026-01-01T12:00:00.123456Z",
-                                              "0190a0b1-0000-7000-8000-000000000001");
-    struct notifications__cursor c;
-    assert_true(notifications__cursor_decode(text, &c));
-    assert_string_equal(c.created_at, "2026-01-01T12:00:00.123456Z");
-    assert_string_equal(c.id, "0190a0b1-0000-7000-8000-000000000001");
-    bh_arena_free(a);
-}
-
-static void forged_cursors_are_refused(void **state)
-{
-    struct bh_arena *a = bh_arena_new();
-    struct notifications__cursor c;
-    assert_false(notifications__cursor_decode("not base64 !", &c));
-    assert_false(notifications__cursor_decode("", &c));
-    /* Well-formed base64 of something else: a timestamp Postgres would
-     * choke on, or an id that is no UUID. */
-    assert_false(notifications__cursor_decode(
-        notifications__cursor_encode(a, "yesterday", "0190a0b1-0000-7000-8000-000000000001"), &c));
-    assert_false(notifications__cursor_decode(
-        notifications__cursor_encode(a, "2026-01-01T12:00:00Z", "1; DROP TABLE x"), &c));
-    assert_false(notifications__cursor_decode(
-        notifications__cursor_encode(a, "2026-01-01T12:00:00.1234567Z",
-                                     "0190a0b1-0000-7000-8000-000000000001"),
-        &c));
-    bh_arena_free(a);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,8 +111,6 @@ int main(void)
         cmocka_unit_test(preferences_must_be_an_object),
         cmocka_unit_test(document_lists_every_type_and_channel),
         cmocka_unit_test(type_names_round_trip),
-        cmocka_unit_test(cursor_round_trips),
-        cmocka_unit_test(forged_cursors_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

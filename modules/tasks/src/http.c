@@ -14,7 +14,7 @@
 
 /* ------------------------------------------------------- shared helpers */
 
-int tasks__http_page_args(struct bh_req *req, int *limit, struct tasks__cursor *cursor,
+int tasks__http_page_args(struct bh_req *req, int *limit, struct bh_cursor *cursor,
                           bool *has_cursor)
 {
     *limit = 20;
@@ -31,7 +31,7 @@ int tasks__http_page_args(struct bh_req *req, int *limit, struct tasks__cursor *
     }
     const char *c = bh_req_query(req, "cursor");
     if (c) {
-        if (tasks__cursor_decode(c, cursor))
+        if (bh_cursor_decode(c, cursor))
             *has_cursor = true;
         else
             bh_req_field_error(req, "cursor", "is not a cursor this API returned");
@@ -130,7 +130,7 @@ static int read_task_body(struct bh_req *req, struct task_body *b, bool create)
         bh_req_field_error(req, "status", "must be one of todo, in_progress, done");
     if (in->has_priority && in->priority && !tasks__priority_valid(in->priority))
         bh_req_field_error(req, "priority", "must be one of low, normal, high, urgent");
-    if (in->due_at && !tasks__rfc3339_valid(in->due_at))
+    if (in->due_at && !bh_rfc3339_valid(in->due_at))
         bh_req_field_error(req, "due_at", "must be an RFC 3339 date-time");
     in->project_id = uuid_field(req, "project_id", b->project_raw);
     in->assignee_id = uuid_field(req, "assignee_id", b->assignee_raw);
@@ -244,7 +244,7 @@ int tasks__http_task_list(struct bh_req *req)
         return rc;
     struct bh_arena *a = bh_req_arena(req);
     struct tasks__task_filter f = {.org_id = p->org_id.str};
-    struct tasks__cursor cursor;
+    struct bh_cursor cursor;
     bool has_cursor = false;
     tasks__http_page_args(req, &f.limit, &cursor, &has_cursor);
     f.after = has_cursor ? &cursor : NULL;

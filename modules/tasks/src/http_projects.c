@@ -38,7 +38,7 @@ int tasks__http_project_list(struct bh_req *req)
     if (rc != 0)
         return rc;
     int limit = 20;
-    struct tasks__cursor cursor;
+    struct bh_cursor cursor;
     bool has_cursor = false;
     if (tasks__http_page_args(req, &limit, &cursor, &has_cursor) != 0)
         return bh_reply_field_errors(req);
@@ -137,7 +137,7 @@ int tasks__http_comment_list(struct bh_req *req)
     if (rc != 0 || (rc = path_id(req, &id)) != 0)
         return rc;
     int limit = 20;
-    struct tasks__cursor cursor;
+    struct bh_cursor cursor;
     bool has_cursor = false;
     if (tasks__http_page_args(req, &limit, &cursor, &has_cursor) != 0)
         return bh_reply_field_errors(req);

@@ -13,6 +13,7 @@
 
 #include "auth/auth.h"
 #include "platform/arena.h"
+#include "platform/cursor.h"
 #include "platform/http.h"
 
 struct bh_tx;
@@ -52,20 +53,14 @@ struct tasks__fault {
     int64_t limit, current;
 };
 
-/* A keyset position: the (created_at, id) of the last row of a page. */
-struct tasks__cursor {
-    char created_at[40];
-    char id[37];
-};
-
 /* A page of tasks, newest first. */
 struct tasks__task_filter {
     const char *org_id;
-    const char *status;                /* NULL: any */
-    const char *assignee_id;           /* NULL: any */
-    const char *project_id;            /* NULL: any */
-    const char *title_like;            /* an ILIKE pattern, already escaped; NULL: any */
-    const struct tasks__cursor *after; /* NULL: first page */
+    const char *status;            /* NULL: any */
+    const char *assignee_id;       /* NULL: any */
+    const char *project_id;        /* NULL: any */
+    const char *title_like;        /* an ILIKE pattern, already escaped; NULL: any */
+    const struct bh_cursor *after; /* NULL: first page */
     int limit;
 };
 
@@ -86,13 +81,6 @@ bool tasks__status_valid(const char *s);
 bool tasks__priority_valid(const char *s);
 /* todo → in_progress → done, done → todo (reopen). Same → same is no change. */
 bool tasks__transition_allowed(const char *from, const char *to);
-/* RFC 3339 date-time with a real calendar date, years 0001-9999. */
-bool tasks__rfc3339_valid(const char *s);
-
-/* Opaque cursor: base64url of "<created_at>|<id>". encode: arena text or
- * NULL on OOM. decode: false for anything that is not one of ours. */
-char *tasks__cursor_encode(struct bh_arena *a, const char *created_at, const char *id);
-bool tasks__cursor_decode(const char *text, struct tasks__cursor *out);
 
 /* ETags are strong, on the version: "v<version>". */
 void tasks__etag_format(char *buf, size_t size, int64_t version);
@@ -135,9 +123,8 @@ int tasks__repo_project_rename(struct bh_tx *tx, struct bh_arena *a, const char 
                                const char *id, const char *name, struct tasks__project *out);
 /* BH_ECONFLICT while tasks still belong to the project. */
 int tasks__repo_project_delete(struct bh_tx *tx, const char *org_id, const char *id);
-int tasks__repo_project_list(struct bh_arena *a, const char *org_id,
-                             const struct tasks__cursor *after, int limit,
-                             struct tasks__project **out, int *n);
+int tasks__repo_project_list(struct bh_arena *a, const char *org_id, const struct bh_cursor *after,
+                             int limit, struct tasks__project **out, int *n);
 
 /* Inserts a comment on a task of org_id; *task receives the task's title,
  * assignee and creator (for the event). BH_ENOTFOUND when there is no such
@@ -146,9 +133,8 @@ int tasks__repo_comment_insert(struct bh_tx *tx, struct bh_arena *a, const char 
                                const struct tasks__comment *c, struct tasks__comment *out,
                                struct tasks__task *task);
 /* Oldest first, after the cursor; up to limit + 1. */
-int tasks__repo_comment_list(struct bh_arena *a, const char *task_id,
-                             const struct tasks__cursor *after, int limit,
-                             struct tasks__comment **out, int *n);
+int tasks__repo_comment_list(struct bh_arena *a, const char *task_id, const struct bh_cursor *after,
+                             int limit, struct tasks__comment **out, int *n);
 
 /* ------------------------------------------------------- cache (cache.c) */
 
@@ -214,9 +200,9 @@ int tasks__comment_create(const struct auth_principal *p, const char *task_id, c
                           struct bh_arena *a, struct tasks__comment *out);
 /* The task's comments, oldest first. BH_ENOTFOUND when the task is not the org's. */
 int tasks__comment_list(struct bh_arena *a, const char *org_id, const char *task_id,
-                        const struct tasks__cursor *after, int limit, struct tasks__comment **out,
+                        const struct bh_cursor *after, int limit, struct tasks__comment **out,
                         int *n, const char **next_cursor);
-int tasks__project_list(struct bh_arena *a, const char *org_id, const struct tasks__cursor *after,
+int tasks__project_list(struct bh_arena *a, const char *org_id, const struct bh_cursor *after,
                         int limit, struct tasks__project **out, int *n, const char **next_cursor);
 
 /* ---------------------------------------------------- handlers (http*.c) */
@@ -236,7 +222,7 @@ int tasks__http_comment_create(struct bh_req *req);
 
 /* Shared by the handlers: the limit query argument (1-100, default 20) and
  * the cursor, as field errors on req when invalid. */
-int tasks__http_page_args(struct bh_req *req, int *limit, struct tasks__cursor *cursor,
+int tasks__http_page_args(struct bh_req *req, int *limit, struct bh_cursor *cursor,
                           bool *has_cursor);
 /* Answers a list: {"data": data, "next_cursor": ...} plus, when there is a
  * next page, `Link: <path?query&cursor=...>; rel="next"`. query: the other

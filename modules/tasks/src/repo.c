@@ -128,8 +128,8 @@ static const char SQL_LIST_COMMENTS[] =
 
 /* Cursors for "before everything" (newest-first lists) and "after nothing"
  * (oldest-first lists). */
-static const struct tasks__cursor FIRST_DESC = {"infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff"};
-static const struct tasks__cursor FIRST_ASC = {"-infinity", "00000000-0000-0000-0000-000000000000"};
+static const struct bh_cursor FIRST_DESC = {"infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff"};
+static const struct bh_cursor FIRST_ASC = {"-infinity", "00000000-0000-0000-0000-000000000000"};
 
 /* The value at (row, col) copied into the arena; NULL for SQL NULL. */
 static const char *col(struct bh_arena *a, const PGresult *r, int row, int c)
@@ -262,7 +262,7 @@ int tasks__repo_task_delete(struct bh_tx *tx, const char *org_id, const char *id
 int tasks__repo_task_list(struct bh_arena *a, const struct tasks__task_filter *f,
                           struct tasks__task **out, int *n)
 {
-    const struct tasks__cursor *after = f->after ? f->after : &FIRST_DESC;
+    const struct bh_cursor *after = f->after ? f->after : &FIRST_DESC;
     char limit[16];
     snprintf(limit, sizeof limit, "%d", f->limit + 1);
     const char *params[] = {f->org_id,      after->created_at, after->id,     f->status,
@@ -342,9 +342,8 @@ int tasks__repo_project_delete(struct bh_tx *tx, const char *org_id, const char 
     return rc;
 }
 
-int tasks__repo_project_list(struct bh_arena *a, const char *org_id,
-                             const struct tasks__cursor *after, int limit,
-                             struct tasks__project **out, int *n)
+int tasks__repo_project_list(struct bh_arena *a, const char *org_id, const struct bh_cursor *after,
+                             int limit, struct tasks__project **out, int *n)
 {
     if (!after)
         after = &FIRST_DESC;
@@ -396,9 +395,8 @@ int tasks__repo_comment_insert(struct bh_tx *tx, struct bh_arena *a, const char 
     return rc == 0 && task->title ? 0 : BH_ENOMEM;
 }
 
-int tasks__repo_comment_list(struct bh_arena *a, const char *task_id,
-                             const struct tasks__cursor *after, int limit,
-                             struct tasks__comment **out, int *n)
+int tasks__repo_comment_list(struct bh_arena *a, const char *task_id, const struct bh_cursor *after,
+                             int limit, struct tasks__comment **out, int *n)
 {
     if (!after)
         after = &FIRST_ASC;

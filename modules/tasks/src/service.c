@@ -336,7 +336,7 @@ int tasks__task_list(struct bh_arena *a, const struct tasks__task_filter *f,
     if (*n > f->limit) {
         *n = f->limit;
         const struct tasks__task *last = &(*out)[f->limit - 1];
-        *next_cursor = tasks__cursor_encode(a, last->created_at, last->id);
+        *next_cursor = bh_cursor_encode(a, last->created_at, last->id);
         if (!*next_cursor)
             return BH_ENOMEM;
     }

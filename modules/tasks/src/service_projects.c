@@ -76,7 +76,7 @@ int tasks__project_delete(const struct auth_principal *p, const char *id, struct
     return bh_tx_commit(tx);
 }
 
-int tasks__project_list(struct bh_arena *a, const char *org_id, const struct tasks__cursor *after,
+int tasks__project_list(struct bh_arena *a, const char *org_id, const struct bh_cursor *after,
                         int limit, struct tasks__project **out, int *n, const char **next_cursor)
 {
     *next_cursor = NULL;
@@ -84,7 +84,7 @@ int tasks__project_list(struct bh_arena *a, const char *org_id, const struct tas
     if (rc == 0 && *n > limit) {
         *n = limit;
         const struct tasks__project *last = &(*out)[limit - 1];
-        *next_cursor = tasks__cursor_encode(a, last->created_at, last->id);
+        *next_cursor = bh_cursor_encode(a, last->created_at, last->id);
         rc = *next_cursor ? 0 : BH_ENOMEM;
     }
     return rc;
@@ -114,7 +114,7 @@ int tasks__comment_create(const struct auth_principal *p, const char *task_id, c
 }
 
 int tasks__comment_list(struct bh_arena *a, const char *org_id, const char *task_id,
-                        const struct tasks__cursor *after, int limit, struct tasks__comment **out,
+                        const struct bh_cursor *after, int limit, struct tasks__comment **out,
                         int *n, const char **next_cursor)
 {
     *next_cursor = NULL;
@@ -125,7 +125,7 @@ int tasks__comment_list(struct bh_arena *a, const char *org_id, const char *task
     if (rc == 0 && *n > limit) {
         *n = limit;
         const struct tasks__comment *last = &(*out)[limit - 1];
-        *next_cursor = tasks__cursor_encode(a, last->created_at, last->id);
+        *next_cursor = bh_cursor_encode(a, last->created_at, last->id);
         rc = *next_cursor ? 0 : BH_ENOMEM;
     }
     return rc;
