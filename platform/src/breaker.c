@@ -5,7 +5,6 @@
 #include "platform/breaker.h"
 
 #include <assert.h>
-#include <time.h>
 
 #include "platform/log.h"
 
@@ -126,12 +125,4 @@ const char *bh_breaker_state_name(enum bh_breaker_state s)
     case BH_BREAKER_HALF_OPEN: return "half_open";
     }
     return "unknown";
-}
-
-int64_t bh_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

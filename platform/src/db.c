@@ -2,6 +2,7 @@
  * module plus "platform", each connection switched to its module's role.
  * It must never hand out a connection with another module's role, never log
  * statement parameters, and never wait past its budgets when Postgres is down. */
+#include "platform/clock.h"
 #include "platform/db.h"
 
 #include <assert.h>
@@ -122,20 +123,6 @@ static struct db_pool *find_pool_or_log(const char *module)
         bh_log(BH_LOG_ERROR, "platform", "db: no pool for module \"%s\"",
                valid_module_name(module) ? module : "(invalid name)");
     return pool;
-}
-
-static struct timespec monotonic_after(int ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
 }
 
 /* Server messages (NOTICE, WARNING, and the FATAL a server sends before it
@@ -398,7 +385,7 @@ static void pool_release(struct db_pool *pool, struct db_conn *c)
 static int pool_acquire(struct db_pool *pool, int wait_ms, int64_t connect_deadline_ms,
                         struct db_conn **out)
 {
-    struct timespec until = monotonic_after(wait_ms);
+    struct timespec until = bh_deadline_ms(wait_ms);
     struct db_conn *c;
     bool timed_out = false, backing_off;
 

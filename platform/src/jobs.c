@@ -101,20 +101,6 @@ int bh_jobs_cond_init(pthread_cond_t *c)
     return rc;
 }
 
-struct timespec bh_jobs_deadline(int ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* BULKHEAD_QUEUE_<NAME>_CONCURRENCY: the name upper-cased. */
 static int queue_concurrency(const char *name)
 {

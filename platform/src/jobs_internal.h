@@ -74,10 +74,10 @@ struct bh_jobs_handler {
 enum bh_job_outcome { BH_JOB_OK, BH_JOB_RETRY, BH_JOB_DEAD };
 
 const struct bh_jobs_config *bh_jobs_cfg(void);
-/* Waits in the backbone are budgets: condition variables on the monotonic
- * clock, and the deadline ms from now on that clock. */
+/* Waits in the backbone are budgets: a condition variable on the monotonic
+ * clock, to wait until a bh_deadline_ms() (platform/clock.h). */
 int bh_jobs_cond_init(pthread_cond_t *c);
-struct timespec bh_jobs_deadline(int ms);
+
 bool bh_jobs_ready(void);
 
 int bh_jobs_queue_count(void);

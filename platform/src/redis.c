@@ -2,6 +2,7 @@
  * each user behind its own circuit breaker. It must never touch the network
  * while a user's breaker is open, never let one user's connection serve
  * another user, and never wait past the configured timeout. */
+#include "platform/clock.h"
 #include "platform/redis.h"
 
 #include <errno.h>
@@ -199,20 +200,6 @@ static struct timeval ms_to_timeval(int ms)
     return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
-static struct timespec monotonic_after(int ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Connects and logs in as p's user. NULL on failure (logged: loudly while
  * the breaker is closed, quietly while it already knows Redis is down). */
 static redisContext *pool_connect(struct redis_pool *p)
@@ -278,7 +265,7 @@ static bool conn_alive(redisContext *c)
  * does not hear of it). */
 static int pool_take(struct redis_pool *p, redisContext **c)
 {
-    struct timespec until = monotonic_after(g_redis.timeout_ms);
+    struct timespec until = bh_deadline_ms(g_redis.timeout_ms);
     bool timed_out = false;
 
     pthread_mutex_lock(&p->lock);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "jobs_internal.h"
+#include "platform/clock.h"
 #include "platform/breaker.h"
 #include "platform/err.h"
 #include "platform/log.h"
@@ -284,7 +285,7 @@ static unsigned long wake_gen(struct bh_jobs_queue *q)
 /* Sleeps up to ms, or until the queue is woken after gen was read. */
 static void queue_wait(struct bh_jobs_queue *q, unsigned long gen, int ms)
 {
-    struct timespec until = bh_jobs_deadline(ms);
+    struct timespec until = bh_deadline_ms(ms);
 
     pthread_mutex_lock(&q->lock);
     while (q->wake_gen == gen && !atomic_load(&g_w.stopping))
@@ -441,7 +442,7 @@ static void *maint_main(void *arg)
             refresh_counts();
             next_counts = now + COUNTS_EVERY_MS;
         }
-        until = bh_jobs_deadline(TICK_MS);
+        until = bh_deadline_ms(TICK_MS);
         pthread_mutex_lock(&g_w.lock);
         if (!atomic_load(&g_w.maint_stop))
             pthread_cond_timedwait(&g_w.maint_wake, &g_w.lock, &until);
@@ -525,7 +526,7 @@ out_fail:
 
 void bh_worker_pools_stop(int grace_ms)
 {
-    struct timespec until = bh_jobs_deadline(grace_ms > 0 ? grace_ms : 0);
+    struct timespec until = bh_deadline_ms(grace_ms > 0 ? grace_ms : 0);
     int released = 0, still_running = 0;
 
     atomic_store(&g_w.stopping, true);

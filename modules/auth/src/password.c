@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "platform/clock.h"
 #include "platform/breaker.h"
 #include "platform/err.h"
 #include "platform/log.h"
@@ -24,19 +25,6 @@ static struct {
     struct bh_histogram *wait, *duration;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static struct timespec deadline_after(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Takes a slot, waiting at most hash_wait_ms behind at most hash_queue
  * others. BH_EUNAVAILABLE when the queue is full or the wait runs out. */
 static int slot_acquire(void)
@@ -50,7 +38,7 @@ static int slot_acquire(void)
             rc = BH_EUNAVAILABLE;
             goto out;
         }
-        struct timespec until = deadline_after(auth__settings.hash_wait_ms);
+        struct timespec until = bh_deadline_ms(auth__settings.hash_wait_ms);
         pool.waiting++;
         while (pool.busy >= auth__settings.hash_slots && rc == 0)
             if (pthread_cond_timedwait(&pool.freed, &pool.lock, &until) != 0 &&

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "platform/clock.h" /* bh_now_ms */
+
 enum bh_breaker_state { BH_BREAKER_CLOSED, BH_BREAKER_OPEN, BH_BREAKER_HALF_OPEN };
 
 struct bh_breaker {
@@ -28,8 +30,5 @@ void bh_breaker_success(struct bh_breaker *b);
 void bh_breaker_failure(struct bh_breaker *b, int64_t now_ms);
 enum bh_breaker_state bh_breaker_state(struct bh_breaker *b);
 const char *bh_breaker_state_name(enum bh_breaker_state s);
-
-/* Monotonic milliseconds. */
-int64_t bh_now_ms(void);
 
 #endif
