@@ -5,6 +5,7 @@
  * methods are answered here, as problem+json 4xx, before any module runs. */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -280,6 +281,21 @@ const char *bh_req_param(const struct bh_req *req, const char *name)
 const char *bh_req_query(const struct bh_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+long bh_req_query_long(struct bh_req *req, const char *name, long dflt, long min, long max)
+{
+    const char *text = bh_req_query(req, name);
+    if (!text)
+        return dflt;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || errno || v < min || v > max) {
+        bh_req_field_error(req, name, "must be an integer from %ld to %ld", min, max);
+        return dflt;
+    }
+    return v;
 }
 
 const char *bh_req_header(const struct bh_req *req, const char *name)

@@ -59,19 +59,10 @@ static bool name_ok(struct bh_req *req, const char *field, const char *name)
 /* ?limit= and ?cursor= (the last id of the previous page). */
 static bool page_args(struct bh_req *req, int *limit, const char **cursor)
 {
-    const char *l = bh_req_query(req, "limit");
     const char *c = bh_req_query(req, "cursor");
     bh_uuid u;
-    *limit = PAGE_DEFAULT;
+    *limit = (int)bh_req_query_long(req, "limit", PAGE_DEFAULT, 1, PAGE_MAX);
     *cursor = NULL;
-    if (l) {
-        char *end = NULL;
-        long v = strtol(l, &end, 10);
-        if (!*l || *end || v < 1 || v > PAGE_MAX)
-            bh_req_field_error(req, "limit", "must be an integer from 1 to %d", PAGE_MAX);
-        else
-            *limit = (int)v;
-    }
     if (c && *c) {
         if (!bh_uuid_parse(c, &u))
             bh_req_field_error(req, "cursor", "is not a cursor this API returned");

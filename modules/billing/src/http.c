@@ -240,18 +240,8 @@ int billing__http_post_payment_method(struct bh_req *req)
 
 static int page_args(struct bh_req *req, int *limit, int64_t *before)
 {
-    *limit = 20;
+    *limit = (int)bh_req_query_long(req, "limit", 20, 1, 100);
     *before = 0;
-    const char *l = bh_req_query(req, "limit");
-    if (l) {
-        char *end = NULL;
-        errno = 0;
-        long v = strtol(l, &end, 10);
-        if (!*l || *end || errno || v < 1 || v > 100)
-            bh_req_field_error(req, "limit", "must be an integer from 1 to 100");
-        else
-            *limit = (int)v;
-    }
     /* The cursor is the number of the last invoice of the previous page. */
     const char *c = bh_req_query(req, "cursor");
     if (c) {

@@ -31,24 +31,15 @@ int notifications__http_list(struct bh_req *req)
 
     const char *unread = bh_req_query(req, "unread");
     const char *cursor = bh_req_query(req, "cursor");
-    const char *limit_s = bh_req_query(req, "limit");
     bool unread_only = false;
     struct bh_cursor after;
-    int limit = PAGE_DEFAULT;
     if (unread && strcmp(unread, "true") == 0)
         unread_only = true;
     else if (unread && strcmp(unread, "false") != 0)
         bh_req_field_error(req, "unread", "must be true or false");
     if (cursor && !bh_cursor_decode(cursor, &after))
         bh_req_field_error(req, "cursor", "is not a cursor this API returned");
-    if (limit_s) {
-        char *end;
-        long n = strtol(limit_s, &end, 10);
-        if (*limit_s == '\0' || *end != '\0' || n < 1 || n > PAGE_MAX)
-            bh_req_field_error(req, "limit", "must be an integer from 1 to %d", PAGE_MAX);
-        else
-            limit = (int)n;
-    }
+    int limit = (int)bh_req_query_long(req, "limit", PAGE_DEFAULT, 1, PAGE_MAX);
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
 

@@ -17,18 +17,8 @@
 int tasks__http_page_args(struct bh_req *req, int *limit, struct bh_cursor *cursor,
                           bool *has_cursor)
 {
-    *limit = 20;
+    *limit = (int)bh_req_query_long(req, "limit", 20, 1, 100);
     *has_cursor = false;
-    const char *l = bh_req_query(req, "limit");
-    if (l) {
-        char *end = NULL;
-        errno = 0;
-        long v = strtol(l, &end, 10);
-        if (!*l || *end || errno || v < 1 || v > 100)
-            bh_req_field_error(req, "limit", "must be an integer from 1 to 100");
-        else
-            *limit = (int)v;
-    }
     const char *c = bh_req_query(req, "cursor");
     if (c) {
         if (bh_cursor_decode(c, cursor))

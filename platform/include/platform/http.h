@@ -40,6 +40,10 @@ const char *bh_req_route(const struct bh_req *req);
 const char *bh_req_param(const struct bh_req *req, const char *name);
 /* A query-string argument, or NULL. */
 const char *bh_req_query(const struct bh_req *req, const char *name);
+/* A query-string argument as an integer in [min, max]; dflt when absent.
+ * When present but not such an integer, records a field error on req
+ * ("must be an integer from min to max") and returns dflt. */
+long bh_req_query_long(struct bh_req *req, const char *name, long dflt, long min, long max);
 /* A request header (case-insensitive), or NULL. */
 const char *bh_req_header(const struct bh_req *req, const char *name);
 /* The raw body (may be empty, never NULL) and its length. */
