@@ -87,7 +87,7 @@ int bh_app_print_modules(const struct bh_module *const *modules, size_t n, bool 
         printf("  tables:      %s\n", info && info->tables[0] ? info->tables : "-");
         printf("  routes:     ");
         for (size_t r = 0; r < m->n_routes; r++)
-            printf("%s%-6s %s\n", r ? "              " : " ", m->routes[r].method,
+            printf("%s%-6s %s\n", r ? "               " : " ", m->routes[r].method,
                    m->routes[r].pattern);
         printf("%s  emits:      ", m->n_routes ? "" : " -\n");
         int k = 0;
