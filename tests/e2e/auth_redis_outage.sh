@@ -21,7 +21,7 @@ redis_up() {
 }
 redis_down() { kill -TERM "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=; }
 rcli() { redis-cli -p "$RPORT" --user admin --pass "$BH_REDIS_ADMIN_PASSWORD" --no-auth-warning "$@"; }
-trap '[ -n "$REDIS_PID" ] && redis_down; bh_cleanup' EXIT
+bh_on_exit '[ -z "$REDIS_PID" ] || redis_down'
 sid_of() { local p; p=$(cut -d. -f2 <<<"$1" | tr -- '-_' '+/'); while [ $((${#p} % 4)) -ne 0 ]; do p="$p="; done; base64 -d <<<"$p" | jq -r .sid; }
 me_status() { TOKEN=$1 api GET /v1/me; echo "$STATUS"; }
 

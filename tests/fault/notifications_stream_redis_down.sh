@@ -11,7 +11,7 @@ source "$BH_SOURCE_DIR/tests/lib/notifications.sh"
 : "${BH_DEVENV_DIR:?}"
 devenv=$BH_SOURCE_DIR/scripts/devenv
 restore() { "$devenv" start-redis "$BH_DEVENV_DIR" >/dev/null 2>&1 || true; }
-trap 'restore; bh_cleanup' EXIT
+bh_on_exit restore
 rcli() { redis-cli -p "$REDIS_PORT" --user admin --pass "$BH_REDIS_ADMIN_PASSWORD" --no-auth-warning "$@"; }
 
 NOTIFICATIONS_STREAM_HEARTBEAT_MS=500 bh_start

@@ -5,7 +5,7 @@
 source "$BH_SOURCE_DIR/tests/integration/jobs_lib.bash"
 : "${BH_DEVENV_DIR:?the fault tests need scripts/with-devenv (BH_DEVENV_DIR)}"
 redis_up() { "$BH_SOURCE_DIR/scripts/devenv" start-redis "$BH_DEVENV_DIR" >/dev/null 2>&1; }
-trap 'redis_up; bh_cleanup' EXIT
+bh_on_exit redis_up
 
 probe_start A
 probe publish 100 || fail "publishing with Redis up failed"

@@ -8,7 +8,7 @@ bh_start serve --no-workers
 devenv=$BH_SOURCE_DIR/scripts/devenv
 restore() { "$devenv" start-redis "$BH_DEVENV_DIR" >/dev/null 2>&1 || true
             "$devenv" start-pg "$BH_DEVENV_DIR" >/dev/null 2>&1 || true; }
-trap 'restore; bh_cleanup' EXIT
+bh_on_exit restore
 
 api GET /health/ready; expect 200
 

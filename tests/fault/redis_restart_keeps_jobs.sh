@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 : "${BH_DEVENV_DIR:?}" "${REDIS_PORT:?}"
 devenv=$BH_SOURCE_DIR/scripts/devenv
-trap '"$devenv" start-redis "$BH_DEVENV_DIR" >/dev/null 2>&1 || true; bh_cleanup' EXIT
+bh_on_exit '"$devenv" start-redis "$BH_DEVENV_DIR" >/dev/null 2>&1'
 as() { local u=$1 p=$2; shift 2; redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning --user "$u" --pass "$p" "$@"; }
 key="bh:restart-probe:$$"
 

@@ -8,7 +8,7 @@ source "$BH_SOURCE_DIR/tests/lib/tasks.sh"
 : "${BH_DEVENV_DIR:?}"
 devenv=$BH_SOURCE_DIR/scripts/devenv
 restore() { "$devenv" start-redis "$BH_DEVENV_DIR" >/dev/null 2>&1 || true; }
-trap 'restore; bh_cleanup' EXIT
+bh_on_exit restore
 
 bh_start serve --no-workers
 

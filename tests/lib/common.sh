@@ -12,8 +12,16 @@ export BULKHEAD_JWT_SECRET="${BULKHEAD_JWT_SECRET:-test-secret-0123456789abcdef0
 
 BH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bh-test.XXXXXX")
 BH_PIDS=()
+BH_EXIT_HOOKS=()
+# bh_on_exit CMD: run CMD (for example, start a stopped Redis again) when the
+# test ends, before its processes are stopped. Use it instead of `trap`, so
+# the test's own exit status is kept.
+bh_on_exit() { BH_EXIT_HOOKS+=("$1"); }
 bh_cleanup() {
-    local pid
+    local status=$? pid log hook
+    for hook in "${BH_EXIT_HOOKS[@]:-}"; do
+        [ -n "$hook" ] && { eval "$hook" || true; }
+    done
     # Every process is stopped whatever the others do: under set -e, a
     # failing kill or wait must not end the loop early.
     for pid in "${BH_PIDS[@]:-}"; do
@@ -21,7 +29,18 @@ bh_cleanup() {
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
+    # The servers run under ASan/UBSan/LSan (the dev build): a report in any
+    # server's log, a leak found at exit included, fails the test.
+    for log in "$BH_TMP"/server-*.log; do
+        [ -e "$log" ] || continue
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+            echo "FAIL: sanitizer report in $(basename "$log"):" >&2
+            grep -E -A25 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" | head -60 >&2
+            status=1
+        fi
+    done
     rm -rf "$BH_TMP"
+    exit "$status"
 }
 trap bh_cleanup EXIT
 
