@@ -75,6 +75,9 @@ struct bh_req {
     int64_t started_ms;
     bool counted;             /* in the in-flight count */
     bool queued;              /* the reply was handed to libmicrohttpd */
+    bool offloaded;           /* handed to a handler pool; the connection is parked */
+    int64_t enqueued_ms;      /* when it entered the pool's queue */
+    struct bh_req *pool_next; /* in the pool's queue */
     size_t discarded;         /* body bytes read and dropped after a 413 */
     struct bh_stream *stream; /* a stream reply not yet handed to MHD */
 };
@@ -724,9 +727,10 @@ static void record_metrics(struct bh_req *req)
     bh_counter_add(c, 1);
 }
 
-static void dispatch(struct bh_req *req)
+/* Matches the route and parses the body. Returns true when the handler
+ * should run; false when a problem reply was made instead. */
+static bool prepare(struct bh_req *req)
 {
-    bh_log_context_set(req->request_id, req->trace_id);
     const char *allow = NULL;
     req->route = route_find(req, &allow);
     if (!req->route) {
@@ -739,13 +743,13 @@ static void dispatch(struct bh_req *req)
         } else {
             bh_reply_problem(req, 404, "not_found", "No such route.", NULL);
         }
-        goto out;
+        return false;
     }
     if (req->body_len > 0 && !(req->route->m.route.flags & BH_ROUTE_NO_BODY_CHECK)) {
         if (bh_json_too_deep(req->body, req->body_len, BH_JSON_MAX_DEPTH)) {
             bh_reply_problem(req, 400, "json_too_deep",
                              "The JSON body nests deeper than the allowed depth.", NULL);
-            goto out;
+            return false;
         }
         json_error_t jerr;
         req->json = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
@@ -753,13 +757,19 @@ static void dispatch(struct bh_req *req)
             bh_reply_problem(
                 req, 400, "malformed_json",
                 bh_arena_printf(req->arena, "The body is not valid JSON: %s.", jerr.text), NULL);
-            goto out;
+            return false;
         }
         if (!json_is_object(req->json)) {
             bh_reply_problem(req, 400, "malformed_json", "The body must be a JSON object.", NULL);
-            goto out;
+            return false;
         }
     }
+    return true;
+}
+
+/* Runs the route's handler and makes sure exactly one reply exists. */
+static void run_handler(struct bh_req *req)
+{
     int rc = req->route->m.route.handler(req);
     if (!req->replied) {
         if (rc == 0) {
@@ -772,13 +782,162 @@ static void dispatch(struct bh_req *req)
         else
             bh_reply_err(req, rc, NULL);
     }
-out:
+}
+
+/* Logs and counts a request whose reply is ready. */
+static void finish(struct bh_req *req)
+{
     if (req->status >= 500)
         bh_log(BH_LOG_ERROR, "platform", "%s %s -> %u", req->method, req->path, req->status);
     else
         bh_log(BH_LOG_DEBUG, "platform", "%s %s -> %u", req->method, req->path, req->status);
     record_metrics(req);
-    bh_log_context_set(NULL, NULL);
+}
+
+/* ----------------------------------------------------------- handler pools */
+
+/* The platform's side of a struct bh_handler_pool: a FIFO of parked
+ * requests and the threads that run their handlers. A request is parked
+ * (MHD_suspend_connection) before it is queued, so the worker's resume can
+ * never come first; libmicrohttpd calls on_request() again after the
+ * resume, and that call sends the reply the worker prepared. */
+struct bh__pool_state {
+    struct bh_handler_pool *pool;
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    struct bh_req *head, *tail;
+    int queued;
+    bool stopping;
+    pthread_t *threads;
+    int n_threads;
+    struct bh_counter *rejected;
+    struct bh_histogram *waited;
+    struct bh__pool_state *next; /* all started pools */
+};
+
+static struct bh__pool_state *pools;
+
+static void reply_busy(struct bh_req *req, const char *pool)
+{
+    bh_reply_header(req, "Retry-After", "1");
+    bh_reply_problem(
+        req, 503, "busy",
+        bh_arena_printf(req->arena, "Too many %s requests at once; try again shortly.", pool),
+        NULL);
+}
+
+static void *pool_main(void *arg)
+{
+    struct bh__pool_state *ps = arg;
+    for (;;) {
+        pthread_mutex_lock(&ps->lock);
+        while (!ps->head && !ps->stopping)
+            pthread_cond_wait(&ps->work, &ps->lock);
+        struct bh_req *req = ps->head;
+        if (!req) { /* stopping, and nothing left */
+            pthread_mutex_unlock(&ps->lock);
+            return NULL;
+        }
+        ps->head = req->pool_next;
+        if (!ps->head)
+            ps->tail = NULL;
+        ps->queued--;
+        bool stopping = ps->stopping;
+        pthread_mutex_unlock(&ps->lock);
+
+        int64_t waited = bh_now_ms() - req->enqueued_ms;
+        bh_histogram_observe(ps->waited, (double)waited / 1000.0);
+        bh_log_context_set(req->request_id, req->trace_id);
+        if (stopping || waited > ps->pool->max_wait_ms) {
+            bh_counter_add(ps->rejected, 1);
+            reply_busy(req, ps->pool->name);
+        } else {
+            run_handler(req);
+        }
+        finish(req);
+        bh_log_context_set(NULL, NULL);
+        MHD_resume_connection(req->conn);
+    }
+}
+
+/* Starts the threads of every pool the mounted routes name. */
+static int pools_start(void)
+{
+    for (size_t i = 0; i < n_routes; i++) {
+        struct bh_handler_pool *pool = routes[i].m.route.pool;
+        if (!pool || pool->state)
+            continue;
+        struct bh__pool_state *ps = calloc(1, sizeof *ps);
+        int n = pool->threads > 0 ? pool->threads : 1;
+        if (!ps || !(ps->threads = calloc((size_t)n, sizeof *ps->threads))) {
+            free(ps);
+            return BH_ENOMEM;
+        }
+        ps->pool = pool;
+        pthread_mutex_init(&ps->lock, NULL);
+        pthread_cond_init(&ps->work, NULL);
+        char labels[96];
+        snprintf(labels, sizeof labels, "pool=\"%s\"", pool->name);
+        ps->rejected =
+            bh_counter_get("bulkhead_handler_pool_rejected_total",
+                           "Requests answered 503 because their handler pool was full.", labels);
+        ps->waited = bh_histogram_get("bulkhead_handler_pool_wait_seconds",
+                                      "Time requests waited for a handler pool thread.", labels);
+        pool->state = ps;
+        ps->next = pools;
+        pools = ps;
+        for (; ps->n_threads < n; ps->n_threads++)
+            if (pthread_create(&ps->threads[ps->n_threads], NULL, pool_main, ps) != 0)
+                return BH_ENOMEM;
+    }
+    return 0;
+}
+
+/* Lets the pools finish what they hold (what still waits is answered 503),
+ * joins their threads and frees them. */
+static void pools_stop(void)
+{
+    while (pools) {
+        struct bh__pool_state *ps = pools;
+        pools = ps->next;
+        pthread_mutex_lock(&ps->lock);
+        ps->stopping = true;
+        pthread_cond_broadcast(&ps->work);
+        pthread_mutex_unlock(&ps->lock);
+        for (int i = 0; i < ps->n_threads; i++)
+            pthread_join(ps->threads[i], NULL);
+        ps->pool->state = NULL;
+        pthread_cond_destroy(&ps->work);
+        pthread_mutex_destroy(&ps->lock);
+        free(ps->threads);
+        free(ps);
+    }
+}
+
+/* Parks the request and queues it on its route's pool. False (with a 503
+ * reply made) when the queue is full. */
+static bool offload(struct bh_req *req)
+{
+    struct bh__pool_state *ps = req->route->m.route.pool->state;
+    pthread_mutex_lock(&ps->lock);
+    if (ps->queued >= ps->pool->queue_max || ps->stopping) {
+        pthread_mutex_unlock(&ps->lock);
+        bh_counter_add(ps->rejected, 1);
+        reply_busy(req, ps->pool->name);
+        return false;
+    }
+    req->offloaded = true;
+    req->enqueued_ms = bh_now_ms();
+    MHD_suspend_connection(req->conn);
+    if (ps->tail)
+        ps->tail->pool_next = req;
+    else
+        ps->head = req;
+    ps->tail = req;
+    ps->queued++;
+    pthread_cond_signal(&ps->work);
+    pthread_mutex_unlock(&ps->lock);
+    return true;
 }
 
 static bool method_has_body(const char *m)
@@ -865,10 +1024,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (req->queued) /* refused from the headers and already answered */
         return MHD_YES;
-    if (!req->replied)
-        dispatch(req);
-    else
+    if (req->offloaded) /* resumed by its handler pool, with the reply made */
+        return queue_reply(req);
+    if (!req->replied) {
+        bh_log_context_set(req->request_id, req->trace_id);
+        bool run = prepare(req);
+        if (run && req->route->m.route.pool && req->route->m.route.pool->state) {
+            if (offload(req)) {
+                bh_log_context_set(NULL, NULL);
+                return MHD_YES; /* parked: the pool answers */
+            }
+        } else if (run) {
+            run_handler(req);
+        }
+        finish(req);
+        bh_log_context_set(NULL, NULL);
+    } else {
         record_metrics(req);
+    }
     return queue_reply(req);
 }
 
@@ -893,6 +1066,11 @@ int bh_server_start(const struct bh_config *cfg)
                cfg->http_addr);
         return BH_EINVAL;
     }
+    int prc = pools_start();
+    if (prc != 0) {
+        pools_stop();
+        return prc;
+    }
     daemon_handle = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
             MHD_ALLOW_SUSPEND_RESUME, /* parked stream replies (bh_reply_stream) */
@@ -903,6 +1081,7 @@ int bh_server_start(const struct bh_config *cfg)
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_END);
     if (!daemon_handle) {
+        pools_stop();
         bh_log(BH_LOG_ERROR, "platform", "cannot listen on %s:%d", cfg->http_addr, cfg->http_port);
         return BH_EUNAVAILABLE;
     }
@@ -936,6 +1115,9 @@ void bh_server_stop(int grace_ms)
     int left = atomic_load(&in_flight);
     if (left > 0)
         bh_log(BH_LOG_WARN, "platform", "grace period over with %d requests in flight", left);
+    /* No connection may stay parked when the daemon stops: the pools answer
+     * what they still hold and resume it. */
+    pools_stop();
     MHD_stop_daemon(daemon_handle);
     if (s != MHD_INVALID_SOCKET)
         close(s);

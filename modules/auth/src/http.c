@@ -479,14 +479,14 @@ static int members_remove(struct bh_req *req)
 /* Declared with AUTH__N_ROUTES elements in internal.h: a table of another
  * length here is a type conflict, so the count cannot drift. */
 const struct bh_route auth__routes[] = {
-    {"POST", "/v1/auth/signup", signup, 0},
-    {"POST", "/v1/auth/login", login, 0},
+    {"POST", "/v1/auth/signup", signup, 0, &auth__password_pool},
+    {"POST", "/v1/auth/login", login, 0, &auth__password_pool},
     {"POST", "/v1/auth/refresh", refresh, 0},
     {"POST", "/v1/auth/logout", logout, 0},
     {"POST", "/v1/auth/logout-all", logout_all, 0},
     {"GET", "/v1/me", me_get, 0},
     {"PATCH", "/v1/me", me_patch, 0},
-    {"POST", "/v1/me/password", me_password, 0},
+    {"POST", "/v1/me/password", me_password, 0, &auth__password_pool},
     {"POST", "/v1/orgs", orgs_create, 0},
     {"GET", "/v1/orgs", orgs_list, 0},
     {"GET", "/v1/orgs/{org}", orgs_get, 0},

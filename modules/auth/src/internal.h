@@ -29,9 +29,9 @@ struct auth__settings {
     int login_account_max;  /* failed logins per account per window, default 5 */
     int login_addr_max;     /* failed logins per client address per window, default 100 */
     int login_window_s;     /* BULKHEAD_LOGIN_WINDOW_S, default 900 */
-    int hash_slots;         /* BULKHEAD_AUTH_HASH_SLOTS: concurrent Argon2 runs, default 2 */
-    int hash_queue;         /* BULKHEAD_AUTH_HASH_QUEUE: callers allowed to wait, default 4 */
-    int hash_wait_ms;       /* BULKHEAD_AUTH_HASH_WAIT_MS: longest wait for a slot, default 500 */
+    int hash_slots;         /* BULKHEAD_AUTH_HASH_SLOTS: password pool threads, default 2 */
+    int hash_queue;         /* BULKHEAD_AUTH_HASH_QUEUE: requests allowed to wait, default 4 */
+    int hash_wait_ms;       /* BULKHEAD_AUTH_HASH_WAIT_MS: longest wait in the queue, default 500 */
     unsigned long long opslimit; /* BULKHEAD_ARGON2_OPSLIMIT, default 2 (minimum 2) */
     size_t memlimit;             /* BULKHEAD_ARGON2_MEMLIMIT_KIB * 1024, default 19 MiB (minimum) */
     int deny_sync_ms; /* BULKHEAD_AUTH_DENY_SYNC_MS: denylist reconciler period, default 1000 */
@@ -83,13 +83,15 @@ const struct auth__jwt_keys *auth__keys(void);
 /* ------------------------------------------------------------ passwords (password.c) */
 
 enum { AUTH__PWHASH_MAX = crypto_pwhash_STRBYTES };
+/* The handler pool (a bulkhead) of the routes that hash passwords: only
+ * their handlers may call the two functions below. */
+extern struct bh_handler_pool auth__password_pool;
+/* Sizes the pool from the settings and computes the dummy hash. */
 int auth__password_init(void);
-void auth__password_shutdown(void);
-/* Hashes password (Argon2id) inside the hashing bulkhead. 0, BH_EUNAVAILABLE
- * when the bulkhead is full (answer 503 + Retry-After), BH_ENOMEM. */
+/* Hashes password (Argon2id). 0 or BH_ENOMEM. */
 int auth__password_hash(const char *password, char out[AUTH__PWHASH_MAX]);
 /* Verifies password against encoded, or against a dummy hash when encoded is
- * NULL (unknown user: same cost, always false). 0 with *ok, or BH_EUNAVAILABLE. */
+ * NULL (unknown user: same cost, always false). 0 with *ok. */
 int auth__password_verify(const char *encoded, const char *password, bool *ok);
 /* True when encoded was made with other costs than the configured ones. */
 bool auth__password_outdated(const char *encoded);

@@ -56,7 +56,6 @@ static void auth_shutdown(void)
 {
     auth__revoke_shutdown();
     auth__ratelimit_shutdown();
-    auth__password_shutdown();
 }
 
 const struct bh_module auth_module = {

@@ -24,11 +24,31 @@ enum bh_route_flags {
     BH_ROUTE_STREAM = 1 << 1,        /* the handler may reply with a stream */
 };
 
+struct bh_handler_pool;
+
 struct bh_route {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/v1/orgs/{org}/tasks/{id}" */
     bh_handler_fn handler;
     unsigned flags; /* enum bh_route_flags */
+    /* NULL: the handler runs on the HTTP thread that read the request.
+     * Otherwise it runs on this pool (see below). */
+    struct bh_handler_pool *pool;
+};
+
+/* A bulkhead for slow handlers (password hashing, say): the routes that name
+ * a pool run their handlers on its own few threads. While a request waits or
+ * runs there, its connection is parked and holds no HTTP thread, so a flood
+ * of such requests cannot slow the other routes. A request finding the
+ * queue full, or waiting in it longer than max_wait_ms, is answered 503 with
+ * Retry-After at once. The module owns the struct (a static) and may set
+ * the numbers in its init; the platform starts the threads with the server. */
+struct bh_handler_pool {
+    const char *name;             /* for logs and metrics, e.g. "auth.password" */
+    int threads;                  /* handlers running at once */
+    int queue_max;                /* requests waiting, beyond which 503 */
+    int max_wait_ms;              /* longest wait in the queue, beyond which 503 */
+    struct bh__pool_state *state; /* the platform's; NULL until started */
 };
 
 /* ---- reading the request (all returned strings are borrowed) ---- */
