@@ -51,7 +51,8 @@ docs: build
 fmt:
 	@git ls-files '*.c' '*.h' | xargs clang-format -i
 
-demo-violation: build
+demo-violation: bootstrap
+	@cmake --preset dev >/dev/null && cmake --build --preset dev -j $(JOBS) >/dev/null
 	@scripts/with-devenv bash -c 'BULKHEAD_MIGRATIONS_DIR=$$PWD/migrations build/dev/bulkhead migrate 2>/dev/null && scripts/demo-violation'
 
 clean:
