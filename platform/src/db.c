@@ -65,6 +65,11 @@ struct db_pool {
 struct bh_tx {
     struct db_conn *conn;
     const char *module; /* whose role runs statements now: a pool's name */
+    /* BEGIN and role switches are not sent on their own: they travel in one
+     * pipeline with the next statement, which saves a round trip each
+     * (and shortens the time a transaction holds its row locks). */
+    bool begin_pending;    /* BEGIN not sent yet */
+    const char *role_sent; /* the role in effect on the server */
     char sqlstate[SQLSTATE_LEN + 1];
     char constraint[CONSTRAINT_MAX];
 };
@@ -213,6 +218,86 @@ static PGresult *conn_run(struct db_conn *c, const char *sql, int nparams,
         snprintf(name, sizeof name, "s%u", s->id);
     }
     return PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+}
+
+/* Runs the prelude statements (no parameters, such as BEGIN) and then sql,
+ * in one pipeline: one round trip. Returns the first error among them, or
+ * the statement's result; like conn_run(), never NULL but on OOM. */
+static PGresult *conn_run_after(struct db_conn *c, const char *const *prelude, int n_prelude,
+                                const char *sql, int nparams, const char *const *params)
+{
+    PGconn *pg = c->pg;
+    struct db_stmt *s = stmt_lookup(c, sql);
+    bool cached = s != NULL && strcmp(s->text, sql) == 0;
+    bool prepare = s == NULL && c->n_stmts < STMT_MAX_CACHED;
+    unsigned id = cached ? s->id : c->next_stmt_id;
+    char name[16];
+    int sent = 0, main_index, prepare_index = -1;
+    bool ok, prepared = false;
+
+    if (!PQenterPipelineMode(pg)) { /* not idle: should not happen; go step by step */
+        for (int i = 0; i < n_prelude; i++) {
+            PGresult *r = PQexec(pg, prelude[i]);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK)
+                return r;
+            PQclear(r);
+        }
+        return conn_run(c, sql, nparams, params);
+    }
+    snprintf(name, sizeof name, "s%u", id);
+    ok = true;
+    for (int i = 0; ok && i < n_prelude; i++, sent++)
+        ok = PQsendQueryParams(pg, prelude[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
+    if (ok && prepare) {
+        ok = PQsendPrepare(pg, name, sql, nparams, NULL) == 1;
+        prepare_index = sent++;
+    }
+    main_index = sent;
+    if (ok)
+        ok = (cached || prepare
+                  ? PQsendQueryPrepared(pg, name, nparams, params, NULL, NULL, 0)
+                  : PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0)) == 1;
+    sent++;
+    ok = ok && PQpipelineSync(pg) == 1;
+
+    /* Each command's results end with a NULL; the sync comes last. The first
+     * error wins: what follows it is reported as aborted. */
+    PGresult *main = NULL, *error = NULL;
+    int index = 0;
+    while (ok) {
+        PGresult *r = PQgetResult(pg);
+        if (r == NULL) {
+            if (PQstatus(pg) == CONNECTION_BAD || ++index > sent)
+                break;
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (index == prepare_index && st == PGRES_COMMAND_OK)
+            prepared = true; /* kept by the server whatever follows */
+        if (st == PGRES_FATAL_ERROR && error == NULL)
+            error = r;
+        else if (index == main_index && main == NULL && st != PGRES_PIPELINE_ABORTED)
+            main = r;
+        else
+            PQclear(r);
+    }
+    if (!PQexitPipelineMode(pg))
+        c->broken = true; /* results left behind: never reuse this connection */
+    if (prepared) {       /* prepared statements outlive an aborted transaction */
+        c->next_stmt_id++;
+        stmt_insert(c, sql, id);
+    }
+    if (error != NULL || !ok || main == NULL) {
+        PQclear(main);
+        if (error == NULL) /* a send failed or the connection went away */
+            error = PQmakeEmptyPGresult(pg, PGRES_FATAL_ERROR);
+        return error;
+    }
+    return main;
 }
 
 /* ---- connections ------------------------------------------------------------- */
@@ -518,15 +603,6 @@ static int result_error(struct bh_tx *tx, const PGresult *r)
 }
 
 /* Runs a fixed control statement (BEGIN, COMMIT, SET LOCAL ROLE ...). */
-static int tx_exec(struct bh_tx *tx, const char *sql)
-{
-    PGresult *r = PQexec(tx->conn->pg, sql);
-    int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : result_error(tx, r);
-
-    PQclear(r);
-    return rc;
-}
-
 /* Ends tx: returns its connection to the pool and frees the handle. */
 static void tx_free(struct bh_tx *tx)
 {
@@ -620,18 +696,14 @@ int bh__tx_begin(const char *module, struct bh_tx **out)
     if (tx == NULL)
         return BH_ENOMEM;
     tx->module = pool->name;
+    tx->role_sent = pool->name; /* the connection's session role */
     rc = pool_acquire(pool, g_db.wait_ms, INT64_MAX, &tx->conn);
     if (rc != 0)
         goto out_free;
-    rc = tx_exec(tx, "BEGIN");
-    if (rc != 0)
-        goto out_release;
+    tx->begin_pending = true; /* sent with the first statement */
     *out = tx;
     return 0;
 
-out_release:
-    tx_free(tx);
-    return rc;
 out_free:
     free(tx);
     return rc;
@@ -643,6 +715,10 @@ int bh_tx_commit(struct bh_tx *tx)
     int rc = 0;
 
     assert(tx != NULL);
+    if (tx->begin_pending) { /* no statement ran: there is nothing to commit */
+        tx_free(tx);
+        return 0;
+    }
     r = PQexec(tx->conn->pg, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         rc = result_error(tx, r); /* deferred constraints, 40001 ... */
@@ -665,7 +741,7 @@ void bh_tx_rollback(struct bh_tx *tx)
 
     if (tx == NULL)
         return;
-    if (PQstatus(tx->conn->pg) == CONNECTION_OK) {
+    if (!tx->begin_pending && PQstatus(tx->conn->pg) == CONNECTION_OK) {
         r = PQexec(tx->conn->pg, "ROLLBACK");
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
             tx->conn->broken = true; /* pool_release will not trust it again */
@@ -687,7 +763,23 @@ int bh_tx_query(struct bh_tx *tx, PGresult **res, const char *sql, int nparams,
     tx->sqlstate[0] = '\0';
     tx->constraint[0] = '\0';
 
-    r = conn_run(tx->conn, sql, nparams, params);
+    if (tx->begin_pending || tx->role_sent != tx->module) {
+        char set_role[64];
+        const char *prelude[2];
+        int n = 0;
+        if (tx->begin_pending)
+            prelude[n++] = "BEGIN";
+        if (tx->role_sent != tx->module) {
+            snprintf(set_role, sizeof set_role, "SET LOCAL ROLE bh_%s", tx->module);
+            prelude[n++] = set_role;
+        }
+        r = conn_run_after(tx->conn, prelude, n, sql, nparams, params);
+        /* Sent either way: after an error the transaction is aborted. */
+        tx->begin_pending = false;
+        tx->role_sent = tx->module;
+    } else {
+        r = conn_run(tx->conn, sql, nparams, params);
+    }
     st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         rc = result_error(tx, r);
@@ -715,16 +807,13 @@ const char *bh_tx_constraint(const struct bh_tx *tx)
 static int tx_switch_role(struct bh_tx *tx, const char *module)
 {
     struct db_pool *pool = find_pool_or_log(module);
-    char sql[64];
-    int rc;
 
     if (pool == NULL)
         return BH_EINVAL;
-    snprintf(sql, sizeof sql, "SET LOCAL ROLE bh_%s", pool->name);
-    rc = tx_exec(tx, sql);
-    if (rc == 0)
-        tx->module = pool->name;
-    return rc;
+    /* Sent with the next statement (bh_tx_query), or never if the role
+     * changes back first or the transaction ends. */
+    tx->module = pool->name;
+    return 0;
 }
 
 int bh__tx_enter(struct bh_tx *tx, const char *module, const char **prev)
@@ -763,6 +852,7 @@ int bh__db_query(const char *module, PGresult **res, const char *sql, int nparam
     if (pool == NULL)
         return BH_EINVAL;
     tx.module = pool->name;
+    tx.role_sent = pool->name; /* the session role: no SET LOCAL outside a transaction */
     rc = pool_acquire(pool, g_db.wait_ms, INT64_MAX, &tx.conn);
     if (rc != 0)
         return rc;

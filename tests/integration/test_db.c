@@ -403,6 +403,52 @@ out:
     bh_tx_rollback(tx);
 }
 
+/* BEGIN and SET LOCAL ROLE travel in one pipeline with the statement after
+ * them: the role is right for each statement, a switch that is undone
+ * before any statement costs nothing, and a statement that fails on its
+ * first run still leaves its prepared form behind for the next. */
+static void begin_and_role_switches_ride_with_the_next_statement(void)
+{
+    static const char *const who = "SELECT current_user";
+    static const char *const cast = "SELECT $1::int";
+    struct bh_tx *tx = NULL;
+    PGresult *r = NULL;
+    const char *prev = NULL;
+
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0);
+    REQUIRE_RC(bh_tx_query(tx, &r, who, 0, NULL), 0);
+    CHECK(strcmp(bh_pg_str(r, 0, 0), "bh_tasks") == 0);
+    PQclear(r);
+    r = NULL;
+    REQUIRE_RC(bh_tx_leave(tx, prev), 0);
+    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0); /* in and out again, */
+    REQUIRE_RC(bh_tx_leave(tx, prev), 0);            /* with nothing between */
+    REQUIRE_RC(bh_tx_query(tx, &r, who, 0, NULL), 0);
+    CHECK(strcmp(bh_pg_str(r, 0, 0), "bh_auth") == 0);
+    PQclear(r);
+    r = NULL;
+    CHECK_RC(bh_tx_commit(tx), 0);
+    tx = NULL;
+
+    /* A transaction with no statement sends nothing and commits. */
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    CHECK_RC(bh_tx_commit(tx), 0);
+    tx = NULL;
+
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    CHECK_RC(bh_tx_query(tx, NULL, cast, 1, (const char *[]){"not a number"}), BH_EINVAL);
+    CHECK(strcmp(bh_tx_sqlstate(tx), "22P02") == 0);
+    bh_tx_rollback(tx);
+    tx = NULL;
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_query(tx, &r, cast, 1, (const char *[]){"42"}), 0);
+    CHECK(strcmp(bh_pg_str(r, 0, 0), "42") == 0);
+out:
+    PQclear(r);
+    bh_tx_rollback(tx);
+}
+
 static void database_fence_and_transactions(void)
 {
     open_pools(2, 1000, 5000);
@@ -412,6 +458,7 @@ static void database_fence_and_transactions(void)
     cross_module_transaction_rolls_back_both_writes();
     constraint_violations_map_to_errors_with_details();
     statements_are_prepared_once_per_connection();
+    begin_and_role_switches_ride_with_the_next_statement();
     drop_fence_probes();
     bh_db_shutdown();
 }
