@@ -27,7 +27,8 @@ int bh_db_init(const char *database_url, const char *const *modules, int n_modul
 void bh_db_shutdown(void);
 
 /* Starts a transaction on a connection from module's pool. On success *out
- * owns the connection until bh_tx_commit() or bh_tx_rollback().
+ * owns the connection until bh_tx_commit() or bh_tx_rollback(). BEGIN is
+ * sent in one pipeline with the first statement (a round trip saved).
  * BH_EUNAVAILABLE when the pool stays empty past the wait budget or
  * Postgres is unreachable. */
 int bh__tx_begin(const char *module, struct bh_tx **out);
@@ -49,7 +50,8 @@ const char *bh_tx_sqlstate(const struct bh_tx *tx);
 const char *bh_tx_constraint(const struct bh_tx *tx);
 
 /* Switches the transaction to module's role for the statements that follow
- * (SET LOCAL ROLE). Returns the previous module name in *prev for leave. */
+ * (SET LOCAL ROLE, sent in one pipeline with the next statement). Returns
+ * the previous module name in *prev for leave. */
 int bh__tx_enter(struct bh_tx *tx, const char *module, const char **prev);
 int bh_tx_leave(struct bh_tx *tx, const char *prev);
 /* The module whose role the transaction is using now. */
