@@ -136,7 +136,8 @@ void bh_gauge_register(const char *name, const char *help, bh_gauge_fn fn, void 
     pthread_mutex_unlock(&registry_lock);
 }
 
-static void buf_vprintf(struct bh_buf *b, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void buf_vprintf(struct bh_buf *b, const char *fmt,
+                                                              va_list ap)
 {
     if (b->oom)
         return;

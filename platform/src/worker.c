@@ -453,15 +453,15 @@ static void *maint_main(void *arg)
 
 /* ---- start and stop ---------------------------------------------------------------------- */
 
+/* Joins the workers (the maintenance thread keeps renewing the leases of
+ * jobs still running meanwhile), then the maintenance thread, and only then
+ * frees the slots it reads. */
 static void join_all(void)
 {
-    for (int p = 0; p < g_w.n_pools; p++) {
+    for (int p = 0; p < g_w.n_pools; p++)
         for (int i = 0; i < g_w.pools[p].n; i++)
             if (g_w.pools[p].slots[i].started)
                 pthread_join(g_w.pools[p].slots[i].thread, NULL);
-        free(g_w.pools[p].slots);
-    }
-    g_w.n_pools = 0;
     atomic_store(&g_w.maint_stop, true);
     pthread_mutex_lock(&g_w.lock);
     pthread_cond_broadcast(&g_w.maint_wake);
@@ -469,6 +469,9 @@ static void join_all(void)
     if (g_w.maint_started)
         pthread_join(g_w.maint, NULL);
     g_w.maint_started = false;
+    for (int p = 0; p < g_w.n_pools; p++)
+        free(g_w.pools[p].slots);
+    g_w.n_pools = 0;
     pthread_cond_destroy(&g_w.changed);
     pthread_cond_destroy(&g_w.maint_wake);
 }

@@ -629,10 +629,8 @@ static void redis_module_user_cannot_read_another_modules_keys(void)
 
 static void redis_fence(void)
 {
-    if (bh_redis_init(env.redis_url, env.redis_password, MODULES, N_MODULES, 500) != 0) {
-        CHECK(!"bh_redis_init failed");
+    if (!CHECK_RC(bh_redis_init(env.redis_url, env.redis_password, MODULES, N_MODULES, 500), 0))
         return;
-    }
     redis_module_user_reaches_its_own_keys();
     redis_module_user_cannot_read_another_modules_keys();
     bh_redis_shutdown();

@@ -206,8 +206,9 @@ static void the_simulator_translates_events_and_rejects_malformed_ones(void **st
         "[]",
         "{\"id\":\"evt\"}",
         "{\"id\":\"evt\",\"type\":\"payment.succeeded\",\"created\":1}",
-        "{\"id\":\"evt\",\"type\":\"payment.succeeded\",\"created\":1,\"data\":{\"invoice_id\":"
-        "\"x\"}}",
+        /* an invoice id that is no UUID */
+        ("{\"id\":\"evt\",\"type\":\"payment.succeeded\",\"created\":1,"
+         "\"data\":{\"invoice_id\":\"x\"}}"),
         "{\"id\":\"\",\"type\":\"payment.failed\",\"created\":1}",
         "{\"id\":\"evt\",\"type\":\"payment.failed\",\"created\":0}",
     };

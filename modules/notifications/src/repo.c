@@ -114,9 +114,10 @@ int notifications__repo_prefs_replace(struct bh_tx *tx, const char *user_id,
         for (int c = 0; c < NOTIF_N_CHANNELS; c++) {
             const char *sep = t + c > 0 ? "," : "";
             size_t lt = strlen(types), lc = strlen(channels), le = strlen(enabled);
-            snprintf(types + lt, sizeof types - lt, "%s\"%s\"", sep, notifications__type_name(t));
+            snprintf(types + lt, sizeof types - lt, "%s\"%s\"", sep,
+                     notifications__type_name((enum notifications__type)t));
             snprintf(channels + lc, sizeof channels - lc, "%s%s", sep,
-                     notifications__channel_name(c));
+                     notifications__channel_name((enum notifications__channel)c));
             snprintf(enabled + le, sizeof enabled - le, "%s%s", sep, p->on[t][c] ? "t" : "f");
         }
     }

@@ -95,7 +95,9 @@ static void document_lists_every_type_and_channel(void **state)
 static void type_names_round_trip(void **state)
 {
     for (int t = 0; t < NOTIF_N_TYPES; t++)
-        assert_int_equal(notifications__type_from_name(notifications__type_name(t)), t);
+        assert_int_equal(
+            notifications__type_from_name(notifications__type_name((enum notifications__type)t)),
+            t);
     assert_int_equal(notifications__type_from_name("task.created"), -1);
     assert_int_equal(notifications__channel_from_name("email"), NOTIF_EMAIL);
     assert_int_equal(notifications__channel_from_name("push"), -1);

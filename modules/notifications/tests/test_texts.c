@@ -64,7 +64,7 @@ static void every_type_has_a_template(void **state)
     json_t *vars = json_object();
     for (int t = 0; t < NOTIF_N_TYPES; t++) {
         struct notifications__rendered r;
-        assert_int_equal(notifications__render(t, vars, &r), 0);
+        assert_int_equal(notifications__render((enum notifications__type)t, vars, &r), 0);
         assert_true(strlen(r.title) > 0);
         assert_true(strlen(r.body) > 0);
         notifications__rendered_release(&r);

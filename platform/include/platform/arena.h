@@ -23,6 +23,7 @@ char *bh_arena_strndup(struct bh_arena *a, const char *s, size_t n);
 /* printf into the arena; NULL on OOM. */
 char *bh_arena_printf(struct bh_arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-char *bh_arena_vprintf(struct bh_arena *a, const char *fmt, va_list ap);
+char *bh_arena_vprintf(struct bh_arena *a, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 #endif
