@@ -13,7 +13,7 @@ JOBS ?= $(shell nproc)
 .PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs docker clean
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^#//'
+	@sed -n '2,7p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
