@@ -103,7 +103,8 @@ endforeach()
 # `scripts/bootstrap --lint-tools` into tools/node_modules).
 add_test(NAME lint.openapi
          COMMAND ${CMAKE_SOURCE_DIR}/tools/node_modules/.bin/redocly lint --format=stylish
-                 ${CMAKE_SOURCE_DIR}/docs/openapi.yaml)
+                 docs/openapi.yaml
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(lint.openapi PROPERTIES LABELS lint)
 
 # Unformatted code fails the suite (`make fmt` fixes it).
