@@ -3,7 +3,8 @@
 # the new organization its free subscription (billing, through the
 # org-created hook, same transaction), and the events auth publishes on its
 # transactions reach their consumers (a welcome for user.signed_up, a
-# notice for member.added), relayed by the server's own workers.
+# notice for member.added; billing counting seats from member.added and
+# member.removed), relayed by the server's own workers.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/api.sh"
 bh_start serve
@@ -29,7 +30,15 @@ pass "signup's personal org and POST /v1/orgs both start with the free subscript
 wait_for /v1/me/notifications '[.data[].type] | index("user.signed_up") != null'
 pass "user.signed_up reached notifications: the new user has a welcome"
 
-new_user joiner; JOINER=$TOKEN JOINER_EMAIL=$EMAIL
+new_user joiner; JOINER=$TOKEN JOINER_EMAIL=$EMAIL JOINER_ID=$USER_ID
 TOKEN=$OWNER add_member "$NEW_ORG_ID" "$JOINER_EMAIL" member
 TOKEN=$JOINER wait_for /v1/me/notifications '[.data[].type] | index("member.added") != null'
 pass "member.added reached notifications: the added user is told"
+
+# member.added and member.removed also reach billing, which keeps the seat
+# count of GET /usage from them.
+TOKEN=$OWNER wait_for "/v1/orgs/$NEW_ORG_ID/usage" '.members.used == 2'
+TOKEN=$OWNER api DELETE "/v1/orgs/$NEW_ORG_ID/members/$JOINER_ID"
+expect 204 "remove the joiner"
+TOKEN=$OWNER wait_for "/v1/orgs/$NEW_ORG_ID/usage" '.members.used == 1'
+pass "member.added and member.removed reached billing: the org's seats went 2, then 1"
