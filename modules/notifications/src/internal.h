@@ -108,6 +108,21 @@ char *notifications__mime_compose(const struct notifications__mail *m, size_t *l
 /* The bare address inside "Name <addr>" (or the text itself), into out. */
 bool notifications__mail_address(const char *from, char *out, size_t size);
 
+/* ---- a growable string (buf.c) ------------------------------------------- */
+
+/* Zero-initialise; on out-of-memory the text is dropped and every later
+ * append ignored, so builders check once, at the end. */
+struct notifications__buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+void notifications__buf_add(struct notifications__buf *b, const char *s, size_t n);
+void notifications__buf_str(struct notifications__buf *b, const char *s);
+/* The text (malloc'd, the caller frees it; "" when nothing was added), or
+ * NULL after an out-of-memory. *len (may be NULL) gets its length. */
+char *notifications__buf_finish(struct notifications__buf *b, size_t *len);
+
 /* ---- persistence (repo.c: all the module's SQL) ------------------------- */
 
 /* Columns of every notification row the repo returns, in this order. */

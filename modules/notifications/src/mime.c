@@ -9,38 +9,6 @@
 
 #include "internal.h"
 
-struct mbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void mb_add(struct mbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void mb_str(struct mbuf *b, const char *s)
-{
-    mb_add(b, s, strlen(s));
-}
-
 static bool has_line_break(const char *s)
 {
     return strpbrk(s, "\r\n") != NULL;
@@ -57,13 +25,13 @@ static bool is_ascii_printable(const char *s)
 /* s as quoted-printable (RFC 2045): readable when the .eml file is opened,
  * safe for any byte. Line breaks stay hard breaks (CRLF); longer lines get
  * soft breaks ("=" CRLF); whitespace before a line end is encoded. */
-static void mb_quoted_printable(struct mbuf *b, const char *s)
+static void add_quoted_printable(struct notifications__buf *b, const char *s)
 {
     size_t col = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '\n' || (*p == '\r' && p[1] == '\n')) {
             p += *p == '\r';
-            mb_str(b, "\r\n");
+            notifications__buf_str(b, "\r\n");
             col = 0;
             continue;
         }
@@ -77,13 +45,13 @@ static void mb_quoted_printable(struct mbuf *b, const char *s)
             n = 3;
         }
         if (col + n > 75) {
-            mb_str(b, "=\r\n");
+            notifications__buf_str(b, "=\r\n");
             col = 0;
         }
-        mb_add(b, enc, n);
+        notifications__buf_add(b, enc, n);
         col += n;
     }
-    mb_str(b, "\r\n");
+    notifications__buf_str(b, "\r\n");
 }
 
 /* Length of the UTF-8 sequence that starts with byte c (1 for stray bytes). */
@@ -100,7 +68,7 @@ static size_t utf8_seq_len(unsigned char c)
 
 /* s as RFC 2047 encoded words (=?UTF-8?B?...?=), each holding whole
  * characters and short enough for a header line, folded with CRLF SP. */
-static void mb_encoded_words(struct mbuf *b, const char *s)
+static void add_encoded_words(struct notifications__buf *b, const char *s)
 {
     enum { WORD_BYTES = 42 }; /* 42 bytes -> 56 base64 characters per word */
     size_t n = strlen(s), off = 0;
@@ -119,29 +87,29 @@ static void mb_encoded_words(struct mbuf *b, const char *s)
         sodium_bin2base64(enc, sizeof enc, (const unsigned char *)s + off, take,
                           sodium_base64_VARIANT_ORIGINAL);
         if (!first)
-            mb_str(b, "\r\n ");
-        mb_str(b, "=?UTF-8?B?");
-        mb_str(b, enc);
-        mb_str(b, "?=");
+            notifications__buf_str(b, "\r\n ");
+        notifications__buf_str(b, "=?UTF-8?B?");
+        notifications__buf_str(b, enc);
+        notifications__buf_str(b, "?=");
         first = false;
         off += take;
     }
 }
 
 /* A display name: plain ASCII as a quoted string, anything else encoded. */
-static void mb_display_name(struct mbuf *b, const char *name)
+static void add_display_name(struct notifications__buf *b, const char *name)
 {
     if (!is_ascii_printable(name)) {
-        mb_encoded_words(b, name);
+        add_encoded_words(b, name);
         return;
     }
-    mb_str(b, "\"");
+    notifications__buf_str(b, "\"");
     for (; *name; name++) {
         if (*name == '"' || *name == '\\')
-            mb_str(b, "\\");
-        mb_add(b, name, 1);
+            notifications__buf_str(b, "\\");
+        notifications__buf_add(b, name, 1);
     }
-    mb_str(b, "\"");
+    notifications__buf_str(b, "\"");
 }
 
 bool notifications__mail_address(const char *from, char *out, size_t size)
@@ -179,47 +147,43 @@ char *notifications__mime_compose(const struct notifications__mail *m, size_t *l
     gmtime_r(&m->date, &tm);
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 
-    struct mbuf b = {0};
-    mb_str(&b, "Date: ");
-    mb_str(&b, date);
-    mb_str(&b, "\r\nFrom: ");
-    mb_str(&b, m->from);
-    mb_str(&b, "\r\nTo: ");
+    struct notifications__buf b = {0};
+    notifications__buf_str(&b, "Date: ");
+    notifications__buf_str(&b, date);
+    notifications__buf_str(&b, "\r\nFrom: ");
+    notifications__buf_str(&b, m->from);
+    notifications__buf_str(&b, "\r\nTo: ");
     if (m->to_name[0]) {
-        mb_display_name(&b, m->to_name);
-        mb_str(&b, " ");
+        add_display_name(&b, m->to_name);
+        notifications__buf_str(&b, " ");
     }
-    mb_str(&b, "<");
-    mb_str(&b, to_addr);
-    mb_str(&b, ">\r\nSubject: ");
+    notifications__buf_str(&b, "<");
+    notifications__buf_str(&b, to_addr);
+    notifications__buf_str(&b, ">\r\nSubject: ");
     if (is_ascii_printable(m->subject))
-        mb_str(&b, m->subject);
+        notifications__buf_str(&b, m->subject);
     else
-        mb_encoded_words(&b, m->subject);
-    mb_str(&b, "\r\nMessage-ID: ");
-    mb_str(&b, m->message_id);
-    mb_str(&b, "\r\nMIME-Version: 1.0\r\n"
-               "Auto-Submitted: auto-generated\r\n"
-               "Content-Type: multipart/alternative;\r\n boundary=\"");
-    mb_str(&b, boundary);
-    mb_str(&b, "\"\r\n\r\nThis is a multi-part message in MIME format.\r\n");
+        add_encoded_words(&b, m->subject);
+    notifications__buf_str(&b, "\r\nMessage-ID: ");
+    notifications__buf_str(&b, m->message_id);
+    notifications__buf_str(&b, "\r\nMIME-Version: 1.0\r\n"
+                               "Auto-Submitted: auto-generated\r\n"
+                               "Content-Type: multipart/alternative;\r\n boundary=\"");
+    notifications__buf_str(&b, boundary);
+    notifications__buf_str(&b, "\"\r\n\r\nThis is a multi-part message in MIME format.\r\n");
 
     const char *parts[][2] = {{"text/plain", m->text}, {"text/html", m->html}};
     for (size_t i = 0; i < 2; i++) {
-        mb_str(&b, "\r\n--");
-        mb_str(&b, boundary);
-        mb_str(&b, "\r\nContent-Type: ");
-        mb_str(&b, parts[i][0]);
-        mb_str(&b, "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
-        mb_quoted_printable(&b, parts[i][1]);
+        notifications__buf_str(&b, "\r\n--");
+        notifications__buf_str(&b, boundary);
+        notifications__buf_str(&b, "\r\nContent-Type: ");
+        notifications__buf_str(&b, parts[i][0]);
+        notifications__buf_str(
+            &b, "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+        add_quoted_printable(&b, parts[i][1]);
     }
-    mb_str(&b, "\r\n--");
-    mb_str(&b, boundary);
-    mb_str(&b, "--\r\n");
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
+    notifications__buf_str(&b, "\r\n--");
+    notifications__buf_str(&b, boundary);
+    notifications__buf_str(&b, "--\r\n");
+    return notifications__buf_finish(&b, len);
 }

@@ -82,76 +82,39 @@ static const char HTML_TAIL[] =
     "\r\n<hr><p style=\"color: #666; font-size: small\">Bulkhead. You get this email because of "
     "your notification preferences.</p>\r\n</body></html>\r\n";
 
-/* A growable string; on OOM it stays NULL and every append is ignored. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-
-static void sb_append(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            free(b->p);
-            b->p = NULL;
-            b->oom = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_escaped(struct sbuf *b, const char *s)
+static void sb_escaped(struct notifications__buf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': sb_append(b, "&amp;", 5); break;
-        case '<': sb_append(b, "&lt;", 4); break;
-        case '>': sb_append(b, "&gt;", 4); break;
-        case '"': sb_append(b, "&quot;", 6); break;
-        case '\'': sb_append(b, "&#39;", 5); break;
-        default: sb_append(b, s, 1);
+        case '&': notifications__buf_add(b, "&amp;", 5); break;
+        case '<': notifications__buf_add(b, "&lt;", 4); break;
+        case '>': notifications__buf_add(b, "&gt;", 4); break;
+        case '"': notifications__buf_add(b, "&quot;", 6); break;
+        case '\'': notifications__buf_add(b, "&#39;", 5); break;
+        default: notifications__buf_add(b, s, 1);
         }
     }
-}
-
-static char *sb_finish(struct sbuf *b)
-{
-    if (!b->oom && !b->p)
-        sb_append(b, "", 0);
-    return b->oom ? NULL : b->p;
 }
 
 char *notifications__html_escape(const char *s)
 {
-    struct sbuf b = {0};
+    struct notifications__buf b = {0};
     sb_escaped(&b, s);
-    return sb_finish(&b);
+    return notifications__buf_finish(&b, NULL);
 }
 
 char *notifications__expand(const char *tmpl, const json_t *vars, bool html)
 {
-    struct sbuf b = {0};
+    struct notifications__buf b = {0};
     const char *p = tmpl;
     while (*p) {
         const char *open = strstr(p, "{{");
         const char *close = open ? strstr(open + 2, "}}") : NULL;
         if (!open || !close) {
-            sb_append(&b, p, strlen(p));
+            notifications__buf_add(&b, p, strlen(p));
             break;
         }
-        sb_append(&b, p, (size_t)(open - p));
+        notifications__buf_add(&b, p, (size_t)(open - p));
         char name[64];
         size_t n = (size_t)(close - open - 2);
         if (n < sizeof name) {
@@ -169,11 +132,11 @@ char *notifications__expand(const char *tmpl, const json_t *vars, bool html)
             if (html)
                 sb_escaped(&b, text);
             else
-                sb_append(&b, text, strlen(text));
+                notifications__buf_add(&b, text, strlen(text));
         }
         p = close + 2;
     }
-    return sb_finish(&b);
+    return notifications__buf_finish(&b, NULL);
 }
 
 void notifications__rendered_release(struct notifications__rendered *r)
@@ -210,11 +173,11 @@ int notifications__render(enum notifications__type type, const json_t *vars,
     tail = notifications__expand(HTML_TAIL, layout_vars, true);
     if (!out->email_text || !core || !head || !tail)
         goto out;
-    struct sbuf b = {0};
-    sb_append(&b, head, strlen(head));
-    sb_append(&b, core, strlen(core));
-    sb_append(&b, tail, strlen(tail));
-    out->email_html = sb_finish(&b);
+    struct notifications__buf b = {0};
+    notifications__buf_add(&b, head, strlen(head));
+    notifications__buf_add(&b, core, strlen(core));
+    notifications__buf_add(&b, tail, strlen(tail));
+    out->email_html = notifications__buf_finish(&b, NULL);
     if (out->email_html)
         rc = 0;
 out:
