@@ -29,6 +29,11 @@ enum {
     RECONNECT_BACKOFF_MS = 500, /* after a failed connect, fail fast this long */
     SQLSTATE_LEN = 5,
     CONSTRAINT_MAX = 64, /* NAMEDATALEN */
+    DEFER_MAX = 8,       /* statements bh_tx_defer() holds back */
+    DEFER_MAX_PARAMS = 16,
+    /* BEGIN, each deferred statement with a role switch, then the role
+     * switch and the statement that carries them. */
+    PIPELINE_MAX = 1 + 2 * DEFER_MAX + 2,
 };
 
 /* A prepared statement, keyed by the address of its SQL text. The text is
@@ -62,6 +67,15 @@ struct db_pool {
     int64_t last_connect_failure_ms; /* 0 when the last connect worked */
 };
 
+/* A statement held back by bh_tx_defer(), with its own copy of the parameters. */
+struct db_deferred {
+    const char *sql;    /* a literal, like every statement's */
+    const char *module; /* whose role it runs under */
+    int nparams;
+    char *texts; /* owns what params[] point at */
+    const char *params[DEFER_MAX_PARAMS];
+};
+
 struct bh_tx {
     struct db_conn *conn;
     const char *module; /* whose role runs statements now: a pool's name */
@@ -70,6 +84,10 @@ struct bh_tx {
      * (and shortens the time a transaction holds its row locks). */
     bool begin_pending;    /* BEGIN not sent yet */
     const char *role_sent; /* the role in effect on the server */
+    /* Statements whose results nobody reads (outbox rows) wait here and
+     * travel with the next statement or with COMMIT. */
+    struct db_deferred deferred[DEFER_MAX];
+    int n_deferred;
     char sqlstate[SQLSTATE_LEN + 1];
     char constraint[CONSTRAINT_MAX];
 };
@@ -220,49 +238,78 @@ static PGresult *conn_run(struct db_conn *c, const char *sql, int nparams,
     return PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
 }
 
-/* Runs the prelude statements (no parameters, such as BEGIN) and then sql,
- * in one pipeline: one round trip. Returns the first error among them, or
- * the statement's result; like conn_run(), never NULL but on OOM. */
-static PGresult *conn_run_after(struct db_conn *c, const char *const *prelude, int n_prelude,
-                                const char *sql, int nparams, const char *const *params)
+/* One statement of a pipeline. Literal SQL (cacheable) is prepared once per
+ * connection like conn_run() does; control statements (BEGIN, SET LOCAL
+ * ROLE, COMMIT) are sent as they are. */
+struct db_step {
+    const char *sql;
+    int nparams;
+    const char *const *params;
+    bool cacheable;
+};
+
+/* A statement prepared inside this pipeline, cached once the server said yes. */
+struct db_new_stmt {
+    const char *sql;
+    unsigned id;
+    int result_index; /* the index of the Prepare's result */
+};
+
+/* Runs steps[0..n) in one pipeline: one round trip. Returns the first error
+ * among them, or the last step's result; like conn_run(), never NULL but on
+ * OOM. What follows an error is aborted by the server, not run. */
+static PGresult *conn_run_steps(struct db_conn *c, const struct db_step *steps, int n)
 {
     PGconn *pg = c->pg;
-    struct db_stmt *s = stmt_lookup(c, sql);
-    bool cached = s != NULL && strcmp(s->text, sql) == 0;
-    bool prepare = s == NULL && c->n_stmts < STMT_MAX_CACHED;
-    unsigned id = cached ? s->id : c->next_stmt_id;
-    char name[16];
-    int sent = 0, main_index, prepare_index = -1;
-    bool ok, prepared = false;
+    struct db_new_stmt fresh[PIPELINE_MAX];
+    int n_fresh = 0, sent = 0;
+    bool ok = true;
 
+    assert(n > 0 && n <= PIPELINE_MAX);
     if (!PQenterPipelineMode(pg)) { /* not idle: should not happen; go step by step */
-        for (int i = 0; i < n_prelude; i++) {
-            PGresult *r = PQexec(pg, prelude[i]);
-            if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        for (int i = 0; i < n - 1; i++) {
+            PGresult *r = steps[i].cacheable
+                              ? conn_run(c, steps[i].sql, steps[i].nparams, steps[i].params)
+                              : PQexec(pg, steps[i].sql);
+            if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
                 return r;
             PQclear(r);
         }
-        return conn_run(c, sql, nparams, params);
+        return conn_run(c, steps[n - 1].sql, steps[n - 1].nparams, steps[n - 1].params);
     }
-    snprintf(name, sizeof name, "s%u", id);
-    ok = true;
-    for (int i = 0; ok && i < n_prelude; i++, sent++)
-        ok = PQsendQueryParams(pg, prelude[i], 0, NULL, NULL, NULL, NULL, 0) == 1;
-    if (ok && prepare) {
-        ok = PQsendPrepare(pg, name, sql, nparams, NULL) == 1;
-        prepare_index = sent++;
+    for (int i = 0; ok && i < n; i++) {
+        const struct db_step *st = &steps[i];
+        const struct db_stmt *s = st->cacheable ? stmt_lookup(c, st->sql) : NULL;
+        const struct db_new_stmt *f = NULL;
+        char name[16];
+
+        for (int k = 0; st->cacheable && s == NULL && k < n_fresh; k++)
+            if (fresh[k].sql == st->sql)
+                f = &fresh[k]; /* prepared earlier in this same pipeline */
+        if (s != NULL && strcmp(s->text, st->sql) == 0) {
+            snprintf(name, sizeof name, "s%u", s->id);
+        } else if (f != NULL) {
+            snprintf(name, sizeof name, "s%u", f->id);
+        } else if (st->cacheable && s == NULL && c->n_stmts + n_fresh < STMT_MAX_CACHED) {
+            unsigned id = c->next_stmt_id++; /* a failed Prepare only wastes a name */
+            snprintf(name, sizeof name, "s%u", id);
+            ok = PQsendPrepare(pg, name, st->sql, st->nparams, NULL) == 1;
+            fresh[n_fresh++] =
+                (struct db_new_stmt){.sql = st->sql, .id = id, .result_index = sent++};
+        } else {
+            ok = PQsendQueryParams(pg, st->sql, st->nparams, NULL, st->params, NULL, NULL, 0) == 1;
+            sent++;
+            continue;
+        }
+        ok = ok && PQsendQueryPrepared(pg, name, st->nparams, st->params, NULL, NULL, 0) == 1;
+        sent++;
     }
-    main_index = sent;
-    if (ok)
-        ok = (cached || prepare
-                  ? PQsendQueryPrepared(pg, name, nparams, params, NULL, NULL, 0)
-                  : PQsendQueryParams(pg, sql, nparams, NULL, params, NULL, NULL, 0)) == 1;
-    sent++;
     ok = ok && PQpipelineSync(pg) == 1;
 
     /* Each command's results end with a NULL; the sync comes last. The first
      * error wins: what follows it is reported as aborted. */
-    PGresult *main = NULL, *error = NULL;
+    PGresult *last = NULL, *error = NULL;
+    bool prepared[PIPELINE_MAX] = {false};
     int index = 0;
     while (ok) {
         PGresult *r = PQgetResult(pg);
@@ -276,28 +323,28 @@ static PGresult *conn_run_after(struct db_conn *c, const char *const *prelude, i
             PQclear(r);
             break;
         }
-        if (index == prepare_index && st == PGRES_COMMAND_OK)
-            prepared = true; /* kept by the server whatever follows */
+        for (int k = 0; k < n_fresh; k++)
+            if (fresh[k].result_index == index && st == PGRES_COMMAND_OK)
+                prepared[k] = true; /* kept by the server whatever follows */
         if (st == PGRES_FATAL_ERROR && error == NULL)
             error = r;
-        else if (index == main_index && main == NULL && st != PGRES_PIPELINE_ABORTED)
-            main = r;
+        else if (index == sent - 1 && last == NULL && st != PGRES_PIPELINE_ABORTED)
+            last = r;
         else
             PQclear(r);
     }
     if (!PQexitPipelineMode(pg))
-        c->broken = true; /* results left behind: never reuse this connection */
-    if (prepared) {       /* prepared statements outlive an aborted transaction */
-        c->next_stmt_id++;
-        stmt_insert(c, sql, id);
-    }
-    if (error != NULL || !ok || main == NULL) {
-        PQclear(main);
+        c->broken = true;             /* results left behind: never reuse this connection */
+    for (int k = 0; k < n_fresh; k++) /* prepared statements outlive an aborted transaction */
+        if (prepared[k])
+            stmt_insert(c, fresh[k].sql, fresh[k].id);
+    if (error != NULL || !ok || last == NULL) {
+        PQclear(last);
         if (error == NULL) /* a send failed or the connection went away */
             error = PQmakeEmptyPGresult(pg, PGRES_FATAL_ERROR);
         return error;
     }
-    return main;
+    return last;
 }
 
 /* ---- connections ------------------------------------------------------------- */
@@ -602,12 +649,56 @@ static int result_error(struct bh_tx *tx, const PGresult *r)
     return BH_EINTERNAL;
 }
 
-/* Runs a fixed control statement (BEGIN, COMMIT, SET LOCAL ROLE ...). */
+static void deferred_clear(struct bh_tx *tx)
+{
+    for (int i = 0; i < tx->n_deferred; i++)
+        free(tx->deferred[i].texts);
+    tx->n_deferred = 0;
+}
+
 /* Ends tx: returns its connection to the pool and frees the handle. */
 static void tx_free(struct bh_tx *tx)
 {
+    deferred_clear(tx);
     pool_release(tx->conn->pool, tx->conn);
     free(tx);
+}
+
+/* Sends what tx holds back (BEGIN, deferred statements, role switches) and
+ * then last, in one pipeline; last runs under the transaction's current
+ * role unless it is COMMIT. Returns like conn_run_steps(). Whatever the
+ * outcome, all of it was sent: after an error the transaction is aborted. */
+static PGresult *tx_run_pipeline(struct bh_tx *tx, const struct db_step *last, bool last_needs_role)
+{
+    struct db_step steps[PIPELINE_MAX];
+    char set_role[PIPELINE_MAX][DB_NAME_MAX + 24];
+    const char *role = tx->role_sent;
+    int n = 0;
+
+    if (tx->begin_pending)
+        steps[n++] = (struct db_step){.sql = "BEGIN"};
+    for (int i = 0; i <= tx->n_deferred; i++) {
+        const char *module = i < tx->n_deferred ? tx->deferred[i].module : tx->module;
+        if (i == tx->n_deferred && !last_needs_role)
+            break;
+        if (module != role) {
+            snprintf(set_role[n], sizeof set_role[n], "SET LOCAL ROLE bh_%s", module);
+            steps[n] = (struct db_step){.sql = set_role[n]};
+            n++;
+            role = module;
+        }
+        if (i < tx->n_deferred) {
+            const struct db_deferred *d = &tx->deferred[i];
+            steps[n++] = (struct db_step){
+                .sql = d->sql, .nparams = d->nparams, .params = d->params, .cacheable = true};
+        }
+    }
+    steps[n++] = *last;
+    PGresult *r = conn_run_steps(tx->conn, steps, n);
+    tx->begin_pending = false;
+    tx->role_sent = role;
+    deferred_clear(tx);
+    return r;
 }
 
 /* ---- public API ----------------------------------------------------------------- */
@@ -711,17 +802,22 @@ out_free:
 
 int bh_tx_commit(struct bh_tx *tx)
 {
+    PGconn *pg;
     PGresult *r;
     int rc = 0;
 
     assert(tx != NULL);
-    if (tx->begin_pending) { /* no statement ran: there is nothing to commit */
+    pg = tx->conn->pg;
+    if (tx->begin_pending && tx->n_deferred == 0) { /* nothing ran: nothing to commit */
         tx_free(tx);
         return 0;
     }
-    r = PQexec(tx->conn->pg, "COMMIT");
+    if (tx->n_deferred > 0) /* the held-back statements travel with COMMIT */
+        r = tx_run_pipeline(tx, &(struct db_step){.sql = "COMMIT"}, false);
+    else
+        r = PQexec(pg, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        rc = result_error(tx, r); /* deferred constraints, 40001 ... */
+        rc = result_error(tx, r); /* deferred constraints, 40001, a deferred statement ... */
     } else if (strcmp(PQcmdStatus(r), "ROLLBACK") == 0) {
         /* Postgres answers COMMIT of a failed transaction with ROLLBACK:
          * the caller went on after an error it should have handled. */
@@ -731,6 +827,15 @@ int bh_tx_commit(struct bh_tx *tx)
         rc = BH_EINTERNAL;
     }
     PQclear(r);
+    /* A statement failed before COMMIT in the same pipeline: COMMIT never
+     * ran and the transaction is still open, aborted. End it here so the
+     * connection can go back to the pool. */
+    if (rc != 0 && PQtransactionStatus(pg) == PQTRANS_INERROR) {
+        r = PQexec(pg, "ROLLBACK");
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            tx->conn->broken = true;
+        PQclear(r);
+    }
     tx_free(tx);
     return rc;
 }
@@ -741,6 +846,7 @@ void bh_tx_rollback(struct bh_tx *tx)
 
     if (tx == NULL)
         return;
+    /* Deferred statements were never sent: dropping them is their rollback. */
     if (!tx->begin_pending && PQstatus(tx->conn->pg) == CONNECTION_OK) {
         r = PQexec(tx->conn->pg, "ROLLBACK");
         if (PQresultStatus(r) != PGRES_COMMAND_OK)
@@ -763,20 +869,10 @@ int bh_tx_query(struct bh_tx *tx, PGresult **res, const char *sql, int nparams,
     tx->sqlstate[0] = '\0';
     tx->constraint[0] = '\0';
 
-    if (tx->begin_pending || tx->role_sent != tx->module) {
-        char set_role[64];
-        const char *prelude[2];
-        int n = 0;
-        if (tx->begin_pending)
-            prelude[n++] = "BEGIN";
-        if (tx->role_sent != tx->module) {
-            snprintf(set_role, sizeof set_role, "SET LOCAL ROLE bh_%s", tx->module);
-            prelude[n++] = set_role;
-        }
-        r = conn_run_after(tx->conn, prelude, n, sql, nparams, params);
-        /* Sent either way: after an error the transaction is aborted. */
-        tx->begin_pending = false;
-        tx->role_sent = tx->module;
+    if (tx->begin_pending || tx->role_sent != tx->module || tx->n_deferred > 0) {
+        const struct db_step step = {
+            .sql = sql, .nparams = nparams, .params = params, .cacheable = true};
+        r = tx_run_pipeline(tx, &step, true);
     } else {
         r = conn_run(tx->conn, sql, nparams, params);
     }
@@ -790,6 +886,33 @@ int bh_tx_query(struct bh_tx *tx, PGresult **res, const char *sql, int nparams,
         *res = r;
     else
         PQclear(r);
+    return 0;
+}
+
+int bh_tx_defer(struct bh_tx *tx, const char *sql, int nparams, const char *const *params)
+{
+    struct db_deferred *d;
+    size_t size = 0;
+    char *p;
+
+    assert(tx != NULL && sql != NULL && nparams >= 0 && (nparams == 0 || params != NULL));
+    if (nparams > DEFER_MAX_PARAMS || tx->n_deferred == DEFER_MAX)
+        return bh_tx_query(tx, NULL, sql, nparams, params); /* runs now, with the queue */
+    for (int i = 0; i < nparams; i++)
+        size += params[i] ? strlen(params[i]) + 1 : 0;
+    d = &tx->deferred[tx->n_deferred];
+    *d = (struct db_deferred){.sql = sql, .module = tx->module, .nparams = nparams};
+    if (size > 0 && (d->texts = malloc(size)) == NULL)
+        return BH_ENOMEM;
+    p = d->texts;
+    for (int i = 0; i < nparams; i++) {
+        if (params[i] == NULL)
+            continue; /* SQL NULL */
+        size_t len = strlen(params[i]) + 1;
+        d->params[i] = memcpy(p, params[i], len);
+        p += len;
+    }
+    tx->n_deferred++;
     return 0;
 }
 

@@ -449,6 +449,105 @@ out:
     bh_tx_rollback(tx);
 }
 
+static const char *const INSERT_AUTH_PROBE =
+    "INSERT INTO auth.fence_probe (id, note) VALUES ($1, $2)";
+static const char *const INSERT_TASKS_PROBE =
+    "INSERT INTO tasks.fence_probe (id, note) VALUES ($1, $2)";
+
+static int defer_probe(struct bh_tx *tx, const char *sql, const char *id)
+{
+    return bh_tx_defer(tx, sql, 2, (const char *[]){id, "deferred"});
+}
+
+/* Deferred statements (outbox rows) wait for the next statement or COMMIT,
+ * keep their order and the role they were queued under, vanish with a
+ * rollback, and report their failure where they are finally sent, leaving
+ * the connection fit for the pool. */
+static void deferred_statements_travel_with_the_next_statement_or_commit(void)
+{
+    struct bh_tx *tx = NULL;
+    const char *prev = NULL;
+    struct bh_db_pool_stats before, after;
+    char id[16];
+
+    /* Seen by the next statement of the same transaction, then committed. */
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "10"), 0);
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 10", "0"));
+    PGresult *r = NULL;
+    REQUIRE_RC(bh_tx_query(tx, &r, "SELECT count(*) FROM auth.fence_probe WHERE id = 10", 0, NULL),
+               0);
+    CHECK(strcmp(bh_pg_str(r, 0, 0), "1") == 0);
+    PQclear(r);
+    CHECK_RC(bh_tx_commit(tx), 0);
+    tx = NULL;
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 10", "1"));
+
+    /* Only deferred statements: BEGIN, the rows and COMMIT in one pipeline. */
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "11"), 0);
+    REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "12"), 0);
+    CHECK_RC(bh_tx_commit(tx), 0);
+    tx = NULL;
+    CHECK(
+        query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id IN (11, 12)", "2"));
+
+    /* A rollback drops what was never sent. */
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "13"), 0);
+    bh_tx_rollback(tx);
+    tx = NULL;
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 13", "0"));
+
+    /* Each runs under the role in effect when it was queued. */
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "14"), 0);
+    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0);
+    REQUIRE_RC(defer_probe(tx, INSERT_TASKS_PROBE, "14"), 0);
+    REQUIRE_RC(bh_tx_leave(tx, prev), 0);
+    CHECK_RC(bh_tx_commit(tx), 0);
+    tx = NULL;
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 14", "1"));
+    CHECK(query_value_is("tasks", "SELECT count(*) FROM tasks.fence_probe WHERE id = 14", "1"));
+
+    /* More than the queue holds: the overflow takes the queue with it. */
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    for (int i = 20; i < 40; i++) {
+        snprintf(id, sizeof id, "%d", i);
+        REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, id), 0);
+    }
+    CHECK_RC(bh_tx_commit(tx), 0);
+    tx = NULL;
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id >= 20 AND id < 40",
+                         "20"));
+
+    /* A failure shows at the next statement ... */
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "10"), 0); /* a duplicate */
+    CHECK_RC(bh_tx_query(tx, NULL, "SELECT 1", 0, NULL), BH_ECONFLICT);
+    CHECK(strcmp(bh_tx_sqlstate(tx), "23505") == 0);
+    bh_tx_rollback(tx);
+    tx = NULL;
+
+    /* ... or at COMMIT, which then rolls everything back; the connection
+     * is rolled back and pooled again, not closed. */
+    REQUIRE_RC(bh_db_pool_stats("auth", &before), 0);
+    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_query(tx, NULL, INSERT_AUTH_PROBE, 2, (const char *[]){"15", "direct"}), 0);
+    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0);
+    REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "16"), 0); /* as tasks: refused */
+    REQUIRE_RC(bh_tx_leave(tx, prev), 0);
+    CHECK_RC(bh_tx_commit(tx), BH_EFORBIDDEN);
+    tx = NULL;
+    CHECK(
+        query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id IN (15, 16)", "0"));
+    CHECK(query_value_is("auth", "SELECT current_user", "bh_auth"));
+    REQUIRE_RC(bh_db_pool_stats("auth", &after), 0);
+    CHECK(after.open == before.open);
+out:
+    bh_tx_rollback(tx);
+}
+
 static void database_fence_and_transactions(void)
 {
     open_pools(2, 1000, 5000);
@@ -459,6 +558,7 @@ static void database_fence_and_transactions(void)
     constraint_violations_map_to_errors_with_details();
     statements_are_prepared_once_per_connection();
     begin_and_role_switches_ride_with_the_next_statement();
+    deferred_statements_travel_with_the_next_statement_or_commit();
     drop_fence_probes();
     bh_db_shutdown();
 }

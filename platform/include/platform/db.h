@@ -45,6 +45,14 @@ void bh_tx_rollback(struct bh_tx *tx);
  * BH_EUNAVAILABLE (connection lost), BH_EINTERNAL (anything else, logged). */
 int bh_tx_query(struct bh_tx *tx, PGresult **res, const char *sql, int nparams,
                 const char *const *params);
+/* Holds a statement back whose result the caller does not read (an outbox
+ * row): it is sent in one pipeline with the transaction's next statement or
+ * with its COMMIT, under the role in effect now, which saves a round trip
+ * while row locks are held. Its failure aborts the transaction like any
+ * other and is reported by that next bh_tx_query() or bh_tx_commit(): so
+ * defer only statements whose failure the caller would not handle itself.
+ * params are copied. Returns 0, or BH_ENOMEM (the statement is not queued). */
+int bh_tx_defer(struct bh_tx *tx, const char *sql, int nparams, const char *const *params);
 /* The SQLSTATE and constraint name of the last failed statement ("" if none). */
 const char *bh_tx_sqlstate(const struct bh_tx *tx);
 const char *bh_tx_constraint(const struct bh_tx *tx);

@@ -64,7 +64,9 @@ struct bh_job_type {
 /* Publishes an event on the caller's transaction (runs as the platform's
  * outbox grant, whatever module the transaction is in). aggregate_id orders
  * events (per task, per org…; may be NULL = org_id). data is borrowed.
- * The trace and request id of the current thread's work are recorded. */
+ * The trace and request id of the current thread's work are recorded.
+ * The row is written with the transaction's next statement or its COMMIT
+ * (bh_tx_defer), so a failure to write it shows there and rolls back all. */
 int bh_outbox_publish(struct bh_tx *tx, const char *type, const char *org_id, const char *actor_id,
                       const char *aggregate_id, const json_t *data);
 
