@@ -333,9 +333,11 @@ static PGresult *conn_run_steps(struct db_conn *c, const struct db_step *steps, 
         else
             PQclear(r);
     }
+    /* Results left behind: never reuse this connection. */
     if (!PQexitPipelineMode(pg))
-        c->broken = true;             /* results left behind: never reuse this connection */
-    for (int k = 0; k < n_fresh; k++) /* prepared statements outlive an aborted transaction */
+        c->broken = true;
+    /* Prepared statements outlive an aborted transaction. */
+    for (int k = 0; k < n_fresh; k++)
         if (prepared[k])
             stmt_insert(c, fresh[k].sql, fresh[k].id);
     if (error != NULL || !ok || last == NULL) {

@@ -70,12 +70,16 @@ pass "heartbeats are comment lines"
 # --- resume with Last-Event-ID -------------------------------------------------
 kill "$STREAM_PID"
 last=$(ids live | tail -1)
+# Events of two tasks are handled in parallel, so each waits for its
+# notification: the replay's order is the order the notifications were made.
+n=1
 for t in "Missed one" "Missed two"; do
     BH_URL=$API1 TOKEN=$OWNER api POST "/v1/orgs/$ORG/tasks" \
       '{"title":"'"$t"'","assignee_id":"'"$MEMBER_ID"'"}'
     expect 201
+    n=$((n + 1))
+    BH_URL=$API1 TOKEN=$MEMBER eventually 10 notif_has $n task.assigned || fail "\"$t\" did not arrive"
 done
-BH_URL=$API1 TOKEN=$MEMBER eventually 10 notif_has 3 task.assigned || fail "the missed ones did not arrive"
 stream_open resume -H "Last-Event-ID: $last"
 eventually 5 count_frames resume 2 || fail "resume: $(cat "$BH_TMP/resume.sse")"
 [ "$(frames resume | jq -r .title | paste -sd'|' -)" = \

@@ -3,6 +3,11 @@
 # BH_BIN and BH_SOURCE_DIR from ctest. Each test starts its own server on a
 # free port and stops it by PID, also when the test fails.
 set -euo pipefail
+# Under set -e a failing command ends the test without a word: remember
+# which one it was (errtrace: also inside helper functions), so the test's
+# output names it.
+set -E
+trap 'BH_LAST_ERR="${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND (status $?)"' ERR
 
 : "${BH_BIN:?BH_BIN must point at the bulkhead binary}"
 : "${BH_SOURCE_DIR:?}"
@@ -19,6 +24,9 @@ BH_EXIT_HOOKS=()
 bh_on_exit() { BH_EXIT_HOOKS+=("$1"); }
 bh_cleanup() {
     local status=$? pid log hook
+    if [ "$status" != 0 ] && [ -n "${BH_LAST_ERR:-}" ]; then
+        echo "FAIL: a command failed: $BH_LAST_ERR" >&2
+    fi
     for hook in "${BH_EXIT_HOOKS[@]:-}"; do
         [ -n "$hook" ] && { eval "$hook" || true; }
     done
