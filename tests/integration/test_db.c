@@ -261,22 +261,22 @@ out:
 
 /* ---- fence 3 and transactions --------------------------------------------------- */
 
-static void create_fence_probes(void)
+static void create_tx_probes(void)
 {
-    CHECK_RC(exec_in_tx("auth", "CREATE TABLE IF NOT EXISTS auth.fence_probe"
+    CHECK_RC(exec_in_tx("auth", "CREATE TABLE IF NOT EXISTS auth.tx_probe"
                                 " (id int PRIMARY KEY, note text NOT NULL)"),
              0);
-    CHECK_RC(exec_in_tx("tasks", "CREATE TABLE IF NOT EXISTS tasks.fence_probe"
+    CHECK_RC(exec_in_tx("tasks", "CREATE TABLE IF NOT EXISTS tasks.tx_probe"
                                  " (id int PRIMARY KEY, note text NOT NULL)"),
              0);
-    CHECK_RC(exec_in_tx("auth", "DELETE FROM auth.fence_probe"), 0);
-    CHECK_RC(exec_in_tx("tasks", "DELETE FROM tasks.fence_probe"), 0);
+    CHECK_RC(exec_in_tx("auth", "DELETE FROM auth.tx_probe"), 0);
+    CHECK_RC(exec_in_tx("tasks", "DELETE FROM tasks.tx_probe"), 0);
 }
 
-static void drop_fence_probes(void)
+static void drop_tx_probes(void)
 {
-    CHECK_RC(exec_in_tx("auth", "DROP TABLE IF EXISTS auth.fence_probe"), 0);
-    CHECK_RC(exec_in_tx("tasks", "DROP TABLE IF EXISTS tasks.fence_probe"), 0);
+    CHECK_RC(exec_in_tx("auth", "DROP TABLE IF EXISTS auth.tx_probe"), 0);
+    CHECK_RC(exec_in_tx("tasks", "DROP TABLE IF EXISTS tasks.tx_probe"), 0);
 }
 
 static void module_role_cannot_read_another_modules_schema(void)
@@ -284,7 +284,7 @@ static void module_role_cannot_read_another_modules_schema(void)
     struct bh_tx *tx = NULL;
 
     REQUIRE_RC(bh__tx_begin("tasks", &tx), 0);
-    CHECK_RC(bh_tx_query(tx, NULL, "SELECT * FROM auth.fence_probe", 0, NULL), BH_EFORBIDDEN);
+    CHECK_RC(bh_tx_query(tx, NULL, "SELECT * FROM auth.tx_probe", 0, NULL), BH_EFORBIDDEN);
     CHECK(strcmp(bh_tx_sqlstate(tx), "42501") == 0);
 out:
     bh_tx_rollback(tx);
@@ -297,8 +297,7 @@ static int write_in_both_modules(struct bh_tx *tx, const char *id)
     const char *prev = NULL;
     int rc;
 
-    rc =
-        bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES ($1, $2)", 2, params);
+    rc = bh_tx_query(tx, NULL, "INSERT INTO auth.tx_probe (id, note) VALUES ($1, $2)", 2, params);
     if (rc != 0)
         return rc;
     rc = bh__tx_enter(tx, "tasks", &prev);
@@ -307,8 +306,7 @@ static int write_in_both_modules(struct bh_tx *tx, const char *id)
     CHECK(strcmp(prev, "auth") == 0);
     CHECK(strcmp(bh_tx_module(tx), "tasks") == 0);
     CHECK(query_value_is("auth", "SELECT current_user", "bh_auth")); /* other connections */
-    rc = bh_tx_query(tx, NULL, "INSERT INTO tasks.fence_probe (id, note) VALUES ($1, $2)", 2,
-                     params);
+    rc = bh_tx_query(tx, NULL, "INSERT INTO tasks.tx_probe (id, note) VALUES ($1, $2)", 2, params);
     if (rc != 0)
         return rc;
     rc = bh_tx_leave(tx, prev);
@@ -325,8 +323,8 @@ static void cross_module_transaction_commits_both_writes(void)
     CHECK_RC(bh_tx_commit(tx), 0);
     tx = NULL;
 
-    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 1", "1"));
-    CHECK(query_value_is("tasks", "SELECT count(*) FROM tasks.fence_probe WHERE id = 1", "1"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 1", "1"));
+    CHECK(query_value_is("tasks", "SELECT count(*) FROM tasks.tx_probe WHERE id = 1", "1"));
     /* SET LOCAL ended with the transaction: the pooled connection is auth's again. */
     CHECK(query_value_is("auth", "SELECT current_user", "bh_auth"));
 out:
@@ -342,12 +340,12 @@ static void cross_module_transaction_rolls_back_both_writes(void)
     REQUIRE_RC(write_in_both_modules(tx, "2"), 0);
     /* While the transaction is tasks's, auth's data is out of reach as usual. */
     REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0);
-    CHECK_RC(bh_tx_query(tx, NULL, "SELECT 1 FROM auth.fence_probe", 0, NULL), BH_EFORBIDDEN);
+    CHECK_RC(bh_tx_query(tx, NULL, "SELECT 1 FROM auth.tx_probe", 0, NULL), BH_EFORBIDDEN);
     bh_tx_rollback(tx);
     tx = NULL;
 
-    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 2", "0"));
-    CHECK(query_value_is("tasks", "SELECT count(*) FROM tasks.fence_probe WHERE id = 2", "0"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 2", "0"));
+    CHECK(query_value_is("tasks", "SELECT count(*) FROM tasks.tx_probe WHERE id = 2", "0"));
 out:
     bh_tx_rollback(tx);
 }
@@ -357,15 +355,15 @@ static void constraint_violations_map_to_errors_with_details(void)
     struct bh_tx *tx = NULL;
 
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
-    CHECK_RC(bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES (1, 'again')", 0,
-                         NULL),
-             BH_ECONFLICT);
+    CHECK_RC(
+        bh_tx_query(tx, NULL, "INSERT INTO auth.tx_probe (id, note) VALUES (1, 'again')", 0, NULL),
+        BH_ECONFLICT);
     CHECK(strcmp(bh_tx_sqlstate(tx), "23505") == 0);
-    CHECK(strcmp(bh_tx_constraint(tx), "fence_probe_pkey") == 0);
+    CHECK(strcmp(bh_tx_constraint(tx), "tx_probe_pkey") == 0);
     bh_tx_rollback(tx);
 
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
-    CHECK_RC(bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES ($1, 'x')", 1,
+    CHECK_RC(bh_tx_query(tx, NULL, "INSERT INTO auth.tx_probe (id, note) VALUES ($1, 'x')", 1,
                          (const char *[]){"not a number"}),
              BH_EINVAL);
     CHECK(strcmp(bh_tx_sqlstate(tx), "22P02") == 0);
@@ -374,18 +372,18 @@ static void constraint_violations_map_to_errors_with_details(void)
     /* Committing after an ignored error is a bug, and is reported as one. */
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
     CHECK_RC(
-        bh_tx_query(tx, NULL, "INSERT INTO auth.fence_probe (id, note) VALUES (3, NULL)", 0, NULL),
+        bh_tx_query(tx, NULL, "INSERT INTO auth.tx_probe (id, note) VALUES (3, NULL)", 0, NULL),
         BH_EINVAL);
     CHECK_RC(bh_tx_commit(tx), BH_EINTERNAL);
     tx = NULL;
-    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 3", "0"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 3", "0"));
 out:
     bh_tx_rollback(tx);
 }
 
 static void statements_are_prepared_once_per_connection(void)
 {
-    static const char *const sql = "SELECT count(*) FROM auth.fence_probe WHERE id > $1";
+    static const char *const sql = "SELECT count(*) FROM auth.tx_probe WHERE id > $1";
     struct bh_tx *tx = NULL;
     PGresult *r = NULL;
 
@@ -449,10 +447,9 @@ out:
     bh_tx_rollback(tx);
 }
 
-static const char *const INSERT_AUTH_PROBE =
-    "INSERT INTO auth.fence_probe (id, note) VALUES ($1, $2)";
+static const char *const INSERT_AUTH_PROBE = "INSERT INTO auth.tx_probe (id, note) VALUES ($1, $2)";
 static const char *const INSERT_TASKS_PROBE =
-    "INSERT INTO tasks.fence_probe (id, note) VALUES ($1, $2)";
+    "INSERT INTO tasks.tx_probe (id, note) VALUES ($1, $2)";
 
 static int defer_probe(struct bh_tx *tx, const char *sql, const char *id)
 {
@@ -473,15 +470,14 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     /* Seen by the next statement of the same transaction, then committed. */
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "10"), 0);
-    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 10", "0"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 10", "0"));
     PGresult *r = NULL;
-    REQUIRE_RC(bh_tx_query(tx, &r, "SELECT count(*) FROM auth.fence_probe WHERE id = 10", 0, NULL),
-               0);
+    REQUIRE_RC(bh_tx_query(tx, &r, "SELECT count(*) FROM auth.tx_probe WHERE id = 10", 0, NULL), 0);
     CHECK(strcmp(bh_pg_str(r, 0, 0), "1") == 0);
     PQclear(r);
     CHECK_RC(bh_tx_commit(tx), 0);
     tx = NULL;
-    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 10", "1"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 10", "1"));
 
     /* Only deferred statements: BEGIN, the rows and COMMIT in one pipeline. */
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
@@ -489,15 +485,14 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "12"), 0);
     CHECK_RC(bh_tx_commit(tx), 0);
     tx = NULL;
-    CHECK(
-        query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id IN (11, 12)", "2"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id IN (11, 12)", "2"));
 
     /* A rollback drops what was never sent. */
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "13"), 0);
     bh_tx_rollback(tx);
     tx = NULL;
-    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 13", "0"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 13", "0"));
 
     /* Each runs under the role in effect when it was queued. */
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
@@ -507,8 +502,8 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     REQUIRE_RC(bh_tx_leave(tx, prev), 0);
     CHECK_RC(bh_tx_commit(tx), 0);
     tx = NULL;
-    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id = 14", "1"));
-    CHECK(query_value_is("tasks", "SELECT count(*) FROM tasks.fence_probe WHERE id = 14", "1"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 14", "1"));
+    CHECK(query_value_is("tasks", "SELECT count(*) FROM tasks.tx_probe WHERE id = 14", "1"));
 
     /* More than the queue holds: the overflow takes the queue with it. */
     REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
@@ -518,7 +513,7 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     }
     CHECK_RC(bh_tx_commit(tx), 0);
     tx = NULL;
-    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id >= 20 AND id < 40",
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id >= 20 AND id < 40",
                          "20"));
 
     /* A failure shows at the next statement ... */
@@ -539,8 +534,7 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     REQUIRE_RC(bh_tx_leave(tx, prev), 0);
     CHECK_RC(bh_tx_commit(tx), BH_EFORBIDDEN);
     tx = NULL;
-    CHECK(
-        query_value_is("auth", "SELECT count(*) FROM auth.fence_probe WHERE id IN (15, 16)", "0"));
+    CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id IN (15, 16)", "0"));
     CHECK(query_value_is("auth", "SELECT current_user", "bh_auth"));
     REQUIRE_RC(bh_db_pool_stats("auth", &after), 0);
     CHECK(after.open == before.open);
@@ -551,7 +545,7 @@ out:
 static void database_fence_and_transactions(void)
 {
     open_pools(2, 1000, 5000);
-    create_fence_probes();
+    create_tx_probes();
     module_role_cannot_read_another_modules_schema();
     cross_module_transaction_commits_both_writes();
     cross_module_transaction_rolls_back_both_writes();
@@ -559,7 +553,7 @@ static void database_fence_and_transactions(void)
     statements_are_prepared_once_per_connection();
     begin_and_role_switches_ride_with_the_next_statement();
     deferred_statements_travel_with_the_next_statement_or_commit();
-    drop_fence_probes();
+    drop_tx_probes();
     bh_db_shutdown();
 }
 

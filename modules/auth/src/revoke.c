@@ -174,7 +174,10 @@ static int drop_pending(void)
 }
 
 /* One reconciliation: make the Redis denylist hold every revocation that
- * still matters. Trust is granted only after a pass that fully succeeded. */
+ * still matters. Trust is granted only after a pass that fully succeeded,
+ * and withdrawn when Redis fails it. A pass that cannot reach Postgres
+ * changes nothing: no revocation can commit while Postgres is down, so the
+ * denylist is as complete as before, and a cached read still works. */
 static void reconcile(void)
 {
     struct bh_arena *a = bh_arena_new();
@@ -191,13 +194,14 @@ static void reconcile(void)
         bh_uuid *sids = NULL;
         double *ages = NULL;
         int max = seeded ? PUSH_BATCH : FULL_SEED_MAX;
-        rc = auth__repo_revocations(a, !seeded, window, max, &sids, &ages, &n);
-        if (rc == 0)
-            rc = push_sessions(sids, ages, n);
-        if (rc == 0 && n > 0)
-            rc = auth__repo_revocations_synced(sids, n);
+        if (auth__repo_revocations(a, !seeded, window, max, &sids, &ages, &n) != 0)
+            goto out; /* Postgres is down: trust stays as it was */
+        rc = push_sessions(sids, ages, n);
         if (rc != 0)
             goto fail;
+        /* Pushed: Redis has them even if Postgres cannot record it now. */
+        if (n > 0 && auth__repo_revocations_synced(sids, n) != 0)
+            goto out;
         if (!seeded) {
             rc = bh_redis(&r, "SET auth:deny:sync 1");
             if (r)
@@ -213,6 +217,7 @@ static void reconcile(void)
         goto fail;
     if (!atomic_exchange(&rv.trusted, true))
         bh_log_info("the Redis denylist is complete again");
+out:
     bh_arena_free(a);
     return;
 fail:
