@@ -53,14 +53,15 @@ billing_webhook() {
     api POST /v1/billing/webhooks/simulator "$1" -H "Billing-Signature: $(billing_sign "$1" "$t" "${3:-}")"
 }
 
-# billing_wait_for CMD...: retries CMD (quietly) for up to 10 s.
+# billing_wait_for CMD...: retries CMD (quietly) for up to 30 s: work
+# that goes through the job queue may wait out a retry's backoff on a
+# loaded machine.
 billing_wait_for() {
-    local i
-    for i in $(seq 1 100); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
+    local deadline=$(($(date +%s) + 30))
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
         sleep 0.1
     done
-    return 1
 }
 
 # billing_finish: stops the server and fails on a non-zero exit or any

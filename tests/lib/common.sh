@@ -27,6 +27,13 @@ bh_cleanup() {
     if [ "$status" != 0 ] && [ -n "${BH_LAST_ERR:-}" ]; then
         echo "FAIL: a command failed: $BH_LAST_ERR" >&2
     fi
+    # A failed test shows what its servers complained about last.
+    if [ "$status" != 0 ] && [ "$status" != 77 ]; then
+        for log in "$BH_TMP"/server-*.log; do
+            [ -e "$log" ] || continue
+            grep -E '"level":"(warn|error)"' "$log" | tail -15 | sed "s|^|  $(basename "$log"): |" >&2 || true
+        done
+    fi
     for hook in "${BH_EXIT_HOOKS[@]:-}"; do
         [ -n "$hook" ] && { eval "$hook" || true; }
     done

@@ -307,16 +307,11 @@ int billing__set_payment_method(const bh_uuid *org_id, const char *token,
  * this call changed anything (only the caller that acted schedules the next
  * run, so duplicate wake-ups die out instead of multiplying). */
 int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted);
-/* Retries a past-due subscription's open invoice now, whatever the dunning
- * schedule says (a new card was added). Same guarantees as billing__renew. */
-int billing__collect_now(const bh_uuid *org_id, time_t *next_due, bool *acted);
 /* Renews every subscription that is due now; *n how many were looked at. */
 int billing__sweep(int max, int *n);
 /* Schedules billing__renew for org_id at `at` (billing's clock) through the
  * job queue; best effort (the sweep is the safety net). */
 void billing__schedule_renewal(const bh_uuid *org_id, time_t at);
-/* Schedules billing__collect_now for org_id through the job queue, now. */
-void billing__schedule_collection(const bh_uuid *org_id);
 
 /* Applies a verified provider event. *duplicate when it was seen before. */
 int billing__apply_payment_event(const struct billing__payment_event *ev, bool *duplicate);

@@ -20,29 +20,19 @@
 static const char RENEW_JOB[] = "billing.renew";
 static const char SWEEP_JOB[] = "billing.sweep";
 
-static void enqueue(const bh_uuid *org_id, time_t due_at, bool collect_now, int64_t delay_ms)
-{
-    json_t *payload = json_pack("{s:s, s:I, s:b}", "org_id", org_id->str, "due_at",
-                                (json_int_t)due_at, "collect_now", collect_now);
-    int rc = payload ? bh_job_enqueue(RENEW_JOB, payload, delay_ms) : BH_ENOMEM;
-    json_decref(payload);
-    if (rc != 0) /* the sweep will find it */
-        bh_log_warn("could not schedule the renewal of org %s: %s", org_id->str, bh_err_name(rc));
-}
-
+/* The job carries its due time: a run that finds the date not yet reached
+ * re-arms itself for it (billing__run_renewal_job). */
 void billing__schedule_renewal(const bh_uuid *org_id, time_t at)
 {
     if (at <= 0)
         return;
     time_t now = billing__now();
-    enqueue(org_id, at, false, at > now ? (int64_t)(at - now) * 1000 : 0);
-}
-
-/* "Collect now" is a command, not a date: it does not depend on the clock
- * of the worker that runs it. */
-void billing__schedule_collection(const bh_uuid *org_id)
-{
-    enqueue(org_id, 0, true, 0);
+    int64_t delay_ms = at > now ? (int64_t)(at - now) * 1000 : 0;
+    json_t *payload = json_pack("{s:s, s:I}", "org_id", org_id->str, "due_at", (json_int_t)at);
+    int rc = payload ? bh_job_enqueue(RENEW_JOB, payload, delay_ms) : BH_ENOMEM;
+    json_decref(payload);
+    if (rc != 0) /* the sweep will find it */
+        bh_log_warn("could not schedule the renewal of org %s: %s", org_id->str, bh_err_name(rc));
 }
 
 static void set_str(char *dst, size_t size, const char *src)
@@ -154,7 +144,7 @@ out_rollback:
     return rc;
 }
 
-static int renew(const bh_uuid *org_id, bool collect_now, time_t *next_due, bool *acted)
+int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
 {
     struct billing__subscription s;
     struct billing__plan plan;
@@ -183,7 +173,7 @@ static int renew(const bh_uuid *org_id, bool collect_now, time_t *next_due, bool
         return 0;
     }
     if (strcmp(s.status, "past_due") == 0) {
-        if (!collect_now && (s.next_retry_at == 0 || s.next_retry_at > now)) {
+        if (s.next_retry_at == 0 || s.next_retry_at > now) {
             *next_due = s.next_retry_at;
             bh_tx_rollback(tx);
             return 0;
@@ -276,16 +266,6 @@ static int renew(const bh_uuid *org_id, bool collect_now, time_t *next_due, bool
 out_rollback:
     bh_tx_rollback(tx);
     return rc;
-}
-
-int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
-{
-    return renew(org_id, false, next_due, acted);
-}
-
-int billing__collect_now(const bh_uuid *org_id, time_t *next_due, bool *acted)
-{
-    return renew(org_id, true, next_due, acted);
 }
 
 int billing__sweep(int max, int *n)

@@ -511,7 +511,9 @@ int billing__set_payment_method(const bh_uuid *org_id, const char *token, struct
     time_t now = billing__now();
     if (retry_now) {
         /* A new card is the moment to collect what is owed: the next dunning
-         * retry is due now instead of on the schedule. */
+         * retry is due now instead of on the schedule, and an ordinary
+         * renewal run collects it (a duplicate run re-checks the date and
+         * does nothing twice). */
         s.next_retry_at = now;
         rc = billing__repo_subscription_update(tx, &s, now);
     }
@@ -523,6 +525,6 @@ int billing__set_payment_method(const bh_uuid *org_id, const char *token, struct
     }
     rc = bh_tx_commit(tx);
     if (rc == 0 && retry_now)
-        billing__schedule_collection(org_id);
+        billing__schedule_renewal(org_id, now);
     return rc;
 }
