@@ -666,39 +666,48 @@ static void tx_free(struct bh_tx *tx)
     free(tx);
 }
 
+/* The steps of one pipeline, and the role in effect after them. */
+struct tx_pipeline {
+    struct db_step steps[PIPELINE_MAX];
+    char set_role[PIPELINE_MAX][DB_NAME_MAX + 24];
+    int n;
+    const char *role;
+};
+
+/* Adds SET LOCAL ROLE when module's role is not the one in effect. */
+static void pipeline_take_role(struct tx_pipeline *p, const char *module)
+{
+    if (module == p->role)
+        return;
+    char *sql = p->set_role[p->n];
+    snprintf(sql, sizeof p->set_role[p->n], "SET LOCAL ROLE bh_%s", module);
+    p->steps[p->n++] = (struct db_step){.sql = sql};
+    p->role = module;
+}
+
 /* Sends what tx holds back (BEGIN, deferred statements, role switches) and
  * then last, in one pipeline; last runs under the transaction's current
  * role unless it is COMMIT. Returns like conn_run_steps(). Whatever the
  * outcome, all of it was sent: after an error the transaction is aborted. */
 static PGresult *tx_run_pipeline(struct bh_tx *tx, const struct db_step *last, bool last_needs_role)
 {
-    struct db_step steps[PIPELINE_MAX];
-    char set_role[PIPELINE_MAX][DB_NAME_MAX + 24];
-    const char *role = tx->role_sent;
-    int n = 0;
+    struct tx_pipeline p = {.role = tx->role_sent};
 
     if (tx->begin_pending)
-        steps[n++] = (struct db_step){.sql = "BEGIN"};
-    for (int i = 0; i <= tx->n_deferred; i++) {
-        const char *module = i < tx->n_deferred ? tx->deferred[i].module : tx->module;
-        if (i == tx->n_deferred && !last_needs_role)
-            break;
-        if (module != role) {
-            snprintf(set_role[n], sizeof set_role[n], "SET LOCAL ROLE bh_%s", module);
-            steps[n] = (struct db_step){.sql = set_role[n]};
-            n++;
-            role = module;
-        }
-        if (i < tx->n_deferred) {
-            const struct db_deferred *d = &tx->deferred[i];
-            steps[n++] = (struct db_step){
-                .sql = d->sql, .nparams = d->nparams, .params = d->params, .cacheable = true};
-        }
+        p.steps[p.n++] = (struct db_step){.sql = "BEGIN"};
+    for (int i = 0; i < tx->n_deferred; i++) {
+        const struct db_deferred *d = &tx->deferred[i];
+        pipeline_take_role(&p, d->module);
+        p.steps[p.n++] = (struct db_step){
+            .sql = d->sql, .nparams = d->nparams, .params = d->params, .cacheable = true};
     }
-    steps[n++] = *last;
-    PGresult *r = conn_run_steps(tx->conn, steps, n);
+    if (last_needs_role)
+        pipeline_take_role(&p, tx->module);
+    p.steps[p.n++] = *last;
+
+    PGresult *r = conn_run_steps(tx->conn, p.steps, p.n);
     tx->begin_pending = false;
-    tx->role_sent = role;
+    tx->role_sent = p.role;
     deferred_clear(tx);
     return r;
 }
