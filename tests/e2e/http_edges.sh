@@ -95,8 +95,11 @@ expect 200
 [ "$(jget .openapi)" = 3.1.0 ] || fail "openapi.json: $(head -c 200 <<<"$BODY")"
 pass "GET /openapi.json serves the OpenAPI 3.1 description"
 
-"$BH_BIN" routes | grep -qE '^GET +/health/ready +platform$' || fail "bulkhead routes lacks /health/ready"
-"$BH_BIN" modules | grep -q 'graph TD' || fail "bulkhead modules prints no Mermaid graph"
+# Read whole before matching: grep -q stops early, and a writer cut off
+# mid-output would fail the pipeline.
+routes=$("$BH_BIN" routes) modules=$("$BH_BIN" modules)
+grep -qE '^GET +/health/ready +platform$' <<<"$routes" || fail "bulkhead routes lacks /health/ready"
+grep -q 'graph TD' <<<"$modules" || fail "bulkhead modules prints no Mermaid graph"
 pass "bulkhead routes and bulkhead modules describe the binary"
 
 bh_stop || fail "server exited non-zero on SIGTERM"

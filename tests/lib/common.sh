@@ -50,7 +50,7 @@ bh_cleanup() {
         [ -e "$log" ] || continue
         if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
             echo "FAIL: sanitizer report in $(basename "$log"):" >&2
-            grep -E -A25 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" | head -60 >&2
+            grep -E -A25 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" | head -60 >&2 || true
             status=1
         fi
     done
