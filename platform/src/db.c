@@ -18,6 +18,7 @@
 #include "platform/breaker.h" /* bh_now_ms */
 #include "platform/err.h"
 #include "platform/log.h"
+#include "platform/module.h"
 
 enum {
     DB_MAX_POOLS = 16,
@@ -115,22 +116,9 @@ static int msg_len(const char *msg)
     return (int)n;
 }
 
-/* Module names are interpolated into SET ROLE, so only [a-z_] passes. */
-static bool valid_module_name(const char *name)
-{
-    size_t n = 0;
-
-    if (name == NULL)
-        return false;
-    for (; name[n] != '\0'; n++)
-        if (!((name[n] >= 'a' && name[n] <= 'z') || name[n] == '_'))
-            return false;
-    return n > 0 && n < DB_NAME_MAX;
-}
-
 static struct db_pool *find_pool(const char *module)
 {
-    if (!valid_module_name(module))
+    if (!bh_module_name_valid(module))
         return NULL;
     for (int i = 0; i < g_db.n_pools; i++)
         if (strcmp(g_db.pools[i].name, module) == 0)
@@ -144,7 +132,7 @@ static struct db_pool *find_pool_or_log(const char *module)
 
     if (pool == NULL)
         bh_log(BH_LOG_ERROR, "platform", "db: no pool for module \"%s\"",
-               valid_module_name(module) ? module : "(invalid name)");
+               bh_module_name_valid(module) ? module : "(invalid name)");
     return pool;
 }
 
@@ -731,7 +719,7 @@ int bh_db_init(const char *database_url, const char *const *modules, int n_modul
         return BH_EINVAL;
     }
     for (int i = 0; i < n_modules; i++) {
-        if (!valid_module_name(modules[i])) {
+        if (!bh_module_name_valid(modules[i])) {
             bh_log(BH_LOG_ERROR, "platform", "db: invalid module name");
             return BH_EINVAL;
         }

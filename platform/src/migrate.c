@@ -16,6 +16,7 @@
 
 #include "platform/err.h"
 #include "platform/log.h"
+#include "platform/module.h"
 
 /* The advisory lock every runner takes first: "bulkhead" as a big-endian
  * 64-bit integer. */
@@ -27,7 +28,7 @@
     " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"                      \
     " PRIMARY KEY (module, version))"
 
-enum { NAME_MAX_LEN = 31, SHA256_HEX_LEN = 64 };
+enum { SHA256_HEX_LEN = 64 };
 
 /* A migration file as found on disk. */
 struct migration {
@@ -43,18 +44,6 @@ struct migrate_run {
 };
 
 /* ---- files --------------------------------------------------------------------- */
-
-static bool valid_module_name(const char *name)
-{
-    size_t n = 0;
-
-    if (name == NULL)
-        return false;
-    for (; name[n] != '\0'; n++)
-        if (!((name[n] >= 'a' && name[n] <= 'z') || name[n] == '_'))
-            return false;
-    return n > 0 && n <= NAME_MAX_LEN;
-}
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -495,7 +484,7 @@ int bh_db_migrate(const char *database_url, const char *migrations_dir, const ch
         (n_modules > 0 && modules == NULL))
         return BH_EINVAL;
     for (int i = 0; i < n_modules; i++) {
-        if (!valid_module_name(modules[i])) {
+        if (!bh_module_name_valid(modules[i])) {
             bh_log(BH_LOG_ERROR, "platform", "migrate: invalid module name");
             return BH_EINVAL;
         }

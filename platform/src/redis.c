@@ -20,6 +20,7 @@
 #include "platform/config.h"
 #include "platform/err.h"
 #include "platform/log.h"
+#include "platform/module.h"
 
 enum {
     REDIS_POOL_MAX = 64,         /* connections per user, at most */
@@ -64,18 +65,6 @@ struct redis_cmd {
 };
 
 /* ---- configuration ------------------------------------------------------------- */
-
-static bool valid_user_name(const char *name)
-{
-    size_t n = 0;
-
-    if (name == NULL)
-        return false;
-    for (; name[n] != '\0'; n++)
-        if (!((name[n] >= 'a' && name[n] <= 'z') || name[n] == '_'))
-            return false;
-    return n > 0 && n < REDIS_USER_MAX;
-}
 
 static int hex_value(char c)
 {
@@ -185,7 +174,7 @@ out_invalid:
 
 static struct redis_pool *find_pool(const char *user)
 {
-    if (!valid_user_name(user))
+    if (!bh_module_name_valid(user))
         return NULL;
     for (int i = 0; i < g_redis.n_pools; i++)
         if (strcmp(g_redis.pools[i].user, user) == 0)
@@ -346,7 +335,7 @@ static int redis_call(const char *user, redisReply **out, const struct redis_cmd
     *out = NULL;
     if (p == NULL) {
         bh_log(BH_LOG_ERROR, "platform", "redis: no such user \"%s\"",
-               valid_user_name(user) ? user : "(invalid name)");
+               bh_module_name_valid(user) ? user : "(invalid name)");
         return BH_EINVAL;
     }
     rc = pool_take(p, &c);
@@ -409,7 +398,7 @@ int bh_redis_init(const char *url, const char *password, const char *const *user
         (n_users > 0 && users == NULL))
         goto out_invalid;
     for (int i = 0; i < n_users; i++)
-        if (!valid_user_name(users[i]))
+        if (!bh_module_name_valid(users[i]))
             goto out_invalid;
     if (parse_url(url, &url_password) != 0) {
         bh_log(BH_LOG_ERROR, "platform",

@@ -4,6 +4,7 @@
 #ifndef BH_PLATFORM_MODULE_H
 #define BH_PLATFORM_MODULE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "platform/events.h"
@@ -21,5 +22,21 @@ struct bh_module {
     const char *const *emits; /* event types it publishes, NULL-terminated; may be NULL */
     void (*shutdown)(void);   /* may be NULL */
 };
+
+/* A module's name becomes its schema, its role (bh_<name>), its Redis ACL
+ * user and its key prefix, and is interpolated into SET ROLE: [a-z_]{1,31}
+ * and nothing else. The platform's own "platform" passes too. */
+enum { BH_MODULE_NAME_MAX = 31 };
+static inline bool bh_module_name_valid(const char *name)
+{
+    size_t n = 0;
+
+    if (name == NULL)
+        return false;
+    for (; name[n] != '\0'; n++)
+        if (!((name[n] >= 'a' && name[n] <= 'z') || name[n] == '_'))
+            return false;
+    return n > 0 && n <= BH_MODULE_NAME_MAX;
+}
 
 #endif
