@@ -32,7 +32,6 @@
 static struct MHD_Daemon *daemon_handle;
 static long body_limit = 65536;
 static _Atomic int in_flight;
-static int bound_port;
 
 /* ------------------------------------------------------------ request api */
 
@@ -56,10 +55,6 @@ const char *bh_req_id(const struct bh_req *req)
 {
     return req->request_id;
 }
-const char *bh_req_trace_id(const struct bh_req *req)
-{
-    return req->trace_id;
-}
 const char *bh_req_client_addr(const struct bh_req *req)
 {
     return req->client_addr;
@@ -75,10 +70,6 @@ void bh_req_set_principal(struct bh_req *req, void *principal)
 void *bh_req_principal(const struct bh_req *req)
 {
     return req->principal;
-}
-bool bh_req_replied(const struct bh_req *req)
-{
-    return req->replied;
 }
 
 const char *bh_req_param(const struct bh_req *req, const char *name)
@@ -252,6 +243,17 @@ static enum MHD_Result queue_reply(struct bh_req *req)
     return r;
 }
 
+/* The method as a metric label: the client chooses it, so anything but a
+ * standard method is "OTHER" (a label set that stays small and valid). */
+static const char *method_label(const char *method)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(method, known[i]) == 0)
+            return known[i];
+    return "OTHER";
+}
+
 static void record_metrics(struct bh_req *req)
 {
     double seconds = (double)(bh_now_ms() - req->started_ms) / 1000.0;
@@ -261,7 +263,7 @@ static void record_metrics(struct bh_req *req)
         char labels[96];
         snprintf(labels, sizeof labels,
                  "module=\"platform\",method=\"%s\",route=\"unmatched\",status=\"%u\"",
-                 strlen(req->method) < 16 ? req->method : "OTHER", status);
+                 method_label(req->method), status);
         bh_counter_add(bh_counter_get("bulkhead_http_requests_total",
                                       "HTTP requests by route, module and status.", labels),
                        1);
@@ -475,7 +477,7 @@ int bh_server_start(const struct bh_config *cfg)
     }
     int prc = bh__pools_start();
     if (prc != 0) {
-        bh__pools_stop();
+        bh__pools_free();
         return prc;
     }
     daemon_handle = MHD_start_daemon(
@@ -488,24 +490,14 @@ int bh_server_start(const struct bh_config *cfg)
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_END);
     if (!daemon_handle) {
-        bh__pools_stop();
+        bh__pools_free();
         bh_log(BH_LOG_ERROR, "platform", "cannot listen on %s:%d", cfg->http_addr, cfg->http_port);
         return BH_EUNAVAILABLE;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_handle, MHD_DAEMON_INFO_BIND_PORT);
-    bound_port = di ? di->port : cfg->http_port;
     bh_log(BH_LOG_INFO, "platform", "listening on http://%s:%d (%d threads)", cfg->http_addr,
-           bound_port, cfg->http_threads);
+           di ? di->port : cfg->http_port, cfg->http_threads);
     return 0;
-}
-
-int bh_server_port(void)
-{
-    return bound_port;
-}
-int bh_server_in_flight(void)
-{
-    return atomic_load(&in_flight);
 }
 
 void bh_server_stop(int grace_ms)
@@ -526,6 +518,7 @@ void bh_server_stop(int grace_ms)
      * what they still hold and resume it. */
     bh__pools_stop();
     MHD_stop_daemon(daemon_handle);
+    bh__pools_free();
     if (s != MHD_INVALID_SOCKET)
         close(s);
     daemon_handle = NULL;

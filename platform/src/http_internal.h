@@ -93,8 +93,10 @@ void bh__streams_close_all(void);
 /* Starts the threads of every handler pool a mounted route names. */
 int bh__pools_start(void);
 /* Lets the pools finish what they run, answers what still waits with 503,
- * joins their threads. */
+ * joins their threads; later requests for them get 503. */
 void bh__pools_stop(void);
+/* Stops (if not yet) and frees the pools: after the daemon stopped. */
+void bh__pools_free(void);
 /* Parks the request and queues it on its route's pool. False (with a 503
  * reply made) when the queue is full. */
 bool bh__offload(struct bh_req *req);

@@ -11,9 +11,10 @@
 #include "platform/err.h"
 #include "platform/events.h"
 #include "platform/log.h"
+#include "platform/module.h"
 #include "platform/uuid.h"
 
-enum { MAX_SCHEMAS = 32, SCHEMA_MAX = 32, CONSUMER_MAX = 200 };
+enum { MAX_SCHEMAS = 32, SCHEMA_MAX = BH_MODULE_NAME_MAX + 1, CONSUMER_MAX = 200 };
 
 /* The statement per schema, built once and kept for the process lifetime:
  * prepared statements are cached by the address of their text (db.h), so
@@ -24,19 +25,6 @@ static struct {
 } g_sql[MAX_SCHEMAS];
 static int g_n_sql;
 static pthread_mutex_t g_sql_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* Schema names are interpolated into SQL: [a-z_][a-z0-9_]* only. */
-static bool schema_valid(const char *s)
-{
-    size_t n = 0;
-
-    if (s == NULL || !((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-        return false;
-    for (; s[n]; n++)
-        if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
-            return false;
-    return n < SCHEMA_MAX;
-}
 
 static const char *inbox_sql(const char *schema)
 {
@@ -66,7 +54,8 @@ int bh_inbox_seen(struct bh_tx *tx, const char *consumer, const char *event_id)
     bh_uuid id;
     int rc;
 
-    if (!schema_valid(schema) || consumer == NULL || consumer[0] == '\0' ||
+    /* The schema is interpolated into SQL: a module name, checked. */
+    if (!bh_module_name_valid(schema) || consumer == NULL || consumer[0] == '\0' ||
         strlen(consumer) > CONSUMER_MAX || event_id == NULL || !bh_uuid_parse(event_id, &id))
         return BH_EINVAL;
     if ((sql = inbox_sql(schema)) == NULL)

@@ -38,10 +38,6 @@ const struct bh_jobs_config *bh_jobs_cfg(void)
 {
     return &g_jobs.cfg;
 }
-bool bh_jobs_ready(void)
-{
-    return g_jobs.ready;
-}
 int bh_jobs_queue_count(void)
 {
     return g_jobs.n_queues;
@@ -49,14 +45,6 @@ int bh_jobs_queue_count(void)
 struct bh_jobs_queue *bh_jobs_queue_at(int i)
 {
     return &g_jobs.queues[i];
-}
-int bh_jobs_handler_count(void)
-{
-    return g_jobs.n_handlers;
-}
-const struct bh_jobs_handler *bh_jobs_handler_at(int i)
-{
-    return &g_jobs.handlers[i];
 }
 
 struct bh_jobs_queue *bh_jobs_queue_find(const char *name)

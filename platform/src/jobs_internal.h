@@ -78,16 +78,12 @@ const struct bh_jobs_config *bh_jobs_cfg(void);
  * clock, to wait until a bh_deadline_ms() (platform/clock.h). */
 int bh_jobs_cond_init(pthread_cond_t *c);
 
-bool bh_jobs_ready(void);
-
 int bh_jobs_queue_count(void);
 struct bh_jobs_queue *bh_jobs_queue_at(int i);
 struct bh_jobs_queue *bh_jobs_queue_find(const char *name);
 /* Wakes this process's idle workers of the named queue (no-op if unknown). */
 void bh_jobs_queue_wake(const char *name);
 
-int bh_jobs_handler_count(void);
-const struct bh_jobs_handler *bh_jobs_handler_at(int i);
 const struct bh_jobs_handler *bh_jobs_handler_find(const char *type);
 
 /* Publishes this process's event subscriptions as routes in Redis (so any

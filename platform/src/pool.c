@@ -110,19 +110,29 @@ int bh__pools_start(void)
     return 0;
 }
 
-/* Lets the pools finish what they hold (what still waits is answered 503),
- * joins their threads and frees them. */
+/* Lets the pools finish what they hold (what still waits is answered 503)
+ * and joins their threads. The state stays: HTTP threads may still look at
+ * it, and a request that comes now is answered 503 (stopping). */
 void bh__pools_stop(void)
 {
-    while (pools) {
-        struct bh__pool_state *ps = pools;
-        pools = ps->next;
+    for (struct bh__pool_state *ps = pools; ps; ps = ps->next) {
         pthread_mutex_lock(&ps->lock);
+        bool joined = ps->stopping;
         ps->stopping = true;
         pthread_cond_broadcast(&ps->work);
         pthread_mutex_unlock(&ps->lock);
-        for (int i = 0; i < ps->n_threads; i++)
+        for (int i = 0; !joined && i < ps->n_threads; i++)
             pthread_join(ps->threads[i], NULL);
+    }
+}
+
+/* Frees the stopped pools, once no HTTP thread is left to look at them. */
+void bh__pools_free(void)
+{
+    bh__pools_stop();
+    while (pools) {
+        struct bh__pool_state *ps = pools;
+        pools = ps->next;
         ps->pool->state = NULL;
         pthread_cond_destroy(&ps->work);
         pthread_mutex_destroy(&ps->lock);

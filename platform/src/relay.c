@@ -76,7 +76,7 @@ static const char SQL_PRUNE[] =
     "DELETE FROM platform.outbox WHERE seq IN ("
     "  SELECT seq FROM platform.outbox"
     "   WHERE sent_at < clock_timestamp() - make_interval(secs => $1::float8)"
-    "   LIMIT 5000)";
+    "   LIMIT $2)";
 
 static struct {
     pthread_t thread;
@@ -243,10 +243,11 @@ static void refresh_backlog(void)
  * a large first prune does not hold the relay up. */
 static void prune(long retention_s)
 {
-    char secs[24];
+    char secs[24], batch[16];
     long long total = 0;
 
     snprintf(secs, sizeof secs, "%ld", retention_s);
+    snprintf(batch, sizeof batch, "%d", PRUNE_BATCH);
     for (int round = 0; round < PRUNE_MAX_ROUNDS && !atomic_load(&g_r.stop); round++) {
         struct bh_tx *tx;
         PGresult *res = NULL;
@@ -254,9 +255,11 @@ static void prune(long retention_s)
 
         if (bh__tx_begin("platform", &tx) != 0)
             return;
-        if (bh_tx_query(tx, &res, SQL_PRUNE, 1, (const char *const[]){secs}) != 0 ||
-            bh_tx_commit(tx) != 0) {
+        if (bh_tx_query(tx, &res, SQL_PRUNE, 2, (const char *const[]){secs, batch}) != 0) {
             bh_tx_rollback(tx);
+            return;
+        }
+        if (bh_tx_commit(tx) != 0) { /* commit ends tx whatever the outcome */
             PQclear(res);
             return;
         }

@@ -13,7 +13,7 @@
 
 #include "internal.h"
 #include "platform/arena.h"
-#include "platform/breaker.h" /* bh_now_ms */
+#include "platform/clock.h"
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/metrics.h"
@@ -151,11 +151,18 @@ void auth__revoke_publish(const bh_uuid *sids, int n, const bh_uuid *jti)
     }
 }
 
+/* Sends the queued cache deletes. Each key leaves the queue under the lock
+ * before it is sent (request threads may push to a full queue meanwhile,
+ * dropping its oldest entry), and goes back to the front if Redis fails. */
 static int drop_pending(void)
 {
     for (;;) {
         pthread_mutex_lock(&rv.lock);
         char *key = rv.n_pending ? rv.pending[0] : NULL;
+        if (key) {
+            rv.n_pending--;
+            memmove(rv.pending, rv.pending + 1, sizeof rv.pending[0] * (size_t)rv.n_pending);
+        }
         pthread_mutex_unlock(&rv.lock);
         if (!key)
             return 0;
@@ -163,13 +170,20 @@ static int drop_pending(void)
         int rc = bh_redis(&r, "DEL %s", key);
         if (r)
             freeReplyObject(r);
-        if (rc != 0)
-            return BH_EUNAVAILABLE;
+        if (rc == 0) {
+            free(key);
+            continue;
+        }
         pthread_mutex_lock(&rv.lock);
-        free(rv.pending[0]);
-        memmove(rv.pending, rv.pending + 1, sizeof rv.pending[0] * (size_t)(rv.n_pending - 1));
-        rv.n_pending--;
+        if (rv.n_pending < PENDING_MAX) {
+            memmove(rv.pending + 1, rv.pending, sizeof rv.pending[0] * (size_t)rv.n_pending);
+            rv.pending[0] = key;
+            rv.n_pending++;
+            key = NULL;
+        }
         pthread_mutex_unlock(&rv.lock);
+        free(key); /* no room: it relies on its TTL, like any overflow */
+        return BH_EUNAVAILABLE;
     }
 }
 
@@ -250,11 +264,7 @@ static void *reconciler(void *arg)
         pthread_mutex_lock(&rv.lock);
         if (!rv.running || rv.kicked)
             continue;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        long ns = until.tv_nsec + (long)(auth__settings.deny_sync_ms % 1000) * 1000000L;
-        until.tv_sec += auth__settings.deny_sync_ms / 1000 + ns / 1000000000L;
-        until.tv_nsec = ns % 1000000000L;
+        struct timespec until = bh_deadline_ms(auth__settings.deny_sync_ms);
         while (rv.running && !rv.kicked)
             if (pthread_cond_timedwait(&rv.wake, &rv.lock, &until) != 0)
                 break;

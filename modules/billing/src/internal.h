@@ -240,7 +240,6 @@ const struct billing__provider *billing__provider(void);
 /* True while the breaker refuses provider calls; *retry_after_s is when to
  * try again. Reserves nothing: a cheap check before writing anything. */
 bool billing__payments_open(int *retry_after_s);
-const char *billing__breaker_state(void);
 /* Through the breaker, within the time budget: 0, BH_EUNPROCESSABLE (bad
  * token), BH_EUNAVAILABLE (provider failed or breaker open), BH_ETIMEOUT. */
 int billing__payments_attach(const char *token, struct billing__card *out);

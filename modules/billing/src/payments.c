@@ -14,6 +14,7 @@
 
 #include "internal.h"
 #include "platform/breaker.h"
+#include "platform/clock.h"
 #include "platform/config.h"
 #include "platform/err.h"
 #include "platform/log.h"
@@ -98,11 +99,6 @@ bool billing__payments_open(int *retry_after_s)
     return open;
 }
 
-const char *billing__breaker_state(void)
-{
-    return bh_breaker_state_name(bh_breaker_state(&breaker));
-}
-
 static void call_release(struct call *c)
 {
     pthread_mutex_lock(&c->lock);
@@ -180,14 +176,7 @@ static int call_with_budget(struct call *c, struct billing__card *card_out,
         return BH_EUNAVAILABLE;
     }
 
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = bh_deadline_ms((int)timeout_ms);
     pthread_mutex_lock(&c->lock);
     while (!c->done && err != ETIMEDOUT)
         err = pthread_cond_timedwait(&c->cv, &c->lock, &deadline);

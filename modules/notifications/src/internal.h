@@ -79,8 +79,6 @@ struct notifications__rendered {
  * html, every value is HTML-escaped (the template's own markup is trusted).
  * Returns malloc'd text or NULL on OOM. */
 char *notifications__expand(const char *tmpl, const json_t *vars, bool html);
-/* Escapes & < > " ' for HTML text and attributes; malloc'd, NULL on OOM. */
-char *notifications__html_escape(const char *s);
 /* Renders type's templates. vars should hold "recipient_name" for the
  * greeting. 0 or BH_ENOMEM; release with notifications__rendered_release. */
 int notifications__render(enum notifications__type type, const json_t *vars,

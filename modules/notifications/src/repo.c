@@ -214,11 +214,14 @@ int notifications__repo_claim_delivery(const char *id, int lease_s, PGresult **r
     /* Not claimed: sent already, gone, or someone holds the lease. */
     PGresult *st = NULL;
     rc = bh_db_query(&st, SQL_DELIVERY_STATUS, 1, params);
-    if (rc == 0) {
-        *busy = PQntuples(st) > 0 && strcmp(bh_pg_str(st, 0, 0), "sent") != 0;
-        PQclear(st);
+    if (rc != 0) { /* the caller gets a result only with 0 */
+        PQclear(*res);
+        *res = NULL;
+        return rc;
     }
-    return rc;
+    *busy = PQntuples(st) > 0 && strcmp(bh_pg_str(st, 0, 0), "sent") != 0;
+    PQclear(st);
+    return 0;
 }
 
 int notifications__repo_delivery_sent(const char *id, const char *transport)

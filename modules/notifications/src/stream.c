@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 
 #include "internal.h"
+#include "platform/clock.h"
 #include "platform/breaker.h"
 #include "platform/config.h"
 #include "platform/db.h"
@@ -701,14 +702,7 @@ static int hub_register(const char *user, struct client **out)
  * known to be down. */
 static void hub_wait_subscribed(struct client *c)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += SUBSCRIBE_WAIT_MS / 1000;
-    until.tv_nsec += (SUBSCRIBE_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = bh_deadline_ms(SUBSCRIBE_WAIT_MS);
     pthread_mutex_lock(&hub.lock);
     while (!c->subscribed && !hub.redis_down && !hub.stopping)
         if (pthread_cond_timedwait(&hub.confirmed, &hub.lock, &until) == ETIMEDOUT)
@@ -785,13 +779,17 @@ int notifications__stream_serve(struct bh_req *req, const char *user_id, const c
     if (rc != 0)
         return rc;
     hub_wait_subscribed(c);
+    /* Not subscribed yet: what is published before the channel is live
+     * reaches neither the catch-up nor the channel, so the confirmation,
+     * whenever it comes (during the catch-up too), ends the stream and the
+     * client resumes from Last-Event-ID. Decided before the catch-up runs. */
+    pthread_mutex_lock(&hub.lock);
+    c->gap = !c->subscribed;
+    pthread_mutex_unlock(&hub.lock);
     if ((rc = catch_up(c, last_id)) != 0) {
         client_done(c);
         return rc;
     }
-    pthread_mutex_lock(&hub.lock);
-    c->gap = !c->subscribed;
-    pthread_mutex_unlock(&hub.lock);
 
     bh_reply_header(req, "Cache-Control", "no-store");
     bh_reply_header(req, "X-Accel-Buffering", "no"); /* proxies: do not buffer the stream */

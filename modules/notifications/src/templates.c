@@ -96,13 +96,6 @@ static void sb_escaped(struct notifications__buf *b, const char *s)
     }
 }
 
-char *notifications__html_escape(const char *s)
-{
-    struct notifications__buf b = {0};
-    sb_escaped(&b, s);
-    return notifications__buf_finish(&b, NULL);
-}
-
 char *notifications__expand(const char *tmpl, const json_t *vars, bool html)
 {
     struct notifications__buf b = {0};

@@ -36,6 +36,10 @@ static const char FILL_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then
                                   "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) "
                                   "redis.call('DEL', KEYS[1]) return 1 end return 0";
 
+/* Gives the lease up unfilled (the read failed). KEYS: lease. ARGV: token. */
+static const char RELEASE_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+                                     "return redis.call('DEL', KEYS[1]) end return 0";
+
 static long ttl_ms = 60000;
 static struct bh_counter *results[3];
 static struct bh_counter *loads;
@@ -178,6 +182,15 @@ void tasks__cache_fill(const char *id, const char *token, const char *entry, siz
                  ttl) == 0 &&
         r->type == REDIS_REPLY_INTEGER && r->integer == 0)
         bh_log_debug("task %s changed while it was read: not cached", id);
+    if (r)
+        freeReplyObject(r);
+}
+
+void tasks__cache_release(const char *id, const char *token)
+{
+    redisReply *r = NULL;
+    /* Best effort: otherwise the lease expires on its own. */
+    bh_redis(&r, "EVAL %s 1 tasks:fill:%s %s", RELEASE_SCRIPT, id, token);
     if (r)
         freeReplyObject(r);
 }

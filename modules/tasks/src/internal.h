@@ -148,6 +148,8 @@ int tasks__cache_lease(const char *id, char token[33]);
 /* Stores entry under id only if the lease is still ours (no write has
  * invalidated it since): a fill can never resurrect an old version. */
 void tasks__cache_fill(const char *id, const char *token, const char *entry, size_t len);
+/* Gives up a lease whose read found nothing to fill (404, another org). */
+void tasks__cache_release(const char *id, const char *token);
 /* After a committed change: drops the entry and any fill lease. */
 void tasks__cache_invalidate(const char *id);
 /* Counts a GET-one outcome for /metrics. */

@@ -127,8 +127,13 @@ static int load(struct bh_arena *a, const char *org_id, const char *id, const ch
     struct tasks__task t;
     tasks__cache_count_load();
     int rc = tasks__repo_task_find(NULL, a, org_id, id, false, &t);
-    if (rc != 0)
+    if (rc != 0) {
+        /* Nothing to fill: free the key at once, or other readers of this
+         * id would wait out the lease. */
+        if (token)
+            tasks__cache_release(id, token);
         return rc;
+    }
     json_t *j = tasks__task_json(&t);
     char *json = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(j);

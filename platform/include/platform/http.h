@@ -73,8 +73,6 @@ const char *bh_req_body(const struct bh_req *req, size_t *len);
 json_t *bh_req_json(const struct bh_req *req);
 struct bh_arena *bh_req_arena(struct bh_req *req);
 const char *bh_req_id(const struct bh_req *req);
-/* The W3C trace id (32 hex) from `traceparent`, or a new one. */
-const char *bh_req_trace_id(const struct bh_req *req);
 /* The client's address as text ("127.0.0.1"). */
 const char *bh_req_client_addr(const struct bh_req *req);
 
@@ -107,8 +105,6 @@ int bh_reply_problem(struct bh_req *req, unsigned status, const char *code, cons
                      json_t *extra);
 /* Replies the problem the platform uses for err (see err.h); detail may be NULL. */
 int bh_reply_err(struct bh_req *req, int err, const char *detail);
-/* True once a reply was queued. */
-bool bh_req_replied(const struct bh_req *req);
 
 /* ---- streaming replies (server-sent events) ----
  * A stream reply keeps the connection open and sends bytes whenever its

@@ -21,12 +21,8 @@ size_t bh_server_routes(const struct bh_mounted_route **out);
 
 /* Starts listening on cfg's address and port. 0 or BH_EUNAVAILABLE. */
 int bh_server_start(const struct bh_config *cfg);
-/* The port actually bound (useful with port 0). */
-int bh_server_port(void);
 /* Stops accepting connections, lets in-flight requests finish for up to
  * grace_ms, then stops. Safe to call when not started. */
 void bh_server_stop(int grace_ms);
-/* Requests being handled right now. */
-int bh_server_in_flight(void);
 
 #endif
