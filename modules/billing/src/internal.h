@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -78,6 +79,12 @@ struct billing__invoice {
     struct billing__invoice_line lines[BILLING__MAX_LINES];
     const char *lines_json; /* reads: the lines as JSON text (arena), or NULL */
 };
+
+/* Copies src (NULL as "") into a fixed field of a domain type, truncating. */
+static inline void billing__set_str(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src ? src : "");
+}
 
 /* ------------------------------------------------------------------ clock */
 

@@ -12,19 +12,14 @@
 #include "platform/err.h"
 #include "platform/log.h"
 
-static void set_str(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%s", src);
-}
-
 static int on_succeeded(struct bh_tx *tx, struct billing__invoice *inv,
                         struct billing__subscription *s, time_t now)
 {
     if (strcmp(inv->status, "open") != 0)
         return 0; /* paid already, or void: nothing moves back or twice */
     char prev_plan[33], prev_status[16];
-    set_str(prev_plan, sizeof prev_plan, s->plan_id);
-    set_str(prev_status, sizeof prev_status, s->status);
+    billing__set_str(prev_plan, sizeof prev_plan, s->plan_id);
+    billing__set_str(prev_status, sizeof prev_status, s->status);
     int rc = 0;
     if (inv->total_cents > 0)
         rc = billing__repo_attempt_record(tx, &inv->id, &inv->org_id, inv->total_cents, "succeeded",
@@ -41,12 +36,12 @@ static int on_succeeded(struct bh_tx *tx, struct billing__invoice *inv,
     if (strcmp(inv->reason, "plan_change") == 0 && strcmp(s->plan_id, inv->from_plan_id) == 0 &&
         (strcmp(s->status, "active") == 0 || strcmp(s->status, "trialing") == 0)) {
         /* The upgrade this invoice was for is paid: it applies now. */
-        set_str(s->plan_id, sizeof s->plan_id, inv->plan_id);
+        billing__set_str(s->plan_id, sizeof s->plan_id, inv->plan_id);
         s->pending_plan_id[0] = '\0';
         s->cancel_at_period_end = false;
         reason = "upgraded";
     } else if (strcmp(inv->reason, "renewal") == 0 && strcmp(s->status, "past_due") == 0) {
-        set_str(s->status, sizeof s->status, "active");
+        billing__set_str(s->status, sizeof s->status, "active");
         s->dunning_attempts = 0;
         s->next_retry_at = 0;
         reason = "payment_recovered";
@@ -73,12 +68,12 @@ static int on_failed(struct bh_tx *tx, const struct billing__payment_event *ev,
     if (rc != 0)
         return rc;
     char prev_status[16];
-    set_str(prev_status, sizeof prev_status, s->status);
+    billing__set_str(prev_status, sizeof prev_status, s->status);
     bool moves = strcmp(inv->reason, "renewal") == 0 &&
                  (strcmp(s->status, "active") == 0 || strcmp(s->status, "trialing") == 0) &&
                  ev->occurred_at >= s->status_changed_at;
     if (moves) {
-        set_str(s->status, sizeof s->status, "past_due");
+        billing__set_str(s->status, sizeof s->status, "past_due");
         if (s->dunning_attempts < 1)
             s->dunning_attempts = 1;
         s->next_retry_at = billing__dunning_retry_at(inv->created_at, s->dunning_attempts);

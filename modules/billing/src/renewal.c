@@ -35,11 +35,6 @@ void billing__schedule_renewal(const bh_uuid *org_id, time_t at)
         bh_log_warn("could not schedule the renewal of org %s: %s", org_id->str, bh_err_name(rc));
 }
 
-static void set_str(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%s", src);
-}
-
 /* Charges inv (open, total > 0), then records what came of it and moves the
  * subscription: paid → active; failed → past_due with the next retry, or
  * canceled when the retries ran out. Takes tx (which holds the subscription
@@ -91,9 +86,9 @@ static int collect(struct bh_tx *tx, const bh_uuid *org_id, struct billing__invo
         goto out_rollback;
     }
     char prev_status[16];
-    set_str(prev_status, sizeof prev_status, s.status);
+    billing__set_str(prev_status, sizeof prev_status, s.status);
     if (c == BILLING__COLLECT_PAID) {
-        set_str(s.status, sizeof s.status, "active");
+        billing__set_str(s.status, sizeof s.status, "active");
         s.dunning_attempts = 0;
         s.next_retry_at = 0;
         rc = billing__repo_subscription_update(tx, &s, now);
@@ -111,14 +106,14 @@ static int collect(struct bh_tx *tx, const bh_uuid *org_id, struct billing__invo
             /* The retries ran out: the subscription ends and the debt is
              * written off (the invoice is voided); entitlements fall back to
              * the free plan's. */
-            set_str(s.status, sizeof s.status, "canceled");
+            billing__set_str(s.status, sizeof s.status, "canceled");
             s.next_retry_at = 0;
             s.cancel_at_period_end = false;
             s.pending_plan_id[0] = '\0';
             rc = billing__repo_invoice_set_status(tx, &inv->id, "void", now);
             *next_due = 0;
         } else {
-            set_str(s.status, sizeof s.status, "past_due");
+            billing__set_str(s.status, sizeof s.status, "past_due");
             s.next_retry_at = retry;
             *next_due = retry;
         }
@@ -165,8 +160,8 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
         goto out_rollback;
     time_t now = billing__now();
     char prev_plan[33], prev_status[16];
-    set_str(prev_plan, sizeof prev_plan, s.plan_id);
-    set_str(prev_status, sizeof prev_status, s.status);
+    billing__set_str(prev_plan, sizeof prev_plan, s.plan_id);
+    billing__set_str(prev_status, sizeof prev_status, s.status);
 
     if (strcmp(s.status, "canceled") == 0) {
         bh_tx_rollback(tx);
@@ -181,7 +176,7 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
         /* A dunning retry of the open renewal invoice. */
         rc = billing__repo_invoice_open_renewal(tx, &s.id, &inv);
         if (rc == BH_ENOTFOUND) { /* paid meanwhile (webhook): nothing owed */
-            set_str(s.status, sizeof s.status, "active");
+            billing__set_str(s.status, sizeof s.status, "active");
             s.dunning_attempts = 0;
             s.next_retry_at = 0;
             rc = billing__repo_subscription_update(tx, &s, now);
@@ -205,7 +200,7 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
     /* The period is over. */
     *acted = true;
     if (s.cancel_at_period_end) {
-        set_str(s.status, sizeof s.status, "canceled");
+        billing__set_str(s.status, sizeof s.status, "canceled");
         s.cancel_at_period_end = false;
         rc = billing__repo_subscription_update(tx, &s, now);
         if (rc == 0)
@@ -218,13 +213,13 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
     rc = billing__repo_plan(tx, s.pending_plan_id[0] ? s.pending_plan_id : s.plan_id, &plan);
     if (rc != 0)
         goto out_rollback;
-    set_str(s.plan_id, sizeof s.plan_id, plan.id);
+    billing__set_str(s.plan_id, sizeof s.plan_id, plan.id);
     s.pending_plan_id[0] = '\0';
     s.period_start = s.period_end;
     s.period_end = billing__add_interval(s.period_start, plan.interval);
     *next_due = s.period_end;
     if (plan.price_cents == 0) {
-        set_str(s.status, sizeof s.status, "active");
+        billing__set_str(s.status, sizeof s.status, "active");
         rc = billing__repo_subscription_update(tx, &s, now);
         if (rc == 0 && (strcmp(prev_plan, s.plan_id) != 0 || strcmp(prev_status, s.status) != 0))
             rc = billing__publish_subscription_changed(tx, &s, prev_plan, prev_status, NULL,
@@ -238,16 +233,16 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
     inv.id = bh_uuid_v7();
     inv.org_id = s.org_id;
     inv.subscription_id = s.id;
-    set_str(inv.reason, sizeof inv.reason, "renewal");
-    set_str(inv.plan_id, sizeof inv.plan_id, plan.id);
-    set_str(inv.currency, sizeof inv.currency, plan.currency);
+    billing__set_str(inv.reason, sizeof inv.reason, "renewal");
+    billing__set_str(inv.plan_id, sizeof inv.plan_id, plan.id);
+    billing__set_str(inv.currency, sizeof inv.currency, plan.currency);
     inv.period_start = s.period_start;
     inv.period_end = s.period_end;
     inv.total_cents = plan.price_cents;
     struct billing__invoice_line *l = &inv.lines[inv.n_lines++];
-    set_str(l->kind, sizeof l->kind, "subscription");
+    billing__set_str(l->kind, sizeof l->kind, "subscription");
     snprintf(l->description, sizeof l->description, "%s plan, one %s", plan.name, plan.interval);
-    set_str(l->plan_id, sizeof l->plan_id, plan.id);
+    billing__set_str(l->plan_id, sizeof l->plan_id, plan.id);
     l->amount_cents = plan.price_cents;
     l->period_start = inv.period_start;
     l->period_end = inv.period_end;

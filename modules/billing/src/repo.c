@@ -13,11 +13,6 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-static void copy_str(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%s", src ? src : "");
-}
-
 static int64_t get_i64(const PGresult *r, int row, int col, int64_t if_null)
 {
     if (bh_pg_null(r, row, col))
@@ -43,12 +38,12 @@ static const char SQL_FIND_PLAN[] = "SELECT " PLAN_COLUMNS " FROM billing.plans 
 
 static void plan_from_row(const PGresult *r, int row, struct billing__plan *p)
 {
-    copy_str(p->id, sizeof p->id, bh_pg_str(r, row, 0));
-    copy_str(p->name, sizeof p->name, bh_pg_str(r, row, 1));
+    billing__set_str(p->id, sizeof p->id, bh_pg_str(r, row, 0));
+    billing__set_str(p->name, sizeof p->name, bh_pg_str(r, row, 1));
     p->rank = (int)get_i64(r, row, 2, 0);
     p->price_cents = get_i64(r, row, 3, 0);
-    copy_str(p->currency, sizeof p->currency, bh_pg_str(r, row, 4));
-    copy_str(p->interval, sizeof p->interval, bh_pg_str(r, row, 5));
+    billing__set_str(p->currency, sizeof p->currency, bh_pg_str(r, row, 4));
+    billing__set_str(p->interval, sizeof p->interval, bh_pg_str(r, row, 5));
     p->trial_days = (int)get_i64(r, row, 6, 0);
     p->limit_tasks = get_i64(r, row, 7, BILLING__UNLIMITED);
     p->limit_members = get_i64(r, row, 8, BILLING__UNLIMITED);
@@ -139,12 +134,12 @@ static void subscription_from_row(const PGresult *r, int row, struct billing__su
 {
     bh_uuid_parse(bh_pg_str(r, row, 0), &s->id);
     bh_uuid_parse(bh_pg_str(r, row, 1), &s->org_id);
-    copy_str(s->plan_id, sizeof s->plan_id, bh_pg_str(r, row, 2));
-    copy_str(s->status, sizeof s->status, bh_pg_str(r, row, 3));
+    billing__set_str(s->plan_id, sizeof s->plan_id, bh_pg_str(r, row, 2));
+    billing__set_str(s->status, sizeof s->status, bh_pg_str(r, row, 3));
     s->period_start = (time_t)get_i64(r, row, 4, 0);
     s->period_end = (time_t)get_i64(r, row, 5, 0);
     s->cancel_at_period_end = strcmp(bh_pg_str(r, row, 6), "t") == 0;
-    copy_str(s->pending_plan_id, sizeof s->pending_plan_id, bh_pg_str(r, row, 7));
+    billing__set_str(s->pending_plan_id, sizeof s->pending_plan_id, bh_pg_str(r, row, 7));
     s->dunning_attempts = (int)get_i64(r, row, 8, 0);
     s->next_retry_at = (time_t)get_i64(r, row, 9, 0);
     s->status_changed_at = (time_t)get_i64(r, row, 10, 0);
@@ -273,9 +268,9 @@ int billing__repo_payment_method_get(struct bh_tx *tx, const bh_uuid *org_id,
     if (PQntuples(r) == 0) {
         rc = BH_ENOTFOUND;
     } else {
-        copy_str(out->ref, sizeof out->ref, bh_pg_str(r, 0, 0));
-        copy_str(out->brand, sizeof out->brand, bh_pg_str(r, 0, 1));
-        copy_str(out->last4, sizeof out->last4, bh_pg_str(r, 0, 2));
+        billing__set_str(out->ref, sizeof out->ref, bh_pg_str(r, 0, 0));
+        billing__set_str(out->brand, sizeof out->brand, bh_pg_str(r, 0, 1));
+        billing__set_str(out->last4, sizeof out->last4, bh_pg_str(r, 0, 2));
     }
     PQclear(r);
     return rc;
@@ -365,11 +360,11 @@ static void invoice_from_row(const PGresult *r, int row, struct bh_arena *a,
     bh_uuid_parse(bh_pg_str(r, row, 1), &inv->org_id);
     bh_uuid_parse(bh_pg_str(r, row, 2), &inv->subscription_id);
     inv->number = get_i64(r, row, 3, 0);
-    copy_str(inv->status, sizeof inv->status, bh_pg_str(r, row, 4));
-    copy_str(inv->reason, sizeof inv->reason, bh_pg_str(r, row, 5));
-    copy_str(inv->plan_id, sizeof inv->plan_id, bh_pg_str(r, row, 6));
-    copy_str(inv->from_plan_id, sizeof inv->from_plan_id, bh_pg_str(r, row, 7));
-    copy_str(inv->currency, sizeof inv->currency, bh_pg_str(r, row, 8));
+    billing__set_str(inv->status, sizeof inv->status, bh_pg_str(r, row, 4));
+    billing__set_str(inv->reason, sizeof inv->reason, bh_pg_str(r, row, 5));
+    billing__set_str(inv->plan_id, sizeof inv->plan_id, bh_pg_str(r, row, 6));
+    billing__set_str(inv->from_plan_id, sizeof inv->from_plan_id, bh_pg_str(r, row, 7));
+    billing__set_str(inv->currency, sizeof inv->currency, bh_pg_str(r, row, 8));
     inv->total_cents = get_i64(r, row, 9, 0);
     inv->period_start = (time_t)get_i64(r, row, 10, 0);
     inv->period_end = (time_t)get_i64(r, row, 11, 0);
@@ -426,7 +421,7 @@ int billing__repo_invoice_create(struct bh_tx *tx, struct billing__invoice *inv,
     }
     if (rc == 0) {
         inv->created_at = now;
-        copy_str(inv->status, sizeof inv->status, "open");
+        billing__set_str(inv->status, sizeof inv->status, "open");
     }
     return rc;
 }
@@ -686,9 +681,9 @@ int billing__repo_idem_get(const struct billing__idem *idem, struct bh_arena *a,
     if (PQntuples(r) == 0) {
         rc = BH_ENOTFOUND;
     } else {
-        copy_str(out->hash, sizeof out->hash, bh_pg_str(r, 0, 0));
+        billing__set_str(out->hash, sizeof out->hash, bh_pg_str(r, 0, 0));
         out->status = (int)get_i64(r, 0, 1, 0);
-        copy_str(out->type, sizeof out->type, bh_pg_str(r, 0, 2));
+        billing__set_str(out->type, sizeof out->type, bh_pg_str(r, 0, 2));
         out->body = bh_arena_strdup(a, bh_pg_str(r, 0, 3));
         if (!out->body)
             rc = BH_ENOMEM;

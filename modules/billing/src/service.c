@@ -103,11 +103,6 @@ enum billing__collected billing__record_charge(struct bh_tx *tx, const struct bi
 
 /* ------------------------------------------------------------ plan changes */
 
-static void set_str(char *dst, size_t size, const char *src)
-{
-    snprintf(dst, size, "%s", src);
-}
-
 /* Counts org_id's members (auth owns them; this is auth's read, not ours). */
 static int count_member(const bh_uuid *user_id, enum auth_role role, void *arg)
 {
@@ -126,23 +121,23 @@ static void build_upgrade_invoice(const struct billing__subscription *s,
     inv->id = bh_uuid_v7();
     inv->org_id = s->org_id;
     inv->subscription_id = s->id;
-    set_str(inv->reason, sizeof inv->reason, "plan_change");
-    set_str(inv->plan_id, sizeof inv->plan_id, to->id);
-    set_str(inv->currency, sizeof inv->currency, to->currency);
+    billing__set_str(inv->reason, sizeof inv->reason, "plan_change");
+    billing__set_str(inv->plan_id, sizeof inv->plan_id, to->id);
+    billing__set_str(inv->currency, sizeof inv->currency, to->currency);
     if (restart) {
         inv->period_start = now;
         inv->period_end = billing__add_interval(now, to->interval);
         struct billing__invoice_line *l = &inv->lines[inv->n_lines++];
-        set_str(l->kind, sizeof l->kind, "subscription");
+        billing__set_str(l->kind, sizeof l->kind, "subscription");
         snprintf(l->description, sizeof l->description, "%s plan, one %s", to->name, to->interval);
-        set_str(l->plan_id, sizeof l->plan_id, to->id);
+        billing__set_str(l->plan_id, sizeof l->plan_id, to->id);
         l->amount_cents = to->price_cents;
         l->period_start = inv->period_start;
         l->period_end = inv->period_end;
         inv->total_cents = to->price_cents;
         return;
     }
-    set_str(inv->from_plan_id, sizeof inv->from_plan_id, from->id);
+    billing__set_str(inv->from_plan_id, sizeof inv->from_plan_id, from->id);
     inv->period_start = now < s->period_end ? now : s->period_end - 1;
     inv->period_end = s->period_end;
     int64_t length = (int64_t)(s->period_end - s->period_start);
@@ -151,17 +146,17 @@ static void build_upgrade_invoice(const struct billing__subscription *s,
     int64_t charge = billing__prorate(to->price_cents, remaining, length);
     if (credit > 0) {
         struct billing__invoice_line *l = &inv->lines[inv->n_lines++];
-        set_str(l->kind, sizeof l->kind, "proration_credit");
+        billing__set_str(l->kind, sizeof l->kind, "proration_credit");
         snprintf(l->description, sizeof l->description, "Unused time on %s", from->name);
-        set_str(l->plan_id, sizeof l->plan_id, from->id);
+        billing__set_str(l->plan_id, sizeof l->plan_id, from->id);
         l->amount_cents = -credit;
         l->period_start = inv->period_start;
         l->period_end = inv->period_end;
     }
     struct billing__invoice_line *l = &inv->lines[inv->n_lines++];
-    set_str(l->kind, sizeof l->kind, "proration_charge");
+    billing__set_str(l->kind, sizeof l->kind, "proration_charge");
     snprintf(l->description, sizeof l->description, "Remaining time on %s", to->name);
-    set_str(l->plan_id, sizeof l->plan_id, to->id);
+    billing__set_str(l->plan_id, sizeof l->plan_id, to->id);
     l->amount_cents = charge;
     l->period_start = inv->period_start;
     l->period_end = inv->period_end;
@@ -172,9 +167,9 @@ static void build_upgrade_invoice(const struct billing__subscription *s,
 static void apply_upgrade(struct billing__subscription *s, const struct billing__plan *to,
                           const struct billing__invoice *inv, bool restart)
 {
-    set_str(s->plan_id, sizeof s->plan_id, to->id);
+    billing__set_str(s->plan_id, sizeof s->plan_id, to->id);
     if (strcmp(s->status, "trialing") != 0)
-        set_str(s->status, sizeof s->status, "active");
+        billing__set_str(s->status, sizeof s->status, "active");
     s->pending_plan_id[0] = '\0';
     s->cancel_at_period_end = false;
     s->dunning_attempts = 0;
@@ -194,8 +189,8 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
                                   struct billing__change_result *out)
 {
     char prev_plan[33], prev_status[16];
-    set_str(prev_plan, sizeof prev_plan, s->plan_id);
-    set_str(prev_status, sizeof prev_status, s->status);
+    billing__set_str(prev_plan, sizeof prev_plan, s->plan_id);
+    billing__set_str(prev_status, sizeof prev_status, s->status);
     bool canceled = strcmp(s->status, "canceled") == 0;
     const char *reason = NULL;
 
@@ -231,13 +226,13 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
             out->kind = BILLING__CHANGE_DOWNGRADE_SCHEDULED; /* already scheduled */
             return 0;
         }
-        set_str(s->pending_plan_id, sizeof s->pending_plan_id, to->id);
+        billing__set_str(s->pending_plan_id, sizeof s->pending_plan_id, to->id);
         s->cancel_at_period_end = false;
         out->kind = BILLING__CHANGE_DOWNGRADE_SCHEDULED;
         reason = "downgrade_scheduled";
     } else if (canceled && to->price_cents == 0) {
-        set_str(s->plan_id, sizeof s->plan_id, to->id);
-        set_str(s->status, sizeof s->status, "active");
+        billing__set_str(s->plan_id, sizeof s->plan_id, to->id);
+        billing__set_str(s->status, sizeof s->status, "active");
         s->period_start = now;
         s->period_end = billing__add_interval(now, to->interval);
         s->pending_plan_id[0] = '\0';
@@ -249,7 +244,7 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
     } else if (strcmp(s->status, "trialing") == 0) {
         /* The trial covers the new plan too: the first charge comes when it
          * ends, at the new plan's price. */
-        set_str(s->plan_id, sizeof s->plan_id, to->id);
+        billing__set_str(s->plan_id, sizeof s->plan_id, to->id);
         s->pending_plan_id[0] = '\0';
         s->cancel_at_period_end = false;
         out->kind = BILLING__CHANGE_UPGRADED;
@@ -325,8 +320,8 @@ int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const c
     out->invoice_id = inv.id;
 
     char prev_plan[33], prev_status[16];
-    set_str(prev_plan, sizeof prev_plan, s.plan_id);
-    set_str(prev_status, sizeof prev_status, s.status);
+    billing__set_str(prev_plan, sizeof prev_plan, s.plan_id);
+    billing__set_str(prev_status, sizeof prev_status, s.status);
     if (inv.total_cents == 0) { /* nothing to collect (the period is over) */
         rc = billing__repo_invoice_set_status(tx, &inv.id, "paid", now);
         apply_upgrade(&s, &to, &inv, restart);
@@ -378,8 +373,8 @@ int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const c
     }
     switch (c) {
     case BILLING__COLLECT_PAID:
-        set_str(prev_plan, sizeof prev_plan, s.plan_id);
-        set_str(prev_status, sizeof prev_status, s.status);
+        billing__set_str(prev_plan, sizeof prev_plan, s.plan_id);
+        billing__set_str(prev_status, sizeof prev_status, s.status);
         apply_upgrade(&s, &to, &inv, restart);
         rc = billing__repo_subscription_update(tx, &s, now);
         if (rc == 0)
@@ -459,8 +454,8 @@ int billing__cancel(const bh_uuid *org_id, const bh_uuid *actor_id,
         return bh_tx_commit(tx);
     }
     char prev_plan[33], prev_status[16];
-    set_str(prev_plan, sizeof prev_plan, s.plan_id);
-    set_str(prev_status, sizeof prev_status, s.status);
+    billing__set_str(prev_plan, sizeof prev_plan, s.plan_id);
+    billing__set_str(prev_status, sizeof prev_status, s.status);
     if (strcmp(s.status, "past_due") == 0) {
         /* Nothing was paid for this period: canceling ends it now and stops
          * the dunning retries. */
@@ -470,7 +465,7 @@ int billing__cancel(const bh_uuid *org_id, const bh_uuid *actor_id,
             rc = billing__repo_invoice_set_status(tx, &inv.id, "void", now);
         if (rc == BH_ENOTFOUND)
             rc = 0;
-        set_str(s.status, sizeof s.status, "canceled");
+        billing__set_str(s.status, sizeof s.status, "canceled");
         s.next_retry_at = 0;
         s.pending_plan_id[0] = '\0';
         out->kind = BILLING__CHANGE_CANCELED;

@@ -255,6 +255,8 @@ int notifications__transport_init(void);
 void notifications__transport_shutdown(void);
 /* "smtp" when SMTP_URL is set, else "file" (.eml under the data dir). */
 const char *notifications__transport_name(void);
+/* How long one send may take (NOTIFICATIONS_SMTP_TIMEOUT_MS). */
+long notifications__transport_timeout_ms(void);
 /* Sends msg (len bytes) from from_addr to to_addr; name is a file-safe
  * stem for the file transport. err receives a short reason on failure. */
 enum notifications__send_result notifications__transport_send(const char *from_addr,

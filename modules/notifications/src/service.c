@@ -252,7 +252,7 @@ int notifications__send_email_job(const struct bh_job *job)
     }
     PGresult *r = NULL;
     bool busy = false;
-    int lease = (int)bh_config_int("NOTIFICATIONS_SMTP_TIMEOUT_MS", 10000, 100, 120000) / 1000 + 30;
+    int lease = (int)(notifications__transport_timeout_ms() / 1000) + 30;
     int rc = notifications__repo_claim_delivery(delivery.str, lease, &r, &busy);
     if (rc != 0)
         return rc;

@@ -45,6 +45,11 @@ static void breaker_gauge(struct bh_buf *out, void *arg)
                       bh_breaker_state(&g.breaker) == BH_BREAKER_CLOSED ? 0 : 1);
 }
 
+long notifications__transport_timeout_ms(void)
+{
+    return g.timeout_ms;
+}
+
 int notifications__transport_init(void)
 {
     const struct bh_config *cfg = bh_config();

@@ -13,11 +13,6 @@ const char *const tasks__emits[] = {
     NULL,
 };
 
-static json_t *str_or_null(const char *s)
-{
-    return s ? json_string(s) : json_null();
-}
-
 static int publish(struct bh_tx *tx, const char *type, const char *org_id, const char *actor_id,
                    const char *aggregate_id, json_t *data)
 {
@@ -40,8 +35,8 @@ int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__tas
     json_object_set_new(d, "org_id", json_string(t->org_id));
     json_object_set_new(d, "title", json_string(t->title));
     json_object_set_new(d, "created_by", json_string(t->created_by));
-    json_object_set_new(d, "assignee_id", str_or_null(t->assignee_id));
-    json_object_set_new(d, "project_id", str_or_null(t->project_id));
+    json_object_set_new(d, "assignee_id", tasks__json_str_or_null(t->assignee_id));
+    json_object_set_new(d, "project_id", tasks__json_str_or_null(t->project_id));
     json_object_set_new(d, "status", json_string(t->status));
     json_object_set_new(d, "priority", json_string(t->priority));
     json_object_set_new(d, "version", json_integer(t->version));
@@ -58,17 +53,17 @@ int tasks__emit_task_deleted(struct bh_tx *tx, const struct tasks__task *t, cons
 {
     json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "task_id", t->id, "org_id", t->org_id,
                           "title", t->title, "created_by", t->created_by, "deleted_by", actor_id,
-                          "assignee_id", str_or_null(t->assignee_id));
+                          "assignee_id", tasks__json_str_or_null(t->assignee_id));
     return publish(tx, "task.deleted", t->org_id, actor_id, t->id, d);
 }
 
 int tasks__emit_commented(struct bh_tx *tx, const struct tasks__task *t,
                           const struct tasks__comment *c)
 {
-    json_t *d =
-        json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "task_id", t->id, "org_id", t->org_id,
-                  "comment_id", c->id, "author_id", c->author_id, "assignee_id",
-                  str_or_null(t->assignee_id), "created_by", t->created_by, "title", t->title);
+    json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:s}", "task_id", t->id, "org_id",
+                          t->org_id, "comment_id", c->id, "author_id", c->author_id, "assignee_id",
+                          tasks__json_str_or_null(t->assignee_id), "created_by", t->created_by,
+                          "title", t->title);
     return publish(tx, "task.commented", t->org_id, c->author_id, t->id, d);
 }
 

@@ -127,13 +127,12 @@ static int read_task_body(struct bh_req *req, struct task_body *b, bool create)
     return bh_req_has_field_errors(req) ? BH_EINVAL : 0;
 }
 
-static int require_member(struct bh_req *req, const struct auth_principal **p)
+int tasks__http_require_member(struct bh_req *req, const struct auth_principal **p)
 {
     return auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_MEMBER, p);
 }
 
-/* The {id} path parameter; anything but a UUID names no task (404). */
-static int path_id(struct bh_req *req, bh_uuid *id)
+int tasks__http_path_id(struct bh_req *req, bh_uuid *id)
 {
     const char *s = bh_req_param(req, "id");
     return s && bh_uuid_parse(s, id) ? 0 : BH_ENOTFOUND;
@@ -144,7 +143,7 @@ static int path_id(struct bh_req *req, bh_uuid *id)
 int tasks__http_task_create(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     if (rc != 0)
         return rc;
     struct task_body b = {0};
@@ -164,11 +163,11 @@ int tasks__http_task_create(struct bh_req *req)
 int tasks__http_task_get(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     if (rc != 0)
         return rc;
     bh_uuid id;
-    if ((rc = path_id(req, &id)) != 0)
+    if ((rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     struct tasks__task_view v;
     rc = tasks__task_read(bh_req_arena(req), p->org_id.str, id.str, &v);
@@ -185,11 +184,11 @@ int tasks__http_task_get(struct bh_req *req)
 int tasks__http_task_patch(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     if (rc != 0)
         return rc;
     bh_uuid id;
-    if ((rc = path_id(req, &id)) != 0)
+    if ((rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     struct task_body b = {0};
     if (read_task_body(req, &b, false) != 0)
@@ -207,11 +206,11 @@ int tasks__http_task_patch(struct bh_req *req)
 int tasks__http_task_delete(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     if (rc != 0)
         return rc;
     bh_uuid id;
-    if ((rc = path_id(req, &id)) != 0)
+    if ((rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     rc = tasks__task_delete(p, id.str, bh_req_header(req, "If-Match"), bh_req_arena(req));
     return rc != 0 ? rc : bh_reply_empty(req, 204);
@@ -229,7 +228,7 @@ static char *query_add(struct bh_arena *a, char *query, const char *name, const 
 int tasks__http_task_list(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     if (rc != 0)
         return rc;
     struct bh_arena *a = bh_req_arena(req);

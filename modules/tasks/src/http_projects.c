@@ -6,17 +6,6 @@
 #include "platform/json.h"
 #include "platform/uuid.h"
 
-static int require_member(struct bh_req *req, const struct auth_principal **p)
-{
-    return auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_MEMBER, p);
-}
-
-static int path_id(struct bh_req *req, bh_uuid *id)
-{
-    const char *s = bh_req_param(req, "id");
-    return s && bh_uuid_parse(s, id) ? 0 : BH_ENOTFOUND;
-}
-
 static int reply_name_taken(struct bh_req *req)
 {
     return bh_reply_problem(req, 409, "project_name_taken",
@@ -34,7 +23,7 @@ static const char *page_query(struct bh_req *req, int limit)
 int tasks__http_project_list(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     if (rc != 0)
         return rc;
     int limit = 20;
@@ -58,7 +47,7 @@ int tasks__http_project_list(struct bh_req *req)
 int tasks__http_project_create(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     if (rc != 0)
         return rc;
     const char *name = NULL;
@@ -80,9 +69,9 @@ int tasks__http_project_create(struct bh_req *req)
 int tasks__http_project_get(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     bh_uuid id;
-    if (rc != 0 || (rc = path_id(req, &id)) != 0)
+    if (rc != 0 || (rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     struct tasks__project out;
     rc = tasks__project_get(bh_req_arena(req), p->org_id.str, id.str, &out);
@@ -94,9 +83,9 @@ int tasks__http_project_get(struct bh_req *req)
 int tasks__http_project_patch(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     bh_uuid id;
-    if (rc != 0 || (rc = path_id(req, &id)) != 0)
+    if (rc != 0 || (rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     const char *name = NULL;
     const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, true), {0}};
@@ -114,9 +103,9 @@ int tasks__http_project_patch(struct bh_req *req)
 int tasks__http_project_delete(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     bh_uuid id;
-    if (rc != 0 || (rc = path_id(req, &id)) != 0)
+    if (rc != 0 || (rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     rc = tasks__project_delete(p, id.str, bh_req_arena(req));
     if (rc == BH_ECONFLICT)
@@ -132,9 +121,9 @@ int tasks__http_project_delete(struct bh_req *req)
 int tasks__http_comment_list(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     bh_uuid id;
-    if (rc != 0 || (rc = path_id(req, &id)) != 0)
+    if (rc != 0 || (rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     int limit = 20;
     struct bh_cursor cursor;
@@ -157,9 +146,9 @@ int tasks__http_comment_list(struct bh_req *req)
 int tasks__http_comment_create(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
-    int rc = require_member(req, &p);
+    int rc = tasks__http_require_member(req, &p);
     bh_uuid id;
-    if (rc != 0 || (rc = path_id(req, &id)) != 0)
+    if (rc != 0 || (rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     const char *body = NULL;
     const struct bh_json_field fields[] = {BH_JSON_STRING("body", &body, 1, 5000, true), {0}};

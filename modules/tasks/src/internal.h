@@ -171,6 +171,8 @@ int tasks__emit_project(struct bh_tx *tx, const char *type, const struct tasks__
 /* --------------------------------------------------- render (render.c) */
 
 json_t *tasks__task_json(const struct tasks__task *t);
+/* A JSON string, or null for NULL. */
+json_t *tasks__json_str_or_null(const char *s);
 json_t *tasks__project_json(const struct tasks__project *p);
 json_t *tasks__comment_json(const struct tasks__comment *c);
 
@@ -222,7 +224,12 @@ int tasks__http_project_delete(struct bh_req *req);
 int tasks__http_comment_list(struct bh_req *req);
 int tasks__http_comment_create(struct bh_req *req);
 
-/* Shared by the handlers: the limit query argument (1-100, default 20) and
+/* Shared by the handlers: the caller's membership of the {org} path
+ * parameter (401/403/404 as auth decides), and the {id} path parameter,
+ * where anything but a UUID names nothing (404). */
+int tasks__http_require_member(struct bh_req *req, const struct auth_principal **p);
+int tasks__http_path_id(struct bh_req *req, bh_uuid *id);
+/* The limit query argument (1-100, default 20) and
  * the cursor, as field errors on req when invalid. */
 int tasks__http_page_args(struct bh_req *req, int *limit, struct bh_cursor *cursor,
                           bool *has_cursor);

@@ -3,7 +3,7 @@
  * disagree. Never renders anything the caller may not see. */
 #include "internal.h"
 
-static json_t *str_or_null(const char *s)
+json_t *tasks__json_str_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
 }
@@ -15,17 +15,17 @@ json_t *tasks__task_json(const struct tasks__task *t)
         return NULL;
     json_object_set_new(o, "id", json_string(t->id));
     json_object_set_new(o, "org_id", json_string(t->org_id));
-    json_object_set_new(o, "project_id", str_or_null(t->project_id));
+    json_object_set_new(o, "project_id", tasks__json_str_or_null(t->project_id));
     json_object_set_new(o, "title", json_string(t->title));
     json_object_set_new(o, "description", json_string(t->description ? t->description : ""));
     json_object_set_new(o, "status", json_string(t->status));
     json_object_set_new(o, "priority", json_string(t->priority));
-    json_object_set_new(o, "assignee_id", str_or_null(t->assignee_id));
-    json_object_set_new(o, "due_at", str_or_null(t->due_at));
+    json_object_set_new(o, "assignee_id", tasks__json_str_or_null(t->assignee_id));
+    json_object_set_new(o, "due_at", tasks__json_str_or_null(t->due_at));
     json_object_set_new(o, "created_by", json_string(t->created_by));
     json_object_set_new(o, "created_at", json_string(t->created_at));
     json_object_set_new(o, "updated_at", json_string(t->updated_at));
-    json_object_set_new(o, "completed_at", str_or_null(t->completed_at));
+    json_object_set_new(o, "completed_at", tasks__json_str_or_null(t->completed_at));
     json_object_set_new(o, "version", json_integer(t->version));
     return o;
 }
