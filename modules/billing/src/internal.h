@@ -242,6 +242,8 @@ int billing__repo_idem_purge(time_t now, int *n);
 /* ------------------------------------------------- payments (the gateway) */
 
 int billing__payments_init(void);
+/* The handler pool of the routes that call the provider (a bulkhead). */
+extern struct bh_handler_pool billing__provider_pool;
 void billing__payments_shutdown(void);
 const struct billing__provider *billing__provider(void);
 /* True while the breaker refuses provider calls; *retry_after_s is when to

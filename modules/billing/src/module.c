@@ -53,9 +53,11 @@ static void billing_shutdown(void)
 static const struct bh_route routes[] = {
     {"GET", "/v1/plans", billing__http_get_plans, 0},
     {"GET", "/v1/orgs/{org}/subscription", billing__http_get_subscription, 0},
-    {"PUT", "/v1/orgs/{org}/subscription", billing__http_put_subscription, 0},
+    {"PUT", "/v1/orgs/{org}/subscription", billing__http_put_subscription, 0,
+     &billing__provider_pool},
     {"DELETE", "/v1/orgs/{org}/subscription", billing__http_delete_subscription, 0},
-    {"POST", "/v1/orgs/{org}/payment-method", billing__http_post_payment_method, 0},
+    {"POST", "/v1/orgs/{org}/payment-method", billing__http_post_payment_method, 0,
+     &billing__provider_pool},
     {"GET", "/v1/orgs/{org}/invoices", billing__http_list_invoices, 0},
     {"GET", "/v1/orgs/{org}/invoices/{id}", billing__http_get_invoice, 0},
     {"GET", "/v1/orgs/{org}/usage", billing__http_get_usage, 0},

@@ -58,9 +58,19 @@ static void breaker_gauge(struct bh_buf *out, void *arg)
                           bh_breaker_state_name(all[i]), all[i] == now);
 }
 
+/* The routes that call the provider (card, plan change) run here, not on
+ * the HTTP threads: a provider that hangs holds these threads for its time
+ * budget while every other route keeps its own. Sized in init. */
+struct bh_handler_pool billing__provider_pool = {.name = "billing.provider"};
+
 int billing__payments_init(void)
 {
     timeout_ms = bh_config_int("BULKHEAD_BILLING_PROVIDER_TIMEOUT_MS", 3000, 50, 60000);
+    billing__provider_pool.threads =
+        (int)bh_config_int("BULKHEAD_BILLING_PROVIDER_THREADS", 8, 1, 256);
+    billing__provider_pool.queue_max = 64;
+    /* Waiting longer than one call may take is answered 503 at once. */
+    billing__provider_pool.max_wait_ms = (int)timeout_ms;
     max_in_flight = (int)bh_config_int("BULKHEAD_BILLING_PROVIDER_MAX_IN_FLIGHT", 32, 1, 1024);
     int threshold = (int)bh_config_int("BULKHEAD_BILLING_BREAKER_THRESHOLD", 3, 1, 100);
     long cooldown = bh_config_int("BULKHEAD_BILLING_BREAKER_COOLDOWN_MS", 30000, 0, 3600000);
