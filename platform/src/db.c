@@ -781,7 +781,7 @@ int bh__tx_begin(const char *module, struct bh_tx **out)
 
     *out = NULL;
     if (pool == NULL)
-        return BH_EINVAL;
+        return BH_EINTERNAL; /* a module without a pool: a wiring bug */
     tx = calloc(1, sizeof *tx);
     if (tx == NULL)
         return BH_ENOMEM;
@@ -931,7 +931,7 @@ static int tx_switch_role(struct bh_tx *tx, const char *module)
     struct db_pool *pool = find_pool_or_log(module);
 
     if (pool == NULL)
-        return BH_EINVAL;
+        return BH_EINTERNAL; /* a module without a pool: a wiring bug */
     /* Sent with the next statement (bh_tx_query), or never if the role
      * changes back first or the transaction ends. */
     tx->module = pool->name;
@@ -972,7 +972,7 @@ int bh__db_query(const char *module, PGresult **res, const char *sql, int nparam
     if (res != NULL)
         *res = NULL;
     if (pool == NULL)
-        return BH_EINVAL;
+        return BH_EINTERNAL; /* a module without a pool: a wiring bug */
     tx.module = pool->name;
     tx.role_sent = pool->name; /* the session role: no SET LOCAL outside a transaction */
     rc = pool_acquire(pool, g_db.wait_ms, INT64_MAX, &tx.conn);
