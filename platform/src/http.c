@@ -286,14 +286,12 @@ static void record_metrics(struct bh_req *req)
  * should run; false when a problem reply was made instead. */
 static bool prepare(struct bh_req *req)
 {
-    const char *allow = NULL;
-    req->route = bh__route_find(req, &allow);
     if (!req->route) {
-        if (allow) {
-            bh_reply_header(req, "Allow", allow);
+        if (req->allow) {
+            bh_reply_header(req, "Allow", req->allow);
             bh_reply_problem(req, 405, "method_not_allowed",
                              bh_arena_printf(req->arena, "%s is not allowed here; allowed: %s.",
-                                             req->method, allow),
+                                             req->method, req->allow),
                              NULL);
         } else {
             bh_reply_problem(req, 404, "not_found", "No such route.", NULL);
@@ -355,27 +353,26 @@ static bool method_has_body(const char *m)
            strcmp(m, "DELETE") == 0;
 }
 
-/* The body checks that can be decided from the headers alone. */
+/* Matches the route (once, for the whole request) and makes the body
+ * checks that can be decided from the headers alone. */
 static void check_headers(struct bh_req *req)
 {
+    req->route = bh__route_find(req, &req->allow);
     const char *cl = bh_req_header(req, "Content-Length");
-    if (cl && strtoll(cl, NULL, 10) > body_limit) {
+    long long length = cl ? strtoll(cl, NULL, 10) : 0;
+    if (length > body_limit) {
         bh_reply_problem(req, 413, "body_too_large",
                          bh_arena_printf(req->arena, "The body exceeds %ld bytes.", body_limit),
                          NULL);
         return;
     }
-    bool announces_body =
-        (cl && strtoll(cl, NULL, 10) > 0) || bh_req_header(req, "Transfer-Encoding") != NULL;
-    if (method_has_body(req->method) && announces_body) {
-        const char *allow = NULL;
-        struct route_entry *e = bh__route_find(req, &allow);
-        bool raw = e && (e->m.route.flags & BH_ROUTE_NO_BODY_CHECK);
-        if (!raw && !is_json_type(bh_req_header(req, "Content-Type")))
-            bh_reply_problem(req, 415, "unsupported_media_type",
-                             "Send the body as application/json.", NULL);
-        req->n_params = 0; /* route_find above is only a probe */
-    }
+    bool announces_body = length > 0 || bh_req_header(req, "Transfer-Encoding") != NULL;
+    /* No route: the 404 or 405 comes once the body is read. */
+    if (req->route && method_has_body(req->method) && announces_body &&
+        !(req->route->m.route.flags & BH_ROUTE_NO_BODY_CHECK) &&
+        !is_json_type(bh_req_header(req, "Content-Type")))
+        bh_reply_problem(req, 415, "unsupported_media_type", "Send the body as application/json.",
+                         NULL);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -389,7 +386,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = req;
         atomic_fetch_add(&in_flight, 1);
-        req->counted = true;
         check_headers(req);
         if (req->replied) { /* answer now: no need to read a body we refuse */
             record_metrics(req);
@@ -460,8 +456,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct bh_req *req = *con_cls;
     if (!req)
         return;
-    if (req->counted)
-        atomic_fetch_sub(&in_flight, 1);
+    atomic_fetch_sub(&in_flight, 1);
     req_free(req);
     *con_cls = NULL;
 }

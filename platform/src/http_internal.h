@@ -38,7 +38,8 @@ struct bh_req {
     struct MHD_Connection *conn;
     struct bh_arena *arena;
     const char *method, *path;
-    struct route_entry *route;
+    struct route_entry *route; /* NULL: no route matched */
+    const char *allow;         /* then: the methods the path allows, or NULL (404) */
     const char *param_names[MAX_PARAMS], *param_values[MAX_PARAMS];
     int n_params;
     char request_id[130];
@@ -59,7 +60,6 @@ struct bh_req {
     size_t resp_len;
     const char *resp_type;
     int64_t started_ms;
-    bool counted;             /* in the in-flight count */
     bool queued;              /* the reply was handed to libmicrohttpd */
     bool offloaded;           /* handed to a handler pool; the connection is parked */
     int64_t enqueued_ms;      /* when it entered the pool's queue */

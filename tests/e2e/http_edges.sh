@@ -62,6 +62,12 @@ BODY=$(cat "$BH_TMP/body"); HEADERS=$BH_TMP/headers
 is_problem 415 unsupported_media_type
 pass "text/plain body: 415 problem"
 
+STATUS=$(curl -sS -o "$BH_TMP/body" -D "$BH_TMP/headers" -w '%{http_code}' -X POST \
+    -H 'Content-Type: text/plain' --data 'hello' "$BH_URL/v1/no-such-route")
+BODY=$(cat "$BH_TMP/body"); HEADERS=$BH_TMP/headers
+is_problem 404 not_found
+pass "text/plain body to no route: 404, not 415"
+
 head -c 70000 /dev/zero | tr '\0' 'a' >"$BH_TMP/big"
 STATUS=$(curl -sS -o "$BH_TMP/body" -D "$BH_TMP/headers" -w '%{http_code}' -X POST \
     -H 'Content-Type: application/json' --data-binary @"$BH_TMP/big" "$BH_URL$route")
