@@ -773,7 +773,7 @@ void bh_db_shutdown(void)
     memset(&g_db, 0, sizeof g_db);
 }
 
-int bh__tx_begin(const char *module, struct bh_tx **out)
+int bh_tx_begin_as(const char *module, struct bh_tx **out)
 {
     struct db_pool *pool = find_pool_or_log(module);
     struct bh_tx *tx;
@@ -938,7 +938,7 @@ static int tx_switch_role(struct bh_tx *tx, const char *module)
     return 0;
 }
 
-int bh__tx_enter(struct bh_tx *tx, const char *module, const char **prev)
+int bh_tx_enter_as(struct bh_tx *tx, const char *module, const char **prev)
 {
     assert(tx != NULL && prev != NULL);
     *prev = tx->module;
@@ -961,8 +961,8 @@ void *bh_tx_conn(struct bh_tx *tx)
     return tx->conn;
 }
 
-int bh__db_query(const char *module, PGresult **res, const char *sql, int nparams,
-                 const char *const *params)
+int bh_db_query_as(const char *module, PGresult **res, const char *sql, int nparams,
+                   const char *const *params)
 {
     struct db_pool *pool = find_pool_or_log(module);
     /* A handle without BEGIN: the statement runs in autocommit. */
