@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "jobs_internal.h"
+#include "pg.h"
 #include "platform/breaker.h"
 #include "platform/config.h"
 #include "platform/db.h"
@@ -298,19 +300,13 @@ static void register_metrics(void)
 
 /* ---- waiting for work ------------------------------------------------------------------ */
 
-static void quiet_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
 /* (Re)opens the LISTEN connection, at most every LISTEN_RETRY_MS. Without
  * it the relay still works: it polls. */
 static void listen_ensure(void)
 {
-    static const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     const char *url = bh_config()->database_url;
     int64_t now = bh_now_ms();
+    char why[256];
     PGresult *r;
     PGconn *c;
 
@@ -323,12 +319,11 @@ static void listen_ensure(void)
     if (url == NULL || now < g_r.listen_retry_ms)
         return;
     g_r.listen_retry_ms = now + LISTEN_RETRY_MS;
-    c = PQconnectdbParams(keys, (const char *const[]){url, "2", "bulkhead-relay", NULL}, 1);
-    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-        PQfinish(c);
+    c = bh__pg_connect(url, "relay", INT64_MAX, why, sizeof why);
+    if (c == NULL) {
+        bh_log(BH_LOG_DEBUG, "platform", "relay: no LISTEN connection (%s); polling", why);
         return;
     }
-    PQsetNoticeProcessor(c, quiet_notice, NULL);
     r = PQexec(c, "LISTEN bh_outbox");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         bh_log(BH_LOG_WARN, "platform", "relay: LISTEN failed; polling only");
