@@ -293,16 +293,14 @@ int bh_jobs_init(const struct bh_module *const *modules, size_t n)
         return BH_EINVAL;
     }
     load_config(&g_jobs.cfg);
-    if ((rc = bh__queue_init()) != 0)
-        return rc;
     for (size_t i = 0; i < n; i++)
         if ((rc = register_module(modules[i])) != 0)
             return rc;
     register_gauges();
     g_jobs.ready = true;
-    /* Best effort: with Redis down the scripts are loaded on first use, and
-     * the relay publishes the routes before it relays anything (relay.c). */
-    if (bh__queue_load_scripts() != 0 || register_routes() != 0)
+    /* Best effort: with Redis down the relay publishes the routes before it
+     * relays anything (relay.c). */
+    if (register_routes() != 0)
         bh_log(BH_LOG_WARN, "platform",
                "jobs: could not publish event routes yet (Redis unavailable); will retry");
     return 0;
