@@ -123,9 +123,10 @@ static struct bh__jobs_queue *queue_get_or_add(const char *name)
     q->concurrency = queue_concurrency(name);
     snprintf(labels, sizeof labels, "queue=\"%s\"", name);
     q->wait_hist =
-        bh_histogram_get("bh_job_wait_seconds",
+        bh_histogram_get("bulkhead_jobs_wait_seconds",
                          "Time from a job being ready (enqueued or due) to its start", labels);
-    q->duration_hist = bh_histogram_get("bh_job_duration_seconds", "Time a handler ran", labels);
+    q->duration_hist =
+        bh_histogram_get("bulkhead_jobs_duration_seconds", "Time a handler ran", labels);
     return q;
 }
 
@@ -171,7 +172,7 @@ static int handler_add(const char *module, const char *type, const char *queue_n
     for (int i = 0; i < 3; i++) {
         snprintf(labels, sizeof labels, "queue=\"%s\",type=\"%s\",outcome=\"%s\"", q->name, type,
                  outcome_names[i]);
-        h->outcome[i] = bh_counter_get("bh_jobs_total", "Jobs run, by outcome", labels);
+        h->outcome[i] = bh_counter_get("bulkhead_jobs_runs_total", "Jobs run, by outcome", labels);
     }
     return 0;
 }
@@ -220,8 +221,8 @@ static void load_config(struct bh__jobs_config *c)
 
 /* ---- gauges ------------------------------------------------------------------------ */
 
-static const char *const count_names[4] = {"bh_jobs_ready", "bh_jobs_in_flight", "bh_jobs_delayed",
-                                           "bh_jobs_dead"};
+static const char *const count_names[4] = {"bulkhead_jobs_ready", "bulkhead_jobs_in_flight",
+                                           "bulkhead_jobs_delayed", "bulkhead_jobs_dead"};
 
 /* Renders one of the four per-queue counts (arg: its index), as last read
  * by the maintenance loop; a queue never counted yet is left out. */

@@ -96,9 +96,9 @@ int bh__pools_start(void)
         char labels[96];
         snprintf(labels, sizeof labels, "pool=\"%s\"", pool->name);
         ps->rejected =
-            bh_counter_get("bulkhead_handler_pool_rejected_total",
+            bh_counter_get("bulkhead_http_pool_rejected_total",
                            "Requests answered 503 because their handler pool was full.", labels);
-        ps->waited = bh_histogram_get("bulkhead_handler_pool_wait_seconds",
+        ps->waited = bh_histogram_get("bulkhead_http_pool_wait_seconds",
                                       "Time requests waited for a handler pool thread.", labels);
         pool->state = ps;
         ps->next = pools;

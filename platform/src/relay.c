@@ -281,20 +281,20 @@ static void render_backlog(struct bh_buf *out, void *arg)
 
     pthread_mutex_lock(&g_r.lock);
     if (g_r.backlog_known && oldest)
-        bh_metrics_printf(out, "bh_outbox_oldest_unsent_seconds %.3f\n", g_r.oldest_s);
+        bh_metrics_printf(out, "bulkhead_outbox_oldest_unsent_seconds %.3f\n", g_r.oldest_s);
     else if (g_r.backlog_known)
-        bh_metrics_printf(out, "bh_outbox_backlog %lld\n", g_r.backlog);
+        bh_metrics_printf(out, "bulkhead_outbox_backlog %lld\n", g_r.backlog);
     pthread_mutex_unlock(&g_r.lock);
 }
 
 static void register_metrics(void)
 {
-    g_r.lag = bh_histogram_get("bh_outbox_relay_lag_seconds",
+    g_r.lag = bh_histogram_get("bulkhead_outbox_relay_lag_seconds",
                                "Time from an event's insert to its jobs being queued", "");
-    g_r.relayed = bh_counter_get("bh_outbox_relayed_total", "Events moved to the queues", "");
-    bh_gauge_register("bh_outbox_backlog", "Committed events not yet relayed", render_backlog,
+    g_r.relayed = bh_counter_get("bulkhead_outbox_relayed_total", "Events moved to the queues", "");
+    bh_gauge_register("bulkhead_outbox_backlog", "Committed events not yet relayed", render_backlog,
                       NULL);
-    bh_gauge_register("bh_outbox_oldest_unsent_seconds", "Age of the oldest unsent event",
+    bh_gauge_register("bulkhead_outbox_oldest_unsent_seconds", "Age of the oldest unsent event",
                       render_backlog, (void *)1);
 }
 
