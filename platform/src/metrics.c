@@ -271,14 +271,9 @@ static void render_labels(struct bh_buf *b, const char *name, const char *suffix
                       labels[0] && extra ? "," : "", extra ? extra : "", has ? "}" : "");
 }
 
-char *bh_metrics_render(size_t *len)
+/* Counters, one family per name in first-seen order. Under the lock. */
+static void render_counters(struct bh_buf *b)
 {
-    struct bh_buf b = {.data = malloc(8192), .cap = 8192};
-    if (!b.data)
-        return NULL;
-    b.data[0] = '\0';
-    pthread_mutex_lock(&registry_lock);
-    /* Families are grouped by name: walk names in first-seen order. */
     for (struct bh_counter *c = atomic_load(&counters); c; c = atomic_load(&c->next)) {
         bool seen = false;
         for (struct bh_counter *p = atomic_load(&counters); p != c; p = atomic_load(&p->next))
@@ -290,11 +285,36 @@ char *bh_metrics_render(size_t *len)
         for (struct bh_counter *m = c; m; m = atomic_load(&m->next)) {
             if (strcmp(m->name, c->name) != 0)
                 continue;
-            family_header(&b, &last, m->name, m->help, "counter");
-            render_labels(&b, m->name, "", m->labels, NULL);
-            bh_metrics_printf(&b, " %llu\n", (unsigned long long)atomic_load(&m->value));
+            family_header(b, &last, m->name, m->help, "counter");
+            render_labels(b, m->name, "", m->labels, NULL);
+            bh_metrics_printf(b, " %llu\n", (unsigned long long)atomic_load(&m->value));
         }
     }
+}
+
+/* One histogram: cumulative buckets, +Inf, sum and count. */
+static void render_histogram(struct bh_buf *b, struct bh_histogram *m)
+{
+    uint64_t cumulative = 0, count = atomic_load(&m->count);
+
+    for (int i = 0; i < N_BUCKETS; i++) {
+        char le[32];
+        cumulative += atomic_load(&m->buckets[i]);
+        snprintf(le, sizeof le, "le=\"%g\"", bucket_bounds[i]);
+        render_labels(b, m->name, "_bucket", m->labels, le);
+        bh_metrics_printf(b, " %llu\n", (unsigned long long)cumulative);
+    }
+    render_labels(b, m->name, "_bucket", m->labels, "le=\"+Inf\"");
+    bh_metrics_printf(b, " %llu\n", (unsigned long long)count);
+    render_labels(b, m->name, "_sum", m->labels, NULL);
+    bh_metrics_printf(b, " %.6f\n", (double)atomic_load(&m->sum_us) / 1e6);
+    render_labels(b, m->name, "_count", m->labels, NULL);
+    bh_metrics_printf(b, " %llu\n", (unsigned long long)count);
+}
+
+/* Histograms, one family per name in first-seen order. Under the lock. */
+static void render_histograms(struct bh_buf *b)
+{
     for (struct bh_histogram *h = atomic_load(&histograms); h; h = atomic_load(&h->next)) {
         bool seen = false;
         for (struct bh_histogram *p = atomic_load(&histograms); p != h; p = atomic_load(&p->next))
@@ -306,24 +326,21 @@ char *bh_metrics_render(size_t *len)
         for (struct bh_histogram *m = h; m; m = atomic_load(&m->next)) {
             if (strcmp(m->name, h->name) != 0)
                 continue;
-            family_header(&b, &last, m->name, m->help, "histogram");
-            uint64_t cumulative = 0;
-            for (int i = 0; i < N_BUCKETS; i++) {
-                char le[32];
-                cumulative += atomic_load(&m->buckets[i]);
-                snprintf(le, sizeof le, "le=\"%g\"", bucket_bounds[i]);
-                render_labels(&b, m->name, "_bucket", m->labels, le);
-                bh_metrics_printf(&b, " %llu\n", (unsigned long long)cumulative);
-            }
-            uint64_t count = atomic_load(&m->count);
-            render_labels(&b, m->name, "_bucket", m->labels, "le=\"+Inf\"");
-            bh_metrics_printf(&b, " %llu\n", (unsigned long long)count);
-            render_labels(&b, m->name, "_sum", m->labels, NULL);
-            bh_metrics_printf(&b, " %.6f\n", (double)atomic_load(&m->sum_us) / 1e6);
-            render_labels(&b, m->name, "_count", m->labels, NULL);
-            bh_metrics_printf(&b, " %llu\n", (unsigned long long)count);
+            family_header(b, &last, m->name, m->help, "histogram");
+            render_histogram(b, m);
         }
     }
+}
+
+char *bh_metrics_render(size_t *len)
+{
+    struct bh_buf b = {.data = malloc(8192), .cap = 8192};
+    if (!b.data)
+        return NULL;
+    b.data[0] = '\0';
+    pthread_mutex_lock(&registry_lock);
+    render_counters(&b);
+    render_histograms(&b);
     for (struct gauge *g = gauges; g; g = g->next) {
         bh_metrics_printf(&b, "# HELP %s %s\n# TYPE %s gauge\n", g->name, g->help, g->name);
         g->fn(&b, g->arg);
