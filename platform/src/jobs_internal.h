@@ -90,7 +90,6 @@ int bh__jobs_cond_init(pthread_cond_t *c);
 
 int bh__jobs_queue_count(void);
 struct bh__jobs_queue *bh__jobs_queue_at(int i);
-struct bh__jobs_queue *bh__jobs_queue_find(const char *name);
 /* Wakes this process's idle workers of the named queue (no-op if unknown). */
 void bh__jobs_queue_wake(const char *name);
 

@@ -43,7 +43,7 @@ struct bh__jobs_queue *bh__jobs_queue_at(int i)
     return &g_jobs.queues[i];
 }
 
-struct bh__jobs_queue *bh__jobs_queue_find(const char *name)
+static struct bh__jobs_queue *queue_find(const char *name)
 {
     for (int i = 0; i < g_jobs.n_queues; i++)
         if (strcmp(g_jobs.queues[i].name, name) == 0)
@@ -61,7 +61,7 @@ const struct bh__jobs_handler *bh__jobs_handler_find(const char *type)
 
 void bh__jobs_queue_wake(const char *name)
 {
-    struct bh__jobs_queue *q = bh__jobs_queue_find(name);
+    struct bh__jobs_queue *q = queue_find(name);
 
     if (q == NULL)
         return;
@@ -99,7 +99,7 @@ static int queue_concurrency(const char *name)
 
 static struct bh__jobs_queue *queue_get_or_add(const char *name)
 {
-    struct bh__jobs_queue *q = bh__jobs_queue_find(name);
+    struct bh__jobs_queue *q = queue_find(name);
     char labels[BH__QUEUE_NAME_MAX + 16];
 
     if (q != NULL)

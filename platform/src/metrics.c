@@ -3,7 +3,7 @@
  * lookup walks the lists with atomic loads and no lock; only adding an entry
  * and rendering take the registry lock. It must never take a lock to update
  * or find a metric, and never register a name outside the naming rule
- * (bh_metric_name_valid). */
+ * (bh__metric_name_valid). */
 #include "platform/metrics.h"
 
 #include <pthread.h>
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_internal.h"
 #include "platform/log.h"
 
 static const double bucket_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -61,7 +62,7 @@ static struct gauge *gauges, *gauges_tail;
 static const char *const parts[] = {"http", "db",    "jobs",    "outbox",        "redis",
                                     "auth", "tasks", "billing", "notifications", NULL};
 
-bool bh_metric_name_valid(const char *name, const char *unit)
+bool bh__metric_name_valid(const char *name, const char *unit)
 {
     static const char prefix[] = "bulkhead_";
     const char *p, *what;
@@ -94,7 +95,7 @@ bool bh_metric_name_valid(const char *name, const char *unit)
 
 static bool name_ok(const char *name, const char *unit)
 {
-    if (bh_metric_name_valid(name, unit))
+    if (bh__metric_name_valid(name, unit))
         return true;
     bh_log(BH_LOG_ERROR, "platform",
            "metrics: \"%s\" is not bulkhead_<part>_<what>%s%s; not registered",

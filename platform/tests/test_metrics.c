@@ -15,28 +15,29 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics_internal.h"
 #include "platform/metrics.h"
 
 static void names_follow_bulkhead_part_what_unit(void **state)
 {
-    assert_true(bh_metric_name_valid("bulkhead_http_requests_total", "total"));
-    assert_true(bh_metric_name_valid("bulkhead_jobs_wait_seconds", "seconds"));
-    assert_true(bh_metric_name_valid("bulkhead_tasks_cache_requests_total", "total"));
-    assert_true(bh_metric_name_valid("bulkhead_db_pool_connections", NULL));
-    assert_true(bh_metric_name_valid("bulkhead_notifications_streams", NULL));
+    assert_true(bh__metric_name_valid("bulkhead_http_requests_total", "total"));
+    assert_true(bh__metric_name_valid("bulkhead_jobs_wait_seconds", "seconds"));
+    assert_true(bh__metric_name_valid("bulkhead_tasks_cache_requests_total", "total"));
+    assert_true(bh__metric_name_valid("bulkhead_db_pool_connections", NULL));
+    assert_true(bh__metric_name_valid("bulkhead_notifications_streams", NULL));
 }
 
 static void names_outside_the_rule_are_refused(void **state)
 {
-    assert_false(bh_metric_name_valid("bh_jobs_total", "total"));             /* old prefix */
-    assert_false(bh_metric_name_valid("bulkhead_jobs_total", "total"));       /* no what */
-    assert_false(bh_metric_name_valid("bulkhead_queue_runs_total", "total")); /* no such part */
-    assert_false(bh_metric_name_valid("bulkhead_http_requests", "total"));    /* counter unit */
-    assert_false(bh_metric_name_valid("bulkhead_http_wait_ms", "seconds"));
-    assert_false(bh_metric_name_valid("bulkhead_http_Requests_total", "total"));
-    assert_false(bh_metric_name_valid("bulkhead_http__total", "total"));
-    assert_false(bh_metric_name_valid("bulkhead_http_", NULL));
-    assert_false(bh_metric_name_valid(NULL, NULL));
+    assert_false(bh__metric_name_valid("bh_jobs_total", "total"));             /* old prefix */
+    assert_false(bh__metric_name_valid("bulkhead_jobs_total", "total"));       /* no what */
+    assert_false(bh__metric_name_valid("bulkhead_queue_runs_total", "total")); /* no such part */
+    assert_false(bh__metric_name_valid("bulkhead_http_requests", "total"));    /* counter unit */
+    assert_false(bh__metric_name_valid("bulkhead_http_wait_ms", "seconds"));
+    assert_false(bh__metric_name_valid("bulkhead_http_Requests_total", "total"));
+    assert_false(bh__metric_name_valid("bulkhead_http__total", "total"));
+    assert_false(bh__metric_name_valid("bulkhead_http_", NULL));
+    assert_false(bh__metric_name_valid(NULL, NULL));
 }
 
 static void registering_a_name_outside_the_rule_gives_no_handle(void **state)

@@ -8,7 +8,6 @@
 #ifndef BH_PLATFORM_METRICS_H
 #define BH_PLATFORM_METRICS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,10 +31,6 @@ typedef void (*bh_gauge_fn)(struct bh_buf *out, void *arg);
 void bh_gauge_register(const char *name, const char *help, bh_gauge_fn fn, void *arg);
 void bh_metrics_printf(struct bh_buf *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-
-/* Whether name follows bulkhead_<part>_<what>_<unit> (unit NULL: any, or
- * none, as for a gauge that counts things). */
-bool bh_metric_name_valid(const char *name, const char *unit);
 
 /* The whole exposition text; caller frees with free(). */
 char *bh_metrics_render(size_t *len);
