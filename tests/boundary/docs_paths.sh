@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every file path and C function the docs name exists in the tree: a doc that
 # still points at a renamed file or a removed function fails the build.
-#   docs_paths.sh [DIR]   check DIR's *.md (default: docs/ and docs/adr/)
+#   docs_paths.sh [DIR|FILE.md...]   (default: README.md, docs/ and docs/adr/)
 # What counts as a name: a path under a top-level directory of the
 # repository (app/, platform/, modules/, tests/, scripts/, cmake/, migrations/,
 # docs/, bench/), anywhere in the text; src/... and include/... in a module's
@@ -22,7 +22,7 @@ import glob, os, re, subprocess, sys
 root = os.getcwd()
 docs = []
 for d in sys.argv[1:]:
-    docs += sorted(glob.glob(os.path.join(d, "*.md")))
+    docs += [d] if d.endswith(".md") else sorted(glob.glob(os.path.join(d, "*.md")))
 tracked = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], capture_output=True,
                          text=True, check=True).stdout.split()
 source = {}
@@ -84,7 +84,7 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-dirs=(docs)
+dirs=(README.md docs)
 [ -d docs/adr ] && dirs+=(docs/adr)
 check "${@:-${dirs[@]}}"
 echo "ok - every file and function named in the docs exists"
