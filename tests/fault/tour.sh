@@ -8,7 +8,7 @@
 # in a row is `make tour ENV=DIR` twice; here the suite's time is kept short.
 source "$(dirname "$0")/../lib/common.sh"
 [ -n "${BH_DEVENV_DIR:-}" ] || skip "no dev environment (run under scripts/with-devenv)"
-cd "$BH_SOURCE_DIR"
+cd "$BH_SOURCE_DIR" || exit 1
 again=(idempotency webhook rate-limit dead-letters)
 for run in 1 2; do
     start=$(date +%s)
