@@ -9,7 +9,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 [ -n "${BH_DEVENV_DIR:-}" ] || skip "no dev environment (run under scripts/with-devenv)"
 cd "$BH_SOURCE_DIR" || exit 1
-again=(idempotency webhook rate-limit dead-letters)
+again=(idempotency webhook rate-limit)
 for run in 1 2; do
     start=$(date +%s)
     steps=()
