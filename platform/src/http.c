@@ -375,6 +375,45 @@ static void check_headers(struct bh_req *req)
                          NULL);
 }
 
+/* Takes one piece of the body as it arrives: kept while it fits the limit,
+ * counted and dropped once the request is answered. */
+static enum MHD_Result take_upload(struct bh_req *req, const char *upload_data,
+                                   size_t *upload_data_size)
+{
+    if (!req->replied) {
+        size_t n = *upload_data_size;
+        if (req->body_len + n > (size_t)body_limit) {
+            /* A chunked body only shows its size while it arrives, and
+             * libmicrohttpd takes a reply only once the upload is read:
+             * answer 413 at the end, dropping what still comes. */
+            bh_reply_problem(req, 413, "body_too_large",
+                             bh_arena_printf(req->arena, "The body exceeds %ld bytes.", body_limit),
+                             NULL);
+            *upload_data_size = 0;
+            return MHD_YES;
+        }
+        if (req->body_len + n + 1 > req->body_cap) {
+            size_t cap = req->body_cap ? req->body_cap : 1024;
+            while (cap < req->body_len + n + 1)
+                cap *= 2;
+            char *b = realloc(req->body, cap);
+            if (!b)
+                return MHD_NO;
+            req->body = b;
+            req->body_cap = cap;
+        }
+        memcpy(req->body + req->body_len, upload_data, n);
+        req->body_len += n;
+        req->body[req->body_len] = '\0';
+    } else {
+        req->discarded += *upload_data_size;
+        if (req->discarded > 8 * (size_t)body_limit)
+            return MHD_NO; /* a flood, not a mistake: drop the connection */
+    }
+    *upload_data_size = 0;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -393,40 +432,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        if (!req->replied) {
-            size_t n = *upload_data_size;
-            if (req->body_len + n > (size_t)body_limit) {
-                /* A chunked body only shows its size while it arrives, and
-                 * libmicrohttpd takes a reply only once the upload is read:
-                 * answer 413 at the end, dropping what still comes. */
-                bh_reply_problem(
-                    req, 413, "body_too_large",
-                    bh_arena_printf(req->arena, "The body exceeds %ld bytes.", body_limit), NULL);
-                *upload_data_size = 0;
-                return MHD_YES;
-            }
-            if (req->body_len + n + 1 > req->body_cap) {
-                size_t cap = req->body_cap ? req->body_cap : 1024;
-                while (cap < req->body_len + n + 1)
-                    cap *= 2;
-                char *b = realloc(req->body, cap);
-                if (!b)
-                    return MHD_NO;
-                req->body = b;
-                req->body_cap = cap;
-            }
-            memcpy(req->body + req->body_len, upload_data, n);
-            req->body_len += n;
-            req->body[req->body_len] = '\0';
-        } else {
-            req->discarded += *upload_data_size;
-            if (req->discarded > 8 * (size_t)body_limit)
-                return MHD_NO; /* a flood, not a mistake: drop the connection */
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
+    if (*upload_data_size)
+        return take_upload(req, upload_data, upload_data_size);
     if (req->queued) /* refused from the headers and already answered */
         return MHD_YES;
     if (req->offloaded) /* resumed by its handler pool, with the reply made */

@@ -103,12 +103,35 @@ static char *percent_decode(const char *s, size_t n)
     return out;
 }
 
+/* Skips the user info at *p (before end), if any, keeping its password
+ * percent-decoded in *url_password (NULL when there is none). The last '@'
+ * before the path ends the user info, so a password with an unencoded '@'
+ * still parses. */
+static int parse_userinfo(const char **p, const char *end, char **url_password)
+{
+    const char *at = NULL, *colon;
+
+    for (const char *q = *p; q < end; q++)
+        if (*q == '@')
+            at = q;
+    if (at == NULL)
+        return 0;
+    colon = memchr(*p, ':', (size_t)(at - *p));
+    if (colon != NULL && at - colon > 1) {
+        *url_password = percent_decode(colon + 1, (size_t)(at - colon - 1));
+        if (*url_password == NULL)
+            return BH_EINVAL;
+    }
+    *p = at + 1;
+    return 0;
+}
+
 /* redis://[user:password@]host[:port][/db] into g_redis. The user part is
  * ignored: every pool authenticates as its own user. The password is kept
  * (in *url_password, for the caller to free) as a fallback. */
 static int parse_url(const char *url, char **url_password)
 {
-    const char *p, *end, *at, *host, *host_end, *colon;
+    const char *p, *end, *host, *host_end;
     char *num_end;
     long port = 6379, db = 0;
 
@@ -118,21 +141,8 @@ static int parse_url(const char *url, char **url_password)
     p = url + 8;
     end = p + strcspn(p, "/?#");
 
-    /* The last '@' before the path ends the user info, so a password with
-     * an unencoded '@' still parses. */
-    at = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@')
-            at = q;
-    if (at != NULL) {
-        colon = memchr(p, ':', (size_t)(at - p));
-        if (colon != NULL && at - colon > 1) {
-            *url_password = percent_decode(colon + 1, (size_t)(at - colon - 1));
-            if (*url_password == NULL)
-                return BH_EINVAL;
-        }
-        p = at + 1;
-    }
+    if (parse_userinfo(&p, end, url_password) != 0)
+        return BH_EINVAL;
 
     if (*p == '[') { /* [IPv6]:port */
         host = p + 1;
@@ -322,6 +332,27 @@ static void pool_destroy(struct redis_pool *p)
 
 /* ---- commands ------------------------------------------------------------------- */
 
+/* What a reply Redis gave means to the caller: 0, or the error its error
+ * reply stands for. */
+static int reply_result(const char *user, const redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ERROR)
+        return 0;
+    if (strncmp(reply->str, "NOPERM", 6) == 0) {
+        /* The user reached outside its key prefix and fence 4 held. A
+         * warning, not an error: fence probes (GET /_modules) do it on
+         * purpose, and a caller that did not mean to gets BH_EFORBIDDEN. */
+        bh_log(BH_LOG_WARN, "platform", "redis %s: %s", user, reply->str);
+        return BH_EFORBIDDEN;
+    }
+    /* NOSCRIPT is how Redis asks for a script it does not hold yet (after a
+     * start, a restart or a flush): bh_redis_script_as() loads it and runs
+     * it again, so it is no error. */
+    bh_log(strncmp(reply->str, "NOSCRIPT", 8) == 0 ? BH_LOG_DEBUG : BH_LOG_ERROR, "platform",
+           "redis %s: error reply: %s", user, reply->str);
+    return BH_EINTERNAL;
+}
+
 /* Runs cmd as user. Breaker: a call it lets through always reports back,
  * success when Redis answered (even with an error reply), failure when it
  * could not be reached. */
@@ -368,21 +399,7 @@ static int redis_call(const char *user, redisReply **out, const struct redis_cmd
     pool_give(p, c);
 
     *out = reply;
-    if (reply->type != REDIS_REPLY_ERROR)
-        return 0;
-    if (strncmp(reply->str, "NOPERM", 6) == 0) {
-        /* The user reached outside its key prefix and fence 4 held. A
-         * warning, not an error: fence probes (GET /_modules) do it on
-         * purpose, and a caller that did not mean to gets BH_EFORBIDDEN. */
-        bh_log(BH_LOG_WARN, "platform", "redis %s: %s", p->user, reply->str);
-        return BH_EFORBIDDEN;
-    }
-    /* NOSCRIPT is how Redis asks for a script it does not hold yet (after a
-     * start, a restart or a flush): bh_redis_script_as() loads it and runs
-     * it again, so it is no error. */
-    bh_log(strncmp(reply->str, "NOSCRIPT", 8) == 0 ? BH_LOG_DEBUG : BH_LOG_ERROR, "platform",
-           "redis %s: error reply: %s", p->user, reply->str);
-    return BH_EINTERNAL;
+    return reply_result(p->user, reply);
 
 out_unreachable:
     bh_breaker_failure(&p->breaker, bh_now_ms());
