@@ -103,3 +103,13 @@ out:
     json_decref(actor);
     return rc;
 }
+
+int bh_outbox_publish_take(struct bh_tx *tx, const char *type, const char *org_id,
+                           const char *actor_id, const char *aggregate_id, json_t *data)
+{
+    if (data == NULL)
+        return BH_ENOMEM;
+    int rc = bh_outbox_publish(tx, type, org_id, actor_id, aggregate_id, data);
+    json_decref(data);
+    return rc;
+}

@@ -19,6 +19,7 @@
 #include "platform/breaker.h"
 #include "platform/db.h"
 #include "platform/err.h"
+#include "platform/events.h"
 #include "platform/redis.h"
 
 #define SKIPPED 77
@@ -332,6 +333,50 @@ out:
     bh_tx_rollback(tx);
 }
 
+/* A setting made on the transaction is seen by a query given the
+ * transaction, and not by one given none, which runs alone on the pool. */
+static void query_runs_on_the_given_transaction_or_alone(void)
+{
+    static const char SQL_SET[] = "SELECT set_config('bulkhead.probe', 'in-tx', true)";
+    static const char SQL_GET[] = "SELECT coalesce(current_setting('bulkhead.probe', true), '')";
+    struct bh_tx *tx = NULL;
+    PGresult *r = NULL;
+
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
+    REQUIRE_RC(bh_query_as("auth", tx, NULL, SQL_SET, 0, NULL), 0);
+    REQUIRE_RC(bh_query_as("auth", tx, &r, SQL_GET, 0, NULL), 0);
+    CHECK(strcmp(PQgetvalue(r, 0, 0), "in-tx") == 0);
+    PQclear(r);
+    r = NULL;
+    REQUIRE_RC(bh_query_as("auth", NULL, &r, SQL_GET, 0, NULL), 0);
+    CHECK(strcmp(PQgetvalue(r, 0, 0), "") == 0);
+    PQclear(r);
+    r = NULL;
+out:
+    PQclear(r);
+    bh_tx_rollback(tx);
+}
+
+/* The taking form drops the caller's reference whether or not the event is
+ * written, and refuses a NULL data (a failed json_pack) as out of memory. */
+static void outbox_publish_take_takes_the_data(void)
+{
+    struct bh_tx *tx = NULL;
+    json_t *data = json_object();
+
+    REQUIRE_RC(bh_outbox_publish_take(NULL, "probe.event", NULL, NULL, NULL, NULL), BH_ENOMEM);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
+    json_incref(data); /* one reference for the call to take, one to look */
+    CHECK_RC(bh_outbox_publish_take(tx, "probe.event", NULL, NULL, NULL, data), 0);
+    CHECK(data->refcount == 1);
+    json_incref(data);
+    CHECK_RC(bh_outbox_publish_take(tx, "Not A Type", NULL, NULL, NULL, data), BH_EINVAL);
+    CHECK(data->refcount == 1);
+out:
+    json_decref(data);
+    bh_tx_rollback(tx);
+}
+
 static void cross_module_transaction_rolls_back_both_writes(void)
 {
     struct bh_tx *tx = NULL;
@@ -550,6 +595,8 @@ static void database_fence_and_transactions(void)
     module_role_cannot_read_another_modules_schema();
     cross_module_transaction_commits_both_writes();
     cross_module_transaction_rolls_back_both_writes();
+    query_runs_on_the_given_transaction_or_alone();
+    outbox_publish_take_takes_the_data();
     constraint_violations_map_to_errors_with_details();
     statements_are_prepared_once_per_connection();
     begin_and_role_switches_ride_with_the_next_statement();

@@ -71,6 +71,17 @@ const char *bh_tx_module(const struct bh_tx *tx);
 int bh_db_query_as(const char *module, PGresult **res, const char *sql, int nparams,
                    const char *const *params);
 
+/* Runs one statement on tx when the caller has one (bh_tx_query()), else
+ * alone on module's pool (bh_db_query_as()): for a repo function that serves
+ * both a caller's transaction and a read of its own. Same errors and result
+ * ownership as those two. */
+static inline int bh_query_as(const char *module, struct bh_tx *tx, PGresult **res, const char *sql,
+                              int nparams, const char *const *params)
+{
+    return tx ? bh_tx_query(tx, res, sql, nparams, params)
+              : bh_db_query_as(module, res, sql, nparams, params);
+}
+
 /* Health: SELECT 1 on one connection of module's pool within timeout_ms. */
 int bh_db_ping(const char *module, int timeout_ms);
 
@@ -100,9 +111,10 @@ static inline bool bh_pg_null(const PGresult *r, int row, int col)
 }
 
 #ifdef BH_MODULE_NAME
-#define bh_tx_begin(out)            bh_tx_begin_as(BH_MODULE_NAME, (out))
-#define bh_tx_enter(tx, prev)       bh_tx_enter_as((tx), BH_MODULE_NAME, (prev))
-#define bh_db_query(res, sql, n, p) bh_db_query_as(BH_MODULE_NAME, (res), (sql), (n), (p))
+#define bh_tx_begin(out)             bh_tx_begin_as(BH_MODULE_NAME, (out))
+#define bh_tx_enter(tx, prev)        bh_tx_enter_as((tx), BH_MODULE_NAME, (prev))
+#define bh_db_query(res, sql, n, p)  bh_db_query_as(BH_MODULE_NAME, (res), (sql), (n), (p))
+#define bh_query(tx, res, sql, n, p) bh_query_as(BH_MODULE_NAME, (tx), (res), (sql), (n), (p))
 #endif
 
 #endif

@@ -69,6 +69,11 @@ struct bh_job_type {
  * (bh_tx_defer), so a failure to write it shows there and rolls back all. */
 int bh_outbox_publish(struct bh_tx *tx, const char *type, const char *org_id, const char *actor_id,
                       const char *aggregate_id, const json_t *data);
+/* bh_outbox_publish() for data built for this one event: takes data (its
+ * reference is dropped whatever the outcome), and a NULL data, as a failed
+ * json_pack() returns, is BH_ENOMEM with nothing published. */
+int bh_outbox_publish_take(struct bh_tx *tx, const char *type, const char *org_id,
+                           const char *actor_id, const char *aggregate_id, json_t *data);
 
 /* Records event_id as handled by consumer in the current module's inbox
  * table (<module>.inbox) on tx. Returns 0 when newly recorded, 1 when it was
