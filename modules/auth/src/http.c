@@ -91,7 +91,7 @@ static int signup(struct bh_req *req)
     const struct bh_json_field fields[] = {
         BH_JSON_STRING("email", &email, 1, 320, true),
         BH_JSON_STRING("password", &password, 12, 128, true),
-        BH_JSON_STRING("name", &name, 1, 100, true),
+        BH_JSON_LINE("name", &name, 1, 100, true),
         {0},
     };
     bh_json_read(req, bh_req_json(req), fields);
@@ -252,7 +252,7 @@ static int me_patch(struct bh_req *req)
     int rc = auth_authenticate(req, &p);
     if (rc != 0)
         return rc;
-    const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, false), {0}};
+    const struct bh_json_field fields[] = {BH_JSON_LINE("name", &name, 1, 100, false), {0}};
     bh_json_read(req, bh_req_json(req), fields);
     name_ok(req, "name", name);
     if (bh_req_has_field_errors(req))
@@ -316,7 +316,7 @@ static int orgs_create(struct bh_req *req)
     int rc = auth_authenticate(req, &p);
     if (rc != 0)
         return rc;
-    const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, true), {0}};
+    const struct bh_json_field fields[] = {BH_JSON_LINE("name", &name, 1, 100, true), {0}};
     bh_json_read(req, bh_req_json(req), fields);
     name_ok(req, "name", name);
     if (bh_req_has_field_errors(req))
