@@ -1,7 +1,7 @@
 /* Email messages as bytes: RFC 5322 headers, a multipart/alternative body
  * (plain text and HTML, quoted-printable UTF-8) and RFC 2047 encoded words for
- * non-ASCII headers and for headers that hold "=?". Pure functions; the transport sends what this builds.
- * A header value with a line break is refused, never passed through. */
+ * non-ASCII headers and for headers that hold "=?". Pure functions; the transport sends what this
+ * builds. A header value with a line break is refused, never passed through. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -151,8 +151,10 @@ static void encoded_words_in_values_are_encoded(void **state)
     size_t len = 0;
     char *msg = notifications__mime_compose(&m, &len);
     assert_non_null(msg);
-    assert_non_null(strstr(msg, "Subject: =?UTF-8?B?Rml4ID0/VVRGLTg/Qj9VR0Y1SUc1dmR3PT0/PSBub3c=?=\r\n"));
-    assert_non_null(strstr(msg, "To: =?UTF-8?B?PT9VVEYtOD9CP1FXUnRhVzQ9Pz0=?= <ada@example.com>\r\n"));
+    assert_non_null(
+        strstr(msg, "Subject: =?UTF-8?B?Rml4ID0/VVRGLTg/Qj9VR0Y1SUc1dmR3PT0/PSBub3c=?=\r\n"));
+    assert_non_null(
+        strstr(msg, "To: =?UTF-8?B?PT9VVEYtOD9CP1FXUnRhVzQ9Pz0=?= <ada@example.com>\r\n"));
     free(msg);
 }
 

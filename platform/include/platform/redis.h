@@ -27,13 +27,22 @@ int bh__redis(const char *user, redisReply **out, const char *fmt, ...);
 int bh__redis_argv(const char *user, redisReply **out, int argc, const char **argv,
                    const size_t *argvlen);
 
+/* A connection of its own for SUBSCRIBE, which takes a connection over for
+ * good and so cannot come from the pool: connected to REDIS_URL and logged in
+ * as user exactly like the pool's connections (same URL parsing, password,
+ * database and timeout), with TCP keepalive on. It is not behind the
+ * breaker: its owner decides when to try again (and tells the log). NULL
+ * when Redis cannot be reached or user has no pool. The caller owns it: redisFree(). */
+redisContext *bh__redis_subscriber(const char *user);
+
 /* Health: PING as user. */
 int bh_redis_ping(const char *user);
 /* Breaker state for this user: "closed", "open" or "half_open". */
 const char *bh_redis_breaker_state(const char *user);
 
 #ifdef BH_MODULE_NAME
-#define bh_redis(out, ...) bh__redis(BH_MODULE_NAME, (out), __VA_ARGS__)
+#define bh_redis(out, ...)    bh__redis(BH_MODULE_NAME, (out), __VA_ARGS__)
+#define bh_redis_subscriber() bh__redis_subscriber(BH_MODULE_NAME)
 #define bh_redis_argv(out, argc, argv, lens)                                                       \
     bh__redis_argv(BH_MODULE_NAME, (out), (argc), (argv), (lens))
 #endif
