@@ -34,6 +34,17 @@ static json_t *member_json(const struct auth__member *m)
                      m->name, "role", auth_role_name(m->role));
 }
 
+static json_t *invitation_json(const struct auth__invitation *v)
+{
+    json_t *by = bh_uuid_is_nil(&v->invited_by)
+                     ? json_null()
+                     : json_pack("{s:s, s:s}", "id", v->invited_by.str, "name", v->invited_by_name);
+    return json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o, s:s, s:s, s:s}", "id", v->id.str, "org",
+                     "id", v->org_id.str, "name", v->org_name, "email", v->email, "role",
+                     auth_role_name(v->role), "invited_by", by, "status", v->status, "created_at",
+                     v->created_at, "expires_at", v->expires_at);
+}
+
 static json_t *tokens_json(const struct auth__tokens *t)
 {
     return json_pack("{s:s, s:s, s:s, s:i}", "access_token", t->access_token, "refresh_token",
@@ -415,14 +426,81 @@ static int members_add(struct bh_req *req)
         bh_req_field_error(req, "email", "must be a valid email address");
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
-    struct auth__member m;
+    struct auth__invitation inv;
     struct auth__refusal why = {0};
-    rc = auth__member_add(p, norm, role, &m, &why);
+    rc = auth__invite(p, norm, role, &inv, &why);
     if (rc == BH_EUNPROCESSABLE) /* no such user: a field error on email */
         bh_req_field_error(req, "email", "no user has this email");
     if (rc != 0)
         return reply_refusal(req, rc, &why);
-    return bh_reply_json(req, 201, member_json(&m));
+    char location[96];
+    snprintf(location, sizeof location, "/v1/me/invitations/%s", inv.id.str);
+    bh_reply_header(req, "Location", location);
+    return bh_reply_json(req, 201, invitation_json(&inv));
+}
+
+/* ------------------------------------------------------------ invitations (the invitee's side) */
+
+static int invitations_list(struct bh_req *req)
+{
+    const struct auth_principal *me;
+    struct auth__invitation *v = NULL;
+    int n = 0;
+    int rc = auth_authenticate(req, &me);
+    if (rc != 0)
+        return rc;
+    rc = auth__repo_invitations_pending(bh_req_arena(req), &me->user_id, AUTH__INVITATIONS_MAX, &v,
+                                        &n);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, invitation_json(&v[i]));
+    return bh_reply_json(req, 200, json_pack("{s:o}", "data", data));
+}
+
+/* The {id} path parameter; an unparsable id is simply not an invitation. */
+static bool invitation_id(struct bh_req *req, bh_uuid *out)
+{
+    const char *id = bh_req_param(req, "id");
+    return id && bh_uuid_parse(id, out);
+}
+
+static int invitation_accept(struct bh_req *req)
+{
+    const struct auth_principal *me;
+    bh_uuid id, org_id;
+    int rc = auth_authenticate(req, &me);
+    if (rc != 0)
+        return rc;
+    if (!invitation_id(req, &id))
+        return BH_ENOTFOUND;
+    if (no_body(req) != 0)
+        return bh_reply_field_errors(req);
+    struct auth__refusal why = {0};
+    rc = auth__invitation_accept(&me->user_id, &id, &org_id, &why);
+    if (rc != 0)
+        return reply_refusal(req, rc, &why);
+    struct auth__org org;
+    if ((rc = auth__repo_org_get(&org_id, &me->user_id, &org)) != 0)
+        return rc;
+    return bh_reply_json(req, 200, org_json(&org));
+}
+
+static int invitation_decline(struct bh_req *req)
+{
+    const struct auth_principal *me;
+    bh_uuid id;
+    int rc = auth_authenticate(req, &me);
+    if (rc != 0)
+        return rc;
+    if (!invitation_id(req, &id))
+        return BH_ENOTFOUND;
+    if (no_body(req) != 0)
+        return bh_reply_field_errors(req);
+    struct auth__refusal why = {0};
+    rc = auth__invitation_decline(&me->user_id, &id, &why);
+    return rc != 0 ? reply_refusal(req, rc, &why) : bh_reply_empty(req, 204);
 }
 
 /* The {user} path parameter; an unparsable id is simply not a member. */
@@ -494,4 +572,7 @@ const struct bh_route auth__routes[] = {
     {"POST", "/v1/orgs/{org}/members", members_add, 0},
     {"PATCH", "/v1/orgs/{org}/members/{user}", members_update, 0},
     {"DELETE", "/v1/orgs/{org}/members/{user}", members_remove, 0},
+    {"GET", "/v1/me/invitations", invitations_list, 0},
+    {"POST", "/v1/me/invitations/{id}/accept", invitation_accept, 0},
+    {"POST", "/v1/me/invitations/{id}/decline", invitation_decline, 0},
 };

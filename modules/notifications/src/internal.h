@@ -25,6 +25,7 @@ struct bh_tx;
 enum notifications__type {
     NOTIF_USER_SIGNED_UP,
     NOTIF_MEMBER_ADDED,
+    NOTIF_MEMBER_INVITED,
     NOTIF_TASK_ASSIGNED,
     NOTIF_TASK_COMPLETED,
     NOTIF_TASK_COMMENTED,
@@ -254,6 +255,7 @@ json_t *notifications__row_json(const struct notifications__row *row);
 
 int notifications__on_user_signed_up(const struct bh_event *ev);
 int notifications__on_member_added(const struct bh_event *ev);
+int notifications__on_member_invited(const struct bh_event *ev);
 int notifications__on_task_assigned(const struct bh_event *ev);
 int notifications__on_task_completed(const struct bh_event *ev);
 int notifications__on_task_commented(const struct bh_event *ev);
