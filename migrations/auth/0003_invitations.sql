@@ -1,6 +1,6 @@
 -- Invitations: adding someone to an organization asks them first. An admin
 -- invites a registered user; the membership (and member.added) exists only
--- once the invitee accepts. One pending invitation per org and user; a
+-- once the invitee accepts; an admin may revoke a pending one. One pending invitation per org and user; a
 -- pending one past expires_at counts for nothing and may be renewed.
 create table auth.invitations (
     id         uuid primary key,
@@ -9,7 +9,7 @@ create table auth.invitations (
     role       text not null check (role in ('owner', 'admin', 'member')),
     invited_by uuid references auth.users (id) on delete set null,
     status     text not null default 'pending'
-               check (status in ('pending', 'accepted', 'declined')),
+               check (status in ('pending', 'accepted', 'declined', 'revoked')),
     created_at timestamptz not null default now(),
     expires_at timestamptz not null,
     decided_at timestamptz

@@ -153,6 +153,20 @@ INV_P=$(jget .id)
 new_user late; L_EMAIL=$EMAIL
 TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$L_EMAIL\"}"; is_problem 402 plan_limit_exceeded
 [ "$(jget .usage)" = 3 ] || fail "pending invitations count as seats: $BODY"
+TOKEN=$O api GET "/v1/orgs/$ORG/invitations"; expect 200
+[ "$(jget '[.data[].id] | join(",")')" = "$INV_P" ] || fail "the org's pending invitations: $BODY"
+TOKEN=$X api GET "/v1/orgs/$ORG/invitations"; is_problem 404 not_found
+TOKEN=$X api DELETE "/v1/orgs/$ORG/invitations/$INV_P"; is_problem 404 not_found
+TOKEN=$O api DELETE "/v1/orgs/$ORG/invitations/$INV_P"; expect 204
+TOKEN=$O api DELETE "/v1/orgs/$ORG/invitations/$INV_P"; is_problem 404 not_found
+login "$P_EMAIL"; P=$TOKEN
+TOKEN=$P api POST "/v1/me/invitations/$INV_P/accept"; is_problem 409 invitation_closed
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$L_EMAIL\"}"; expect 201
+TOKEN=$O api DELETE "/v1/orgs/$ORG/invitations/$(jget .id)"; expect 204
+pass "admins list and revoke pending invitations (204, then 404); a revoked one cannot be accepted and frees its seat"
+
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$P_EMAIL\"}"; expect 201
+INV_P=$(jget .id)
 X_ID=$(TOKEN=$X api GET /v1/me; jget .id)
 psql "${DATABASE_URL:?}" -qAtX -v ON_ERROR_STOP=1 -c "SET ROLE bh_auth" \
     -c "INSERT INTO auth.members (org_id, user_id, role) VALUES ('$ORG', '$X_ID', 'member')" >/dev/null

@@ -439,6 +439,44 @@ static int members_add(struct bh_req *req)
     return bh_reply_json(req, 201, invitation_json(&inv));
 }
 
+/* ------------------------------------------------------------ invitations (the org's side) */
+
+static int org_invitations_list(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    struct auth__invitation *v = NULL;
+    int n = 0;
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_ADMIN, &p);
+    if (rc != 0)
+        return rc;
+    rc = auth__repo_invitations_pending(bh_req_arena(req), NULL, &p->org_id, AUTH__INVITATIONS_MAX,
+                                        &v, &n);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, invitation_json(&v[i]));
+    return bh_reply_json(req, 200, json_pack("{s:o}", "data", data));
+}
+
+/* A pending invitation holds a seat until it is answered, expires or is
+ * revoked here. */
+static int org_invitation_revoke(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    bh_uuid id;
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_ADMIN, &p);
+    if (rc != 0)
+        return rc;
+    const char *raw = bh_req_param(req, "id");
+    if (!raw || !bh_uuid_parse(raw, &id))
+        return BH_ENOTFOUND;
+    if (no_body(req) != 0)
+        return bh_reply_field_errors(req);
+    rc = auth__repo_invitation_revoke(&p->org_id, &id);
+    return rc != 0 ? rc : bh_reply_empty(req, 204);
+}
+
 /* ------------------------------------------------------------ invitations (the invitee's side) */
 
 static int invitations_list(struct bh_req *req)
@@ -449,8 +487,8 @@ static int invitations_list(struct bh_req *req)
     int rc = auth_authenticate(req, &me);
     if (rc != 0)
         return rc;
-    rc = auth__repo_invitations_pending(bh_req_arena(req), &me->user_id, AUTH__INVITATIONS_MAX, &v,
-                                        &n);
+    rc = auth__repo_invitations_pending(bh_req_arena(req), &me->user_id, NULL,
+                                        AUTH__INVITATIONS_MAX, &v, &n);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
@@ -572,6 +610,8 @@ const struct bh_route auth__routes[] = {
     {"POST", "/v1/orgs/{org}/members", members_add, 0},
     {"PATCH", "/v1/orgs/{org}/members/{user}", members_update, 0},
     {"DELETE", "/v1/orgs/{org}/members/{user}", members_remove, 0},
+    {"GET", "/v1/orgs/{org}/invitations", org_invitations_list, 0},
+    {"DELETE", "/v1/orgs/{org}/invitations/{id}", org_invitation_revoke, 0},
     {"GET", "/v1/me/invitations", invitations_list, 0},
     {"POST", "/v1/me/invitations/{id}/accept", invitation_accept, 0},
     {"POST", "/v1/me/invitations/{id}/decline", invitation_decline, 0},

@@ -180,7 +180,7 @@ struct auth__invitation {
     enum auth_role role;
     bh_uuid invited_by; /* nil when that user is gone */
     char invited_by_name[AUTH__NAME_MAX];
-    char status[16]; /* pending, accepted, declined */
+    char status[16]; /* pending, accepted, declined, revoked */
     char created_at[AUTH__TS_LEN];
     char expires_at[AUTH__TS_LEN];
     bool expired; /* pending past expires_at: counts for nothing */
@@ -241,9 +241,13 @@ int auth__repo_invitation_insert(struct bh_tx *tx, const bh_uuid *org_id, const 
  * it is not theirs. */
 int auth__repo_invitation_get(struct bh_tx *tx, const bh_uuid *id, const bh_uuid *user_id,
                               bool lock, struct auth__invitation *out);
-/* user_id's live pending invitations, newest first, at most limit. */
-int auth__repo_invitations_pending(struct bh_arena *a, const bh_uuid *user_id, int limit,
-                                   struct auth__invitation **out, int *n);
+/* Live pending invitations, newest first, at most limit: user_id's, or
+ * (user_id NULL) org_id's. */
+int auth__repo_invitations_pending(struct bh_arena *a, const bh_uuid *user_id,
+                                   const bh_uuid *org_id, int limit, struct auth__invitation **out,
+                                   int *n);
+/* Revokes a pending invitation of org_id; BH_ENOTFOUND when there is none. */
+int auth__repo_invitation_revoke(const bh_uuid *org_id, const bh_uuid *id);
 /* Live pending invitations of org_id: seats they would take. */
 int auth__repo_invitations_pending_count(struct bh_tx *tx, const bh_uuid *org_id, int64_t *n);
 /* Marks a pending invitation accepted or declined. */
@@ -347,7 +351,7 @@ int auth__call_seat_check(struct bh_tx *tx, const bh_uuid *org_id, int64_t curre
 
 /* ------------------------------------------------------------ HTTP (http.c) */
 
-enum { AUTH__N_ROUTES = 18 };
+enum { AUTH__N_ROUTES = 20 };
 extern const struct bh_route auth__routes[AUTH__N_ROUTES];
 
 #endif

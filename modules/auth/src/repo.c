@@ -83,6 +83,13 @@ static const char SQL_INVITATIONS_PENDING_OF_USER[] =
     "select " INVITATION_COLUMNS INVITATION_FROM
     "where i.user_id = $1 and i.status = 'pending' and i.expires_at > now() "
     "order by i.created_at desc, i.id desc limit $2";
+static const char SQL_INVITATIONS_PENDING_OF_ORG[] =
+    "select " INVITATION_COLUMNS INVITATION_FROM
+    "where i.org_id = $1 and i.status = 'pending' and i.expires_at > now() "
+    "order by i.created_at desc, i.id desc limit $2";
+static const char SQL_INVITATION_REVOKE[] =
+    "update auth.invitations set status = 'revoked', decided_at = now() "
+    "where id = $1 and org_id = $2 and status = 'pending'";
 static const char SQL_INVITATIONS_PENDING_COUNT[] =
     "select count(*) from auth.invitations where org_id = $1 and status = 'pending' "
     "and expires_at > now()";
@@ -504,14 +511,16 @@ int auth__repo_invitation_get(struct bh_tx *tx, const bh_uuid *id, const bh_uuid
     return rc;
 }
 
-int auth__repo_invitations_pending(struct bh_arena *a, const bh_uuid *user_id, int limit,
-                                   struct auth__invitation **out, int *n)
+int auth__repo_invitations_pending(struct bh_arena *a, const bh_uuid *user_id,
+                                   const bh_uuid *org_id, int limit, struct auth__invitation **out,
+                                   int *n)
 {
     PGresult *r = NULL;
     char lim[16];
     snprintf(lim, sizeof lim, "%d", limit);
-    const char *p[] = {user_id->str, lim};
-    int rc = bh_db_query(&r, SQL_INVITATIONS_PENDING_OF_USER, 2, p);
+    const char *p[] = {user_id ? user_id->str : org_id->str, lim};
+    int rc = bh_db_query(
+        &r, user_id ? SQL_INVITATIONS_PENDING_OF_USER : SQL_INVITATIONS_PENDING_OF_ORG, 2, p);
     if (rc != 0)
         return rc;
     *n = PQntuples(r);
@@ -536,6 +545,17 @@ int auth__repo_invitations_pending_count(struct bh_tx *tx, const bh_uuid *org_id
     *n = strtoll(bh_pg_str(r, 0, 0), NULL, 10);
     PQclear(r);
     return 0;
+}
+
+int auth__repo_invitation_revoke(const bh_uuid *org_id, const bh_uuid *id)
+{
+    PGresult *r = NULL;
+    const char *p[] = {id->str, org_id->str};
+    int rc = bh_db_query(&r, SQL_INVITATION_REVOKE, 2, p);
+    if (rc == 0 && affected(r) != 1)
+        rc = BH_ENOTFOUND;
+    PQclear(r);
+    return rc;
 }
 
 int auth__repo_invitation_decide(struct bh_tx *tx, const bh_uuid *id, bool accepted)
