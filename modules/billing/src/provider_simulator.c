@@ -14,6 +14,7 @@
 
 #include "platform/config.h"
 #include "platform/err.h"
+#include "platform/log.h"
 #include "platform/metrics.h"
 #include "provider.h"
 
@@ -76,7 +77,8 @@ static void hang(void)
 }
 
 /* The simulator's ledger: every charge it took or refused, by idempotency
- * key, as a real provider keeps them. A charge repeated with a key it knows
+ * key, as a real provider keeps them (in this process's memory only: a
+ * restarted server forgets them, which a real provider does not). A charge repeated with a key it knows
  * takes nothing and answers the first outcome; find_charge reads it. Bounded:
  * the oldest finished entries make room (a real provider keeps keys for a
  * day or so; the simulator keeps the last LEDGER_SIZE). */
@@ -203,6 +205,8 @@ static int sim_charge(const char *card_ref, int64_t amount_cents, const char *cu
     if (rc == 0 && out->outcome == BILLING__CHARGE_SUCCEEDED) {
         pthread_once(&charges_once, charges_register);
         bh_counter_add(charges_taken, 1);
+        bh_log_info("simulator: charge %s taken under idempotency key %s", out->ref,
+                    idempotency_key);
     }
     return rc;
 }

@@ -68,6 +68,8 @@ int billing__reconcile(const bh_uuid *attempt_id)
     struct unsettled u;
     memset(&u, 0, sizeof u);
     int rc = load(attempt_id, &u);
+    if (rc > 0)
+        bh_log_info("attempt %s was settled already", attempt_id->str);
     if (rc != 0)
         return rc > 0 ? 0 : rc;
     struct billing__charge_result res;
