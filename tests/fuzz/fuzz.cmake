@@ -16,6 +16,12 @@ else()
   set(BH_FUZZ_PLATFORM_LIB bh_platform)
 endif()
 
+# libFuzzer steers by the coverage of the code it reaches: the platform is
+# instrumented too (the module files a target compiles are, as its own).
+if(BH_LIBFUZZER)
+  target_compile_options(${BH_FUZZ_PLATFORM_LIB} PRIVATE -fsanitize=fuzzer-no-link)
+endif()
+
 # bh_fuzz_target(NAME <target> [MODULE <m> SOURCES <files of the module's src>]
 #                [PLATFORM_INTERNALS] [ROUNDS <n>])
 function(bh_fuzz_target)
