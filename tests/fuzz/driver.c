@@ -68,9 +68,7 @@ static size_t mutate(uint8_t *buf, size_t len, const struct seed *seeds, int n, 
         if (len)
             buf[at] ^= (uint8_t)(1u << (next_random(rng) % 8));
         break;
-    case 1: /* cut the tail */
-        len = at;
-        break;
+    case 1: /* cut the tail */ len = at; break;
     case 2: /* insert a byte: printable most of the time */
         if (len < MAX_LEN) {
             memmove(buf + at + 1, buf + at, len - at);

@@ -39,9 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(strlen(id.str) == 36, "a resume point is 36 characters");
         for (int i = 0; i < 36; i++) {
             char c = id.str[i];
-            check(i == 8 || i == 13 || i == 18 || i == 23 ? c == '-'
-                                                          : isxdigit((unsigned char)c) &&
-                                                                !isupper((unsigned char)c),
+            check(i == 8 || i == 13 || i == 18 || i == 23
+                      ? c == '-'
+                      : isxdigit((unsigned char)c) && !isupper((unsigned char)c),
                   "a resume point is lower-case hex with hyphens in place");
             check(tolower((unsigned char)value[i]) == c, "the canonical text is the input's");
         }

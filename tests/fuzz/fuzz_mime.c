@@ -24,9 +24,9 @@ static void check(int ok, const char *what, const char *msg)
     }
 }
 
-static const char *const headers[] = {"Date: ",       "From: ",         "To: ",
-                                      "Subject: ",    "Message-ID: ",   "MIME-Version: ",
-                                      "Auto-Submitted: ", "Content-Type: ", NULL};
+static const char *const headers[] = {
+    "Date: ",         "From: ",           "To: ",           "Subject: ", "Message-ID: ",
+    "MIME-Version: ", "Auto-Submitted: ", "Content-Type: ", NULL};
 
 static int known_header(const char *line)
 {

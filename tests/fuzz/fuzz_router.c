@@ -24,7 +24,10 @@ static int no_handler(struct bh_req *req)
     return 0;
 }
 
-#define R(m, p) {m, p, no_handler, 0, NULL}
+#define R(m, p)                                                                                    \
+    {                                                                                              \
+        m, p, no_handler, 0, NULL                                                                  \
+    }
 static const struct bh_route routes[] = {
     R("GET", "/health/live"),
     R("GET", "/health/ready"),

@@ -41,8 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(header, data, hlen);
     header[hlen] = '\0';
 
-    enum billing__signature v =
-        billing__verify_signature(header, body, blen, SECRET, NOW, 300);
+    enum billing__signature v = billing__verify_signature(header, body, blen, SECRET, NOW, 300);
     check(v == BILLING__SIGNATURE_VALID || v == BILLING__SIGNATURE_INVALID ||
               v == BILLING__SIGNATURE_STALE,
           "the check answers one of its three verdicts");
@@ -51,8 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char sig[65], good[128];
     billing__sign(SECRET, (long long)NOW, body, blen, sig);
     snprintf(good, sizeof good, "t=%lld,v1=%s", (long long)NOW, sig);
-    check(billing__verify_signature(good, body, blen, SECRET, NOW, 300) ==
-              BILLING__SIGNATURE_VALID,
+    check(billing__verify_signature(good, body, blen, SECRET, NOW, 300) == BILLING__SIGNATURE_VALID,
           "a body signed with the secret is valid");
     check(billing__verify_signature(good, body, blen, SECRET, NOW + 301, 300) ==
               BILLING__SIGNATURE_STALE,

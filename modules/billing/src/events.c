@@ -51,8 +51,8 @@ int billing__publish_subscription_changed(struct bh_tx *tx, const struct billing
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "org_id", s->org_id.str,
                   "subscription_id", s->id.str, "plan", s->plan_id, "previous_plan", previous_plan,
                   "status", billing__status_name(s->status), "previous_status",
-                  billing__status_name(previous_status), "reason", reason,
-                  "cancel_at_period_end", s->cancel_at_period_end, "current_period_end", end);
+                  billing__status_name(previous_status), "reason", reason, "cancel_at_period_end",
+                  s->cancel_at_period_end, "current_period_end", end);
     if (d) {
         json_object_set_new(d, "pending_plan",
                             s->pending_plan_id[0] ? json_string(s->pending_plan_id) : json_null());

@@ -153,8 +153,9 @@ enum billing__signature {
 /* Webhook signature check: header is `t=<unix>,v1=<hex>[,v1=<hex>...]`,
  * the signature HMAC-SHA256(secret, t + "." + body). STALE (checked after
  * the signature matched) when t is further than tolerance_s from now. */
-enum billing__signature billing__verify_signature(const char *header, const char *body, size_t body_len,
-                              const char *secret, time_t now, long tolerance_s);
+enum billing__signature billing__verify_signature(const char *header, const char *body,
+                                                  size_t body_len, const char *secret, time_t now,
+                                                  long tolerance_s);
 /* The v1 signature for t and body, as 64 lower-case hex digits. */
 void billing__sign(const char *secret, long long t, const char *body, size_t body_len,
                    char out[65]);
@@ -400,7 +401,7 @@ enum billing__change_kind {
     BILLING__CHANGE_RESUMED,             /* a scheduled downgrade or cancel was undone */
     BILLING__CHANGE_CANCEL_SCHEDULED,    /* cancels at the period end */
     BILLING__CHANGE_CANCELED,            /* canceled now (it was past due) */
-    BILLING__CHANGE_PENDING, /* charged, no answer in time: settles later (202) */
+    BILLING__CHANGE_PENDING,             /* charged, no answer in time: settles later (202) */
 };
 
 struct billing__change_result {

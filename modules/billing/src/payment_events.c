@@ -108,9 +108,8 @@ static int apply(struct bh_tx *tx, const struct billing__payment_event *ev,
     int rc = settle_in_flight(tx, ev, inv, s);
     if (rc != BH_ENOTFOUND)
         return rc;
-    return ev->kind == BILLING__PAYMENT_EVENT_SUCCEEDED
-               ? on_succeeded(tx, inv, s)
-               : on_failed(tx, ev, inv, s, billing__now());
+    return ev->kind == BILLING__PAYMENT_EVENT_SUCCEEDED ? on_succeeded(tx, inv, s)
+                                                        : on_failed(tx, ev, inv, s, billing__now());
 }
 
 int billing__apply_payment_event(const struct billing__payment_event *ev, bool *duplicate)

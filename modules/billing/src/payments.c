@@ -151,14 +151,10 @@ static void count(const char *op, const char *outcome)
                    1);
 }
 
-/* Runs c on its own thread and waits at most the time budget; on success
- * copies the results into card_out or charge_out. Takes c. */
-static int call_with_budget(struct call *c, struct billing__card *card_out,
-                            struct billing__charge_result *charge_out)
+/* Lets c through the breaker and the cap on calls in flight and starts its
+ * thread. 0, or BH_EUNAVAILABLE (c is then freed). */
+static int call_start(struct call *c, const char *op)
 {
-    static const char *const names[] = {[OP_ATTACH] = "attach", [OP_CHARGE] = "charge",
-                                        [OP_FIND] = "find"};
-    const char *op = names[c->op];
     if (!bh_breaker_allow(&breaker, bh_now_ms())) {
         count(op, "breaker_open");
         free(c);
@@ -192,7 +188,20 @@ static int call_with_budget(struct call *c, struct billing__card *card_out,
         bh_breaker_failure(&breaker, bh_now_ms());
         return BH_EUNAVAILABLE;
     }
+    return 0;
+}
 
+/* Runs c on its own thread and waits at most the time budget; on success
+ * copies the results into card_out or charge_out. Takes c. */
+static int call_with_budget(struct call *c, struct billing__card *card_out,
+                            struct billing__charge_result *charge_out)
+{
+    static const char *const names[] = {
+        [OP_ATTACH] = "attach", [OP_CHARGE] = "charge", [OP_FIND] = "find"};
+    const char *op = names[c->op];
+    int err = call_start(c, op);
+    if (err != 0)
+        return err;
     struct timespec deadline = bh_deadline_ms((int)timeout_ms);
     pthread_mutex_lock(&c->lock);
     while (!c->done && err != ETIMEDOUT)

@@ -78,10 +78,10 @@ static void hang(void)
 
 /* The simulator's ledger: every charge it took or refused, by idempotency
  * key, as a real provider keeps them (in this process's memory only: a
- * restarted server forgets them, which a real provider does not). A charge repeated with a key it knows
- * takes nothing and answers the first outcome; find_charge reads it. Bounded:
- * the oldest finished entries make room (a real provider keeps keys for a
- * day or so; the simulator keeps the last LEDGER_SIZE). */
+ * restarted server forgets them, which a real provider does not). A charge repeated with a key it
+ * knows takes nothing and answers the first outcome; find_charge reads it. Bounded: the oldest
+ * finished entries make room (a real provider keeps keys for a day or so; the simulator keeps the
+ * last LEDGER_SIZE). */
 enum { LEDGER_SIZE = 4096 };
 
 struct ledger_entry {

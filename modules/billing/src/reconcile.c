@@ -90,8 +90,8 @@ int billing__reconcile(const bh_uuid *attempt_id)
         rc = billing__repo_invoice_get(tx, &u.attempt.org_id, &u.attempt.invoice_id, true, NULL,
                                        &inv);
     if (rc == 0)
-        rc = billing__settle(tx, &s, &inv, attempt_id, outcome, &res, "reconciler", NULL,
-                             &next_due);
+        rc =
+            billing__settle(tx, &s, &inv, attempt_id, outcome, &res, "reconciler", NULL, &next_due);
     if (rc != 0) {
         bh_tx_rollback(tx);
         return rc == BH_ECONFLICT ? 0 : rc; /* settled by someone else first */

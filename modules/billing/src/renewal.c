@@ -173,7 +173,8 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
     /* Nothing to do: the organization's creation rolled back, the
      * subscription is canceled, or its date has not come. */
     time_t due = s.status == BILLING__PAST_DUE ? s.next_retry_at : s.period_end;
-    if (rc == BH_ENOTFOUND || (rc == 0 && (s.status == BILLING__CANCELED || due == 0 || due > now))) {
+    if (rc == BH_ENOTFOUND ||
+        (rc == 0 && (s.status == BILLING__CANCELED || due == 0 || due > now))) {
         if (rc == 0 && s.status != BILLING__CANCELED)
             *next_due = due;
         bh_tx_rollback(tx);

@@ -607,7 +607,7 @@ int billing__repo_attempt_record(struct bh_tx *tx, const bh_uuid *invoice_id, co
     bh_uuid id = bh_uuid_v7();
     char amount[24];
     snprintf(amount, sizeof amount, "%" PRId64, amount_cents);
-    const char *params[] = {id.str, invoice_id->str, org_id->str,
+    const char *params[] = {id.str, invoice_id->str,       org_id->str,
                             amount, outcome_name(outcome), failure_code ? failure_code : ""};
     return bh_tx_query(tx, NULL, SQL_RECORD_ATTEMPT, 6, params);
 }

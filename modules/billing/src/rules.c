@@ -41,8 +41,13 @@ bool billing__status_parse(const char *name, enum billing__status *out)
 
 /* The table of docs/billing.md, "The subscription": for each event, the
  * status it leads to from each status, or -1 where it cannot happen. */
-enum { NO = -1, T = BILLING__TRIALING, A = BILLING__ACTIVE, P = BILLING__PAST_DUE,
-       C = BILLING__CANCELED };
+enum {
+    NO = -1,
+    T = BILLING__TRIALING,
+    A = BILLING__ACTIVE,
+    P = BILLING__PAST_DUE,
+    C = BILLING__CANCELED
+};
 
 static const int transitions[][4] = {
     /*                               trialing active past_due canceled */

@@ -59,8 +59,8 @@ static int apply_plan_change(struct bh_tx *tx, struct billing__subscription *s,
     enum billing__status prev_status = s->status;
     billing__set_str(prev_plan, sizeof prev_plan, s->plan_id);
     bool restart = !inv->from_plan_id[0];
-    int rc = billing__transition(s->status, restart ? BILLING__EV_RESTART : BILLING__EV_PLAN_CHANGED,
-                                 &s->status);
+    int rc = billing__transition(
+        s->status, restart ? BILLING__EV_RESTART : BILLING__EV_PLAN_CHANGED, &s->status);
     if (rc != 0)
         return rc;
     billing__set_str(s->plan_id, sizeof s->plan_id, inv->plan_id);
@@ -96,9 +96,9 @@ static int renewal_paid(struct bh_tx *tx, struct billing__subscription *s, time_
         *next_due = s->period_end;
     int rc = billing__repo_subscription_update(tx, s, now);
     if (rc == 0 && prev != s->status)
-        rc = billing__publish_subscription_changed(
-            tx, s, s->plan_id, prev, NULL,
-            prev == BILLING__PAST_DUE ? "payment_recovered" : "renewed");
+        rc = billing__publish_subscription_changed(tx, s, s->plan_id, prev, NULL,
+                                                   prev == BILLING__PAST_DUE ? "payment_recovered"
+                                                                             : "renewed");
     return rc;
 }
 
@@ -209,8 +209,8 @@ int billing__collect(struct bh_tx *tx, struct billing__invoice *inv,
 {
     memset(out, 0, sizeof *out);
     out->attempt_id = bh_uuid_v7();
-    int rc = billing__repo_attempt_begin(tx, &out->attempt_id, &inv->id, &inv->org_id,
-                                         inv->total_cents);
+    int rc =
+        billing__repo_attempt_begin(tx, &out->attempt_id, &inv->id, &inv->org_id, inv->total_cents);
     if (rc == 0)
         rc = billing__repo_invoice_count_attempt(tx, &inv->id);
     if (rc != 0) {
