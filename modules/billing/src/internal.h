@@ -236,8 +236,8 @@ int billing__repo_attempt_begin(struct bh_tx *tx, const bh_uuid *attempt_id,
                                 const bh_uuid *invoice_id, const bh_uuid *org_id,
                                 int64_t amount_cents);
 /* Moves an attempt in flight to outcome (UNKNOWN keeps it in flight);
- * settled_by is "charge", "reconciler" or "webhook". BH_ECONFLICT when it
- * was settled already: exactly one settler wins. */
+ * settled_by is "charge", "reconciler" or "webhook". 0, or 1 when it was
+ * settled already (exactly one settler wins), or a bh_err. */
 int billing__repo_attempt_finish(struct bh_tx *tx, const bh_uuid *attempt_id,
                                  enum billing__outcome outcome, const char *failure_code,
                                  const char *provider_ref, const char *settled_by);
@@ -341,8 +341,9 @@ enum billing__outcome billing__outcome_of(int charge_rc, const struct billing__c
  * invoice stays open; renewal: dunning), or is undone (failed: a plan
  * change's invoice is voided; a renewal goes to dunning). UNKNOWN records
  * the attempt as unknown and changes nothing else. settled_by: "charge",
- * "reconciler", "webhook". BH_ECONFLICT when the attempt was settled by
- * someone else first (then nothing was written). *next_due (may be NULL)
+ * "reconciler", "webhook". 1 when the attempt was settled by someone else
+ * first (then nothing was written: the caller rolls back or commits
+ * nothing new). *next_due (may be NULL)
  * receives when the subscription's renewal job should run next (0: no
  * change). */
 int billing__settle(struct bh_tx *tx, struct billing__subscription *s,

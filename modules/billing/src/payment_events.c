@@ -33,7 +33,7 @@ static int settle_in_flight(struct bh_tx *tx, const struct billing__payment_even
                          NULL, &next_due);
     if (rc == 0)
         billing__schedule_renewal(&s->org_id, next_due); /* a restart's period */
-    return rc;
+    return rc == 1 ? 0 : rc; /* 1: settled already (it is locked: cannot happen) */
 }
 
 static int on_succeeded(struct bh_tx *tx, struct billing__invoice *inv,

@@ -94,7 +94,7 @@ int billing__reconcile(const bh_uuid *attempt_id)
             billing__settle(tx, &s, &inv, attempt_id, outcome, &res, "reconciler", NULL, &next_due);
     if (rc != 0) {
         bh_tx_rollback(tx);
-        return rc == BH_ECONFLICT ? 0 : rc; /* settled by someone else first */
+        return rc == 1 ? 0 : rc; /* settled by someone else first */
     }
     rc = bh_tx_commit(tx);
     if (rc == 0) {

@@ -595,7 +595,7 @@ int billing__repo_attempt_finish(struct bh_tx *tx, const bh_uuid *attempt_id,
     if (rc != 0)
         return rc;
     if (PQntuples(r) == 0)
-        rc = BH_ECONFLICT;
+        rc = 1; /* settled by someone else first */
     PQclear(r);
     return rc;
 }

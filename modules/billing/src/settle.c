@@ -112,11 +112,11 @@ static int renewal_failed(struct bh_tx *tx, struct billing__subscription *s,
     enum billing__status prev = s->status;
     s->dunning_attempts++;
     time_t retry = billing__dunning_retry_at(inv->created_at, s->dunning_attempts);
-    int rc = billing__transition(
-        s->status, retry == 0 ? BILLING__EV_DUNNING_EXHAUSTED : BILLING__EV_PAYMENT_FAILED,
-        &s->status);
-    if (rc != 0)
-        return rc;
+    if (billing__transition(s->status,
+                            retry == 0 ? BILLING__EV_DUNNING_EXHAUSTED : BILLING__EV_PAYMENT_FAILED,
+                            &s->status) != 0)
+        return 0; /* canceled meanwhile: nothing is owed any more */
+    int rc = 0;
     s->next_retry_at = retry;
     if (retry == 0) {
         s->cancel_at_period_end = false;
@@ -167,7 +167,7 @@ int billing__settle(struct bh_tx *tx, struct billing__subscription *s,
                                           outcome == BILLING__OUTCOME_FAILED ? "" : res->ref,
                                           settled_by);
     if (rc != 0 || outcome == BILLING__OUTCOME_UNKNOWN)
-        return rc;
+        return rc; /* 1: settled by someone else first */
     if (strcmp(inv->status, "open") != 0)
         return 0; /* voided or paid meanwhile: the attempt is on record, nothing moves back */
     bool plan_change = strcmp(inv->reason, "plan_change") == 0;
@@ -247,7 +247,7 @@ int billing__collect(struct bh_tx *tx, struct billing__invoice *inv,
         rc = bh_tx_commit(settle_tx);
     else
         bh_tx_rollback(settle_tx);
-    if (rc == BH_ECONFLICT) /* a webhook settled it first: that is the outcome */
+    if (rc == 1) /* a webhook settled it first: that is the outcome */
         return reread(&inv->org_id, &out->sub);
     /* Unknown, or known but not recorded (the database failed after the
      * charge): the reconciler finds out and settles it. */
