@@ -130,13 +130,17 @@ static int end_period(struct bh_tx *tx, struct billing__subscription *s, time_t 
         s->cancel_at_period_end = false;
     } else {
         rc = billing__repo_plan(tx, s->pending_plan_id[0] ? s->pending_plan_id : s->plan_id, &plan);
-        reason = rc == 0 && s->pending_plan_id[0] ? downgrade_reason(s, &plan) : NULL;
+        if (rc != 0) {
+            bh_tx_rollback(tx);
+            return rc;
+        }
+        reason = s->pending_plan_id[0] ? downgrade_reason(s, &plan) : NULL;
         billing__set_str(s->plan_id, sizeof s->plan_id, plan.id);
         s->pending_plan_id[0] = '\0';
         s->period_start = s->period_end;
         s->period_end = billing__add_interval(s->period_start, plan.interval);
         *next_due = s->period_end;
-        if (rc == 0 && plan.price_cents == 0)
+        if (plan.price_cents == 0)
             rc = billing__transition(s->status, BILLING__EV_PERIOD_FREE, &s->status);
         charge = rc == 0 && plan.price_cents > 0;
         if (charge) {
