@@ -155,17 +155,19 @@ static int check_downgrade_fits(const struct billing__subscription *s,
 }
 
 /* Restarts a canceled subscription on the free plan: a new period now. */
-static void restart_free(struct billing__subscription *s, const struct billing__plan *to,
-                         time_t now)
+static int restart_free(struct billing__subscription *s, const struct billing__plan *to, time_t now)
 {
+    int rc = billing__transition(s->status, BILLING__EV_RESTART, &s->status);
+    if (rc != 0)
+        return rc;
     billing__set_str(s->plan_id, sizeof s->plan_id, to->id);
-    s->status = BILLING__ACTIVE;
     s->period_start = now;
     s->period_end = billing__add_interval(now, to->interval);
     s->pending_plan_id[0] = '\0';
     s->cancel_at_period_end = false;
     s->dunning_attempts = 0;
     s->next_retry_at = 0;
+    return 0;
 }
 
 /* The part of a plan change that needs no payment: same plan, downgrade,
@@ -208,7 +210,8 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
         s->cancel_at_period_end = false;
         reason = "downgrade_scheduled";
     } else if (canceled && to->price_cents == 0) {
-        restart_free(s, to, now);
+        if ((rc = restart_free(s, to, now)) != 0)
+            return rc;
         out->kind = BILLING__CHANGE_UPGRADED;
         reason = "restarted";
     } else if (s->status == BILLING__TRIALING) {
