@@ -7,12 +7,17 @@
 # settles it exactly once: the subscription upgraded, the invoice paid, one
 # attempt, one charge at the provider. A late payment.succeeded webhook for
 # such a charge is honoured (it settles it), and the reconciler after it
-# changes nothing. docs/adr/0004-payment-timeout-is-unknown.md.
+# changes nothing. A renewal whose charge hangs is settled the same way
+# (active, the renewal invoice paid), not sent to dunning.
+# docs/adr/0004-payment-timeout-is-unknown.md.
 source "$BH_SOURCE_DIR/tests/lib/common.sh"
 source "$BH_SOURCE_DIR/tests/e2e/billing_lib.bash"
 
 export BULKHEAD_BILLING_PROVIDER_TIMEOUT_MS=400 BULKHEAD_BILLING_SIMULATOR_HANG_MS=1500
 export BULKHEAD_BILLING_RECONCILE_DELAY_MS=2000
+CLOCK="$BH_TMP/billing-clock"
+echo 0 >"$CLOCK"
+export BULKHEAD_BILLING_CLOCK_FILE=$CLOCK
 bh_start
 
 ms() { date +%s%3N; }
@@ -93,5 +98,30 @@ api GET "/v1/orgs/$ORG_ID/invoices/$INVOICE"
 [ "$(jget .status)/$(jget .attempt_count)" = paid/1 ] || fail "invoice: $BODY"
 [ "$(charges "$INVOICE")" = 1 ] || fail "charges at the provider: $(charges "$INVOICE")"
 pass "a webhook before the reconciler is honoured: upgraded once, one attempt, one charge"
+
+# --- a renewal whose charge hangs ---------------------------------------------------------
+billing_owner renewal-timeout
+billing_card tok_visa
+billing_put pro renew-up
+expect 200 "upgrade with a good card"
+billing_card tok_timeout
+billing_sub
+END=$(date -u -d "$(jget .current_period_end)" +%s)
+echo $((END - $(date +%s) + 120)) >"$CLOCK"
+api POST /_billing/sweep "{\"org_id\":\"$ORG_ID\"}"
+expect 200 "the renewal run"
+billing_sub
+[ "$(jget .status)" = active ] || fail "a renewal of unknown outcome moved the status: $BODY"
+billing_invoices
+[ "$(jget '.data[0].reason')/$(jget '.data[0].status')" = renewal/open ] || fail "renewal invoice: $BODY"
+INVOICE=$(jget '.data[0].id')
+[ "$(attempts "$INVOICE")" = unknown/- ] || fail "attempt: $(attempts "$INVOICE")"
+renewal_paid() { api GET "/v1/orgs/$ORG_ID/invoices/$INVOICE" && [ "$(jget .status)" = paid ]; }
+billing_wait_for renewal_paid || fail "the reconciler did not settle the renewal: $BODY"
+billing_sub
+[ "$(jget .status)" = active ] && [ "$(jget .next_payment_retry_at)" = null ] || fail "after: $BODY"
+[ "$(attempts "$INVOICE")" = succeeded/reconciler ] || fail "attempts: $(attempts "$INVOICE")"
+[ "$(charges "$INVOICE")" = 1 ] || fail "charges at the provider: $(charges "$INVOICE")"
+pass "a renewal whose charge hangs stays active, then the reconciler pays it once (no dunning)"
 
 billing_finish
