@@ -12,7 +12,7 @@ set -euo pipefail
 # shellcheck disable=SC1091
 source "$BH_BUILD_DIR/fence/link-context.sh"
 read -r -a modules <<<"${BH_MODULES//;/ }"
-KNOWN=" auth billing notifications "
+KNOWN=" auth notifications "
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # $1 = module, $2... = handler objects; prints the symbols they must not use.
