@@ -5,6 +5,9 @@
  * lease is still its own; a writer deletes both keys after it commits. So a
  * fill that raced a write is refused instead of caching the old version, and
  * one reader per key goes to Postgres when a hot entry expires.
+ * Reads go through this process's near cache (platform/nearcache.h), which
+ * Redis keeps exact by invalidation messages for "tasks:*"; writes go to
+ * Redis, and every process's near cache drops the key when Redis says so.
  * Redis trouble is never an error here: callers get BH_EUNAVAILABLE and
  * answer from Postgres. An invalidation Redis missed is kept and replayed
  * before this process reads the cache again, so an entry that survived an
@@ -22,6 +25,7 @@
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/metrics.h"
+#include "platform/nearcache.h"
 #include "platform/redis.h"
 
 enum {
@@ -134,23 +138,18 @@ static int pending_replay(void)
 
 int tasks__cache_get(struct bh_arena *a, const char *id, const char **entry, size_t *len)
 {
-    redisReply *r = NULL;
+    char key[KEY_LEN + 16];
+    const char *keys[1] = {key};
     if (pending_replay() != 0)
         return BH_EUNAVAILABLE;
-    int rc = bh_redis(&r, "GET tasks:task:%s", id);
-    if (rc != 0) {
-        rc = BH_EUNAVAILABLE; /* an error reply is as good as no cache */
-    } else if (r->type == REDIS_REPLY_STRING) {
-        char *copy = bh_arena_strndup(a, r->str, r->len);
-        *entry = copy;
-        *len = r->len;
-        rc = copy ? 0 : BH_ENOMEM;
-    } else {
-        rc = BH_ENOTFOUND;
-    }
-    if (r)
-        freeReplyObject(r);
-    return rc;
+    snprintf(key, sizeof key, "tasks:task:%s", id);
+    /* This process's near cache first, Redis behind it (platform/nearcache.h). */
+    int rc = bh_nearcache_mget(a, 1, keys, entry, len, NULL);
+    if (rc == BH_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return BH_EUNAVAILABLE; /* an error reply is as good as no cache */
+    return *entry != NULL ? 0 : BH_ENOTFOUND;
 }
 
 int tasks__cache_lease(const char *id, char token[33])
