@@ -78,6 +78,9 @@ struct tasks__task_view {
 /* ------------------------------------------------------- rules (rules.c) */
 
 bool tasks__status_valid(const char *s);
+/* Postgres's ISO text of a UTC timestamp as RFC 3339 ("...Z") in out;
+ * false when pg is not that text or out is too small. */
+bool tasks__rfc3339_from_pg(const char *pg, char *out, size_t size);
 bool tasks__priority_valid(const char *s);
 /* todo → in_progress → done, done → todo (reopen). Same → same is no change. */
 bool tasks__transition_allowed(const char *from, const char *to);
