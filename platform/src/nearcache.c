@@ -493,7 +493,7 @@ static void nc_free(struct nearcache *nc)
 
 /* ---- public API ------------------------------------------------------------------ */
 
-int bh__nearcache_start(const char *user)
+int bh_nearcache_start_as(const char *user)
 {
     int rc = 0, slot = -1;
 
@@ -535,7 +535,7 @@ out:
     return rc;
 }
 
-void bh__nearcache_stop(const char *user)
+void bh_nearcache_stop_as(const char *user)
 {
     struct nearcache *nc = NULL;
 
@@ -556,8 +556,8 @@ void bh__nearcache_stop(const char *user)
     nc_free(nc);
 }
 
-int bh__nearcache_mget(const char *user, struct bh_arena *a, int n, const char *const *keys,
-                       const char **vals, size_t *lens, int *hits)
+int bh_nearcache_mget_as(const char *user, struct bh_arena *a, int n, const char *const *keys,
+                         const char **vals, size_t *lens, int *hits)
 {
     struct nearcache *nc;
     const char *argv[BH_NEARCACHE_MGET_MAX + 1] = {"MGET"};
@@ -615,7 +615,7 @@ int bh__nearcache_mget(const char *user, struct bh_arena *a, int n, const char *
     }
     for (int j = 0; j < n_miss; j++)
         argv[j + 1] = keys[miss[j]];
-    rc = bh__redis_argv(user, &r, n_miss + 1, argv, NULL);
+    rc = bh_redis_argv_as(user, &r, n_miss + 1, argv, NULL);
     if (rc != 0 || r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)n_miss) {
         if (r != NULL)
             freeReplyObject(r);
@@ -646,7 +646,7 @@ int bh__nearcache_mget(const char *user, struct bh_arena *a, int n, const char *
     return rc;
 }
 
-int bh__nearcache_stats(const char *user, struct bh_nearcache_stats *out)
+int bh_nearcache_stats(const char *user, struct bh_nearcache_stats *out)
 {
     struct nearcache *nc = nc_find(user);
 

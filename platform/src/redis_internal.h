@@ -1,6 +1,6 @@
 /* Redis plumbing shared inside platform/src only (not a public header). */
-#ifndef BH_PLATFORM_SRC_REDIS_INTERNAL_H
-#define BH_PLATFORM_SRC_REDIS_INTERNAL_H
+#ifndef BH__PLATFORM_SRC_REDIS_INTERNAL_H
+#define BH__PLATFORM_SRC_REDIS_INTERNAL_H
 
 #include <hiredis/hiredis.h>
 

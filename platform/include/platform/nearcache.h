@@ -35,9 +35,9 @@ struct bh_arena;
  * its own). 0, or BH_EINVAL / BH_ENOMEM. Starting it twice is a no-op; when
  * turned off by configuration it returns 0 and reads go to Redis. Needs
  * bh_redis_init() first. */
-int bh__nearcache_start(const char *user);
+int bh_nearcache_start_as(const char *user);
 /* Stops it and frees every entry. Before bh_redis_shutdown(). */
-void bh__nearcache_stop(const char *user);
+void bh_nearcache_stop_as(const char *user);
 
 /* The values of n keys of user's prefix (n <= BH_NEARCACHE_MGET_MAX): from
  * the near cache where it holds them, the others in one MGET. vals[i] is an
@@ -46,8 +46,8 @@ void bh__nearcache_stop(const char *user);
  * error reply), BH_EINVAL or BH_ENOMEM. *hits (may be NULL) counts the
  * values the near cache answered. */
 enum { BH_NEARCACHE_MGET_MAX = 8 };
-int bh__nearcache_mget(const char *user, struct bh_arena *a, int n, const char *const *keys,
-                       const char **vals, size_t *lens, int *hits);
+int bh_nearcache_mget_as(const char *user, struct bh_arena *a, int n, const char *const *keys,
+                         const char **vals, size_t *lens, int *hits);
 
 /* For tests and metrics: entries held, and how many times the cache was
  * emptied because its invalidation connection dropped. */
@@ -60,13 +60,13 @@ struct bh_nearcache_stats {
     uint64_t flushes;
     int tracking; /* 1 while the invalidation connection is up */
 };
-int bh__nearcache_stats(const char *user, struct bh_nearcache_stats *out);
+int bh_nearcache_stats(const char *user, struct bh_nearcache_stats *out);
 
 #ifdef BH_MODULE_NAME
-#define bh_nearcache_start() bh__nearcache_start(BH_MODULE_NAME)
-#define bh_nearcache_stop()  bh__nearcache_stop(BH_MODULE_NAME)
+#define bh_nearcache_start() bh_nearcache_start_as(BH_MODULE_NAME)
+#define bh_nearcache_stop()  bh_nearcache_stop_as(BH_MODULE_NAME)
 #define bh_nearcache_mget(a, n, keys, vals, lens, hits)                                            \
-    bh__nearcache_mget(BH_MODULE_NAME, (a), (n), (keys), (vals), (lens), (hits))
+    bh_nearcache_mget_as(BH_MODULE_NAME, (a), (n), (keys), (vals), (lens), (hits))
 #endif
 
 #endif
