@@ -426,7 +426,7 @@ static void render_gauges(struct bh_buf *out, void *arg)
 
         if (nc == NULL)
             continue;
-        bh_metrics_printf(out, "bulkhead_nearcache_entries{user=\"%s\"} %llu\n", nc->user,
+        bh_metrics_printf(out, "bulkhead_redis_nearcache_entries{user=\"%s\"} %llu\n", nc->user,
                           (unsigned long long)atomic_load(&nc->entries));
     }
 }
@@ -438,7 +438,7 @@ static void render_tracking(struct bh_buf *out, void *arg)
         struct nearcache *nc = atomic_load(&caches[i]);
 
         if (nc != NULL)
-            bh_metrics_printf(out, "bulkhead_nearcache_tracking{user=\"%s\"} %d\n", nc->user,
+            bh_metrics_printf(out, "bulkhead_redis_nearcache_tracking{user=\"%s\"} %d\n", nc->user,
                               atomic_load(&nc->tracking) ? 1 : 0);
     }
 }
@@ -468,16 +468,16 @@ static struct nearcache *nc_new(const char *user)
     snprintf(labels, sizeof labels, "user=\"%s\"", user);
     char l2[96];
     snprintf(l2, sizeof l2, "user=\"%s\",result=\"hit\"", user);
-    nc->c_hits =
-        bh_counter_get("bulkhead_nearcache_requests_total", "Near-cache lookups by result.", l2);
+    nc->c_hits = bh_counter_get("bulkhead_redis_nearcache_requests_total",
+                                "Near-cache lookups by result.", l2);
     snprintf(l2, sizeof l2, "user=\"%s\",result=\"miss\"", user);
-    nc->c_misses =
-        bh_counter_get("bulkhead_nearcache_requests_total", "Near-cache lookups by result.", l2);
+    nc->c_misses = bh_counter_get("bulkhead_redis_nearcache_requests_total",
+                                  "Near-cache lookups by result.", l2);
     nc->c_invalidations = bh_counter_get(
-        "bulkhead_nearcache_invalidations_total",
+        "bulkhead_redis_nearcache_invalidations_total",
         "Keys dropped from the near cache on Redis's invalidation messages.", labels);
     nc->c_flushes = bh_counter_get(
-        "bulkhead_nearcache_flushes_total",
+        "bulkhead_redis_nearcache_flushes_total",
         "Times the near cache was emptied because its invalidation connection dropped.", labels);
     return nc;
 }
@@ -523,9 +523,9 @@ int bh_nearcache_start_as(const char *user)
     }
     atomic_store(&caches[slot], nc);
     if (!gauges_registered) {
-        bh_gauge_register("bulkhead_nearcache_entries", "Entries held by each near cache.",
+        bh_gauge_register("bulkhead_redis_nearcache_entries", "Entries held by each near cache.",
                           render_gauges, NULL);
-        bh_gauge_register("bulkhead_nearcache_tracking",
+        bh_gauge_register("bulkhead_redis_nearcache_tracking",
                           "1 while the near cache's invalidation connection is up.",
                           render_tracking, NULL);
         gauges_registered = true;

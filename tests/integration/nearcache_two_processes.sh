@@ -19,16 +19,16 @@ on() { BH_URL=$1; } # which process the next api call goes to
 
 # nc_metric URL NAME_AND_LABELS: one /metrics line of that process.
 nc_metric() { BH_URL=$1 tasks_metric "$2"; }
-hits_b() { nc_metric "$URL_B" "bulkhead_nearcache_requests_total{user=\"$1\",result=\"hit\"}"; }
+hits_b() { nc_metric "$URL_B" "bulkhead_redis_nearcache_requests_total{user=\"$1\",result=\"hit\"}"; }
 
 # Both processes track their prefixes before anything is read.
 for u in "$URL_A" "$URL_B"; do
   for i in $(seq 1 50); do
-    [ "$(nc_metric "$u" 'bulkhead_nearcache_tracking{user="tasks"}')" = 1 ] &&
-      [ "$(nc_metric "$u" 'bulkhead_nearcache_tracking{user="auth"}')" = 1 ] && break
+    [ "$(nc_metric "$u" 'bulkhead_redis_nearcache_tracking{user="tasks"}')" = 1 ] &&
+      [ "$(nc_metric "$u" 'bulkhead_redis_nearcache_tracking{user="auth"}')" = 1 ] && break
     sleep 0.1
   done
-  [ "$(nc_metric "$u" 'bulkhead_nearcache_tracking{user="tasks"}')" = 1 ] || fail "$u does not track tasks:*"
+  [ "$(nc_metric "$u" 'bulkhead_redis_nearcache_tracking{user="tasks"}')" = 1 ] || fail "$u does not track tasks:*"
 done
 
 on "$URL_A"
@@ -118,28 +118,28 @@ on "$URL_B"
 api GET "/v1/orgs/$ORG2/tasks/$TASK2"
 api GET "/v1/orgs/$ORG2/tasks/$TASK2"
 expect 200
-entries=$(nc_metric "$URL_B" 'bulkhead_nearcache_entries{user="tasks"}')
+entries=$(nc_metric "$URL_B" 'bulkhead_redis_nearcache_entries{user="tasks"}')
 [ "$entries" -gt 0 ] || fail "B's near cache holds nothing before the kill"
-flushes=$(nc_metric "$URL_B" 'bulkhead_nearcache_flushes_total{user="tasks"}')
+flushes=$(nc_metric "$URL_B" 'bulkhead_redis_nearcache_flushes_total{user="tasks"}')
 ids=$(rcli CLIENT LIST | awk '/name=bh-nearcache-tasks /{ for (i = 1; i <= NF; i++) if ($i ~ /^id=/) print substr($i, 4) }')
 [ -n "$ids" ] || fail "no invalidation connection named bh-nearcache-tasks in CLIENT LIST"
 for id in $ids; do rcli CLIENT KILL ID "$id" >/dev/null; done
 for i in $(seq 1 50); do
-  [ "$(nc_metric "$URL_B" 'bulkhead_nearcache_flushes_total{user="tasks"}')" -gt "$flushes" ] && break
+  [ "$(nc_metric "$URL_B" 'bulkhead_redis_nearcache_flushes_total{user="tasks"}')" -gt "$flushes" ] && break
   sleep 0.1
 done
-[ "$(nc_metric "$URL_B" 'bulkhead_nearcache_flushes_total{user="tasks"}')" -gt "$flushes" ] ||
+[ "$(nc_metric "$URL_B" 'bulkhead_redis_nearcache_flushes_total{user="tasks"}')" -gt "$flushes" ] ||
   fail "B did not notice its invalidation connection was killed"
-[ "$(nc_metric "$URL_B" 'bulkhead_nearcache_entries{user="tasks"}')" = 0 ] ||
+[ "$(nc_metric "$URL_B" 'bulkhead_redis_nearcache_entries{user="tasks"}')" = 0 ] ||
   fail "B still holds entries after its invalidation connection was killed"
 pass "CLIENT KILL of the invalidation connection empties B's near cache"
 
 # It reconnects and serves correctly again, from Redis then from memory.
 for i in $(seq 1 50); do
-  [ "$(nc_metric "$URL_B" 'bulkhead_nearcache_tracking{user="tasks"}')" = 1 ] && break
+  [ "$(nc_metric "$URL_B" 'bulkhead_redis_nearcache_tracking{user="tasks"}')" = 1 ] && break
   sleep 0.1
 done
-[ "$(nc_metric "$URL_B" 'bulkhead_nearcache_tracking{user="tasks"}')" = 1 ] || fail "B did not track again"
+[ "$(nc_metric "$URL_B" 'bulkhead_redis_nearcache_tracking{user="tasks"}')" = 1 ] || fail "B did not track again"
 on "$URL_A"
 api PATCH "/v1/orgs/$ORG2/tasks/$TASK2" '{"title":"after kill"}'
 expect 200
