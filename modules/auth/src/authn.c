@@ -335,7 +335,13 @@ int auth_session_check(const struct auth_session *s)
                    .jti = s->token_id,
                    .exp = (long)s->expires_at},
     };
-    return check_state(&ctx, NULL, NULL);
+    /* The lookups copy what they read into an arena: a short-lived one. */
+    struct bh_arena *a = bh_arena_new();
+    if (!a)
+        return BH_ENOMEM;
+    int rc = check_state(a, &ctx, NULL, NULL);
+    bh_arena_free(a);
+    return rc;
 }
 
 /* ------------------------------------------------------------ lookups */
