@@ -556,56 +556,19 @@ void bh_nearcache_stop_as(const char *user)
     nc_free(nc);
 }
 
-int bh_nearcache_mget_as(const char *user, struct bh_arena *a, int n, const char *const *keys,
-                         const char **vals, size_t *lens, int *hits)
+/* Reads the keys the near cache did not hold (keys[miss[0..n_miss)]) with
+ * one MGET, and puts them in the cache while it is tracking. */
+static int mget_remote(const char *user, struct nearcache *nc, struct bh_arena *a, int n_miss,
+                       const int *miss, const char *const *keys, const size_t *klens,
+                       const char **vals, size_t *lens)
 {
-    struct nearcache *nc;
     const char *argv[BH_NEARCACHE_MGET_MAX + 1] = {"MGET"};
-    size_t klens[BH_NEARCACHE_MGET_MAX];
-    int miss[BH_NEARCACHE_MGET_MAX], n_miss = 0, n_hits = 0;
     uint64_t gen = 0, epochs[BH_NEARCACHE_MGET_MAX];
-    bool fill;
+    bool fill = false;
     redisReply *r = NULL;
     int rc;
 
-    if (hits != NULL)
-        *hits = 0;
-    if (n < 1 || n > BH_NEARCACHE_MGET_MAX || keys == NULL || vals == NULL || lens == NULL)
-        return BH_EINVAL;
-    nc = nc_find(user);
-    for (int i = 0; i < n; i++) {
-        klens[i] = strnlen(keys[i], NC_KEY_MAX);
-        if (klens[i] >= NC_KEY_MAX ||
-            (nc != NULL && strncmp(keys[i], nc->prefix, nc->prefix_len) != 0))
-            return BH_EINVAL; /* only the module's own keys are tracked */
-        vals[i] = NULL;
-        lens[i] = 0;
-    }
-
-    bool quiet = nc != NULL && nc_quiet(nc);
-    for (int i = 0; i < n; i++) {
-        int hit = quiet ? nc_lookup(nc, a, keys[i], klens[i], &vals[i], &lens[i]) : 0;
-
-        if (hit < 0)
-            return hit;
-        if (hit == 1)
-            n_hits++;
-        else
-            miss[n_miss++] = i;
-    }
-    if (nc != NULL) {
-        atomic_fetch_add(&nc->hits, (uint64_t)n_hits);
-        atomic_fetch_add(&nc->misses, (uint64_t)n_miss);
-        bh_counter_add(nc->c_hits, (uint64_t)n_hits);
-        bh_counter_add(nc->c_misses, (uint64_t)n_miss);
-    }
-    if (hits != NULL)
-        *hits = n_hits;
-    if (n_miss == 0)
-        return 0;
-
     /* Capture before the read is sent (see the invariants at the top). */
-    fill = false;
     if (nc != NULL) {
         gen = atomic_load(&nc->generation);
         fill = atomic_load(&nc->tracking);
@@ -644,6 +607,51 @@ int bh_nearcache_mget_as(const char *user, struct bh_arena *a, int n, const char
     }
     freeReplyObject(r);
     return rc;
+}
+
+int bh_nearcache_mget_as(const char *user, struct bh_arena *a, int n, const char *const *keys,
+                         const char **vals, size_t *lens, int *hits)
+{
+    struct nearcache *nc;
+    size_t klens[BH_NEARCACHE_MGET_MAX];
+    int miss[BH_NEARCACHE_MGET_MAX], n_miss = 0, n_hits = 0;
+
+    if (hits != NULL)
+        *hits = 0;
+    if (n < 1 || n > BH_NEARCACHE_MGET_MAX || keys == NULL || vals == NULL || lens == NULL)
+        return BH_EINVAL;
+    nc = nc_find(user);
+    for (int i = 0; i < n; i++) {
+        klens[i] = strnlen(keys[i], NC_KEY_MAX);
+        if (klens[i] >= NC_KEY_MAX ||
+            (nc != NULL && strncmp(keys[i], nc->prefix, nc->prefix_len) != 0))
+            return BH_EINVAL; /* only the module's own keys are tracked */
+        vals[i] = NULL;
+        lens[i] = 0;
+    }
+
+    bool quiet = nc != NULL && nc_quiet(nc);
+    for (int i = 0; i < n; i++) {
+        int hit = quiet ? nc_lookup(nc, a, keys[i], klens[i], &vals[i], &lens[i]) : 0;
+
+        if (hit < 0)
+            return hit;
+        if (hit == 1)
+            n_hits++;
+        else
+            miss[n_miss++] = i;
+    }
+    if (nc != NULL) {
+        atomic_fetch_add(&nc->hits, (uint64_t)n_hits);
+        atomic_fetch_add(&nc->misses, (uint64_t)n_miss);
+        bh_counter_add(nc->c_hits, (uint64_t)n_hits);
+        bh_counter_add(nc->c_misses, (uint64_t)n_miss);
+    }
+    if (hits != NULL)
+        *hits = n_hits;
+    if (n_miss == 0)
+        return 0;
+    return mget_remote(user, nc, a, n_miss, miss, keys, klens, vals, lens);
 }
 
 int bh_nearcache_stats(const char *user, struct bh_nearcache_stats *out)
