@@ -439,7 +439,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 bh_log_context_set(NULL, NULL);
                 return MHD_YES; /* parked: the pool answers */
             }
-        } else if (run) {
+        } else if (run && bh__admit(req)) {
             bh__run_handler(req);
         }
         bh__finish(req);

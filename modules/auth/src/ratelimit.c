@@ -1,9 +1,13 @@
 /* The failed-login limiter: a fixed window per account and per client
- * address, counted in Redis (auth:login:* keys, one Lua script per step so
- * each step is one round trip and atomic). When Redis is unavailable it
- * counts in this process instead: limits then hold per instance rather than
- * globally, which is weaker but never "unlimited". It must never fail open
- * silently and never put an email address in a key. */
+ * address, counted in Redis (auth:login:* keys). An attempt is counted as a
+ * failure *before* the password is checked, in the same atomic step that
+ * decides whether it may run at all (one Lua script), and given back when it
+ * succeeds: so N concurrent wrong passwords get exactly the limit of
+ * checks, never more. When Redis is unavailable it counts in this process
+ * instead: limits then hold per instance rather than globally, which is
+ * weaker but never "unlimited". It must never fail open silently, never
+ * decide from a count it read in an earlier step, and never put an email
+ * address in a key. */
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -16,23 +20,36 @@
 #include "platform/metrics.h"
 #include "platform/redis.h"
 
-/* Reads both counters and their remaining lives. */
-static const char LUA_PEEK[] = "local r = {}\n"
-                               "for i, k in ipairs(KEYS) do\n"
-                               "  r[#r + 1] = tonumber(redis.call('GET', k) or '0')\n"
-                               "  r[#r + 1] = redis.call('PTTL', k)\n"
-                               "end\n"
-                               "return r\n";
+/* KEYS: account, address. ARGV: window ms, account limit, address limit.
+ * Refuses when either key is at its limit; otherwise counts the attempt on
+ * both (the first count starts the window). Returns {refused, count, pttl}
+ * for each key. */
+static const char LUA_RESERVE[] = "local n1 = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+                                  "local n2 = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+                                  "local refused = 0\n"
+                                  "if n1 >= tonumber(ARGV[2]) or n2 >= tonumber(ARGV[3]) then\n"
+                                  "  refused = 1\n"
+                                  "else\n"
+                                  "  n1 = redis.call('INCR', KEYS[1])\n"
+                                  "  if n1 == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
+                                  "  n2 = redis.call('INCR', KEYS[2])\n"
+                                  "  if n2 == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end\n"
+                                  "end\n"
+                                  "return {refused, n1, redis.call('PTTL', KEYS[1]),\n"
+                                  "        n2, redis.call('PTTL', KEYS[2])}\n";
 
-/* Counts one failure on both keys; the first failure starts the window. */
-static const char LUA_FAIL[] = "local r = {}\n"
-                               "for i, k in ipairs(KEYS) do\n"
-                               "  local n = redis.call('INCR', k)\n"
-                               "  if n == 1 then redis.call('PEXPIRE', k, ARGV[1]) end\n"
-                               "  r[#r + 1] = n\n"
-                               "  r[#r + 1] = redis.call('PTTL', k)\n"
-                               "end\n"
-                               "return r\n";
+/* KEYS: account, address. ARGV[1]: "ok" (the login succeeded: the account
+ * starts afresh) or "void" (the attempt never checked a password). Gives
+ * the address its count back either way. */
+static const char LUA_SETTLE[] = "local function back(k)\n"
+                                 "  if tonumber(redis.call('GET', k) or '0') > 0 then\n"
+                                 "    redis.call('DECR', k)\n"
+                                 "  end\n"
+                                 "end\n"
+                                 "if ARGV[1] == 'ok' then redis.call('DEL', KEYS[1])\n"
+                                 "else back(KEYS[1]) end\n"
+                                 "back(KEYS[2])\n"
+                                 "return 1\n";
 
 enum { LOCAL_SLOTS = 4096, KEY_MAX = 96 };
 
@@ -90,104 +107,104 @@ static struct local_slot *local_slot(const char *key, int64_t now)
     return s;
 }
 
-/* Turns (count, ttl) for both keys into the decision: limited when either
- * key is at its limit; the headers describe the tighter one. */
-static void decide(const long long counts[2], const long long ttl_ms[2], struct auth__rl *out)
+/* Turns (count, ttl) for both keys into what the headers say: the tighter
+ * key's limit, what is left of it and when its window ends. */
+static void describe(bool refused, const long long counts[2], const long long ttl_ms[2],
+                     struct auth__rl *out)
 {
     const int limits[2] = {auth__settings.login_account_max, auth__settings.login_addr_max};
-    int tight = 0;
     long long left[2];
     for (int i = 0; i < 2; i++)
         left[i] = limits[i] - counts[i] < 0 ? 0 : limits[i] - counts[i];
-    if (left[1] < left[0])
-        tight = 1;
-    out->limited = left[0] == 0 || left[1] == 0;
+    int tight = left[1] < left[0] ? 1 : 0;
+    out->limited = refused;
     out->limit = limits[tight];
     out->remaining = (int)left[tight];
-    long long ttl =
-        ttl_ms[tight] > 0 ? ttl_ms[tight] : (long long)auth__settings.login_window_s * 1000;
-    if (!out->limited && counts[tight] == 0)
-        ttl = (long long)auth__settings.login_window_s * 1000;
+    long long window = (long long)auth__settings.login_window_s * 1000;
+    long long ttl = ttl_ms[tight] > 0 ? ttl_ms[tight] : window;
     out->reset_s = (int)((ttl + 999) / 1000);
 }
 
-static void local_step(const char *keys[2], bool fail, struct auth__rl *out)
+/* The in-process fallback of LUA_RESERVE. */
+static void local_reserve(const char *keys[2], struct auth__rl *out)
 {
+    const int limits[2] = {auth__settings.login_account_max, auth__settings.login_addr_max};
     long long counts[2], ttls[2];
     int64_t now = bh_now_ms();
     bh_counter_add(local.fallbacks, 1);
     pthread_mutex_lock(&local.lock);
+    struct local_slot *s[2] = {local_slot(keys[0], now), local_slot(keys[1], now)};
+    bool refused = s[0]->count >= limits[0] || s[1]->count >= limits[1];
     for (int i = 0; i < 2; i++) {
-        struct local_slot *s = local_slot(keys[i], now);
-        if (fail)
-            s->count++;
-        counts[i] = s->count;
-        ttls[i] = s->window_end_ms - now;
+        if (!refused)
+            s[i]->count++;
+        counts[i] = s[i]->count;
+        ttls[i] = s[i]->window_end_ms - now;
     }
     pthread_mutex_unlock(&local.lock);
-    decide(counts, ttls, out);
+    describe(refused, counts, ttls, out);
 }
 
-/* One script over both keys; false when Redis did not answer properly. */
-static bool redis_step(const char *script, const char *keys[2], bool fail, struct auth__rl *out)
+/* The in-process fallback of LUA_SETTLE. */
+static void local_settle(const char *keys[2], bool succeeded)
 {
+    int64_t now = bh_now_ms();
+    pthread_mutex_lock(&local.lock);
+    for (int i = 0; i < 2; i++) {
+        struct local_slot *s = local_slot(keys[i], now);
+        if (i == 0 && succeeded)
+            s->count = 0;
+        else if (s->count > 0)
+            s->count--;
+    }
+    pthread_mutex_unlock(&local.lock);
+}
+
+static void keys_of(const char *email, const char *addr, char ka[KEY_MAX], char kb[KEY_MAX])
+{
+    account_key(email, ka);
+    addr_key(addr, kb);
+}
+
+void auth__login_reserve(const char *email, const char *addr, struct auth__rl *out)
+{
+    char ka[KEY_MAX], kb[KEY_MAX];
+    keys_of(email, addr, ka, kb);
+    const char *keys[2] = {ka, kb};
     redisReply *r = NULL;
-    int rc;
-    if (fail)
-        rc = bh_redis(&r, "EVAL %s 2 %s %s %d", script, keys[0], keys[1],
-                      auth__settings.login_window_s * 1000);
-    else
-        rc = bh_redis(&r, "EVAL %s 2 %s %s", script, keys[0], keys[1]);
-    bool ok = rc == 0 && r && r->type == REDIS_REPLY_ARRAY && r->elements == 4;
+    int rc = bh_redis(&r, "EVAL %s 2 %s %s %d %d %d", LUA_RESERVE, ka, kb,
+                      auth__settings.login_window_s * 1000, auth__settings.login_account_max,
+                      auth__settings.login_addr_max);
+    bool ok = rc == 0 && r && r->type == REDIS_REPLY_ARRAY && r->elements == 5;
+    for (size_t i = 0; ok && i < 5; i++)
+        ok = r->element[i]->type == REDIS_REPLY_INTEGER;
     if (ok) {
-        long long counts[2], ttls[2];
-        for (int i = 0; i < 2; i++) {
-            counts[i] = r->element[2 * i]->integer;
-            ttls[i] = r->element[2 * i + 1]->integer;
-        }
-        decide(counts, ttls, out);
+        long long counts[2] = {r->element[1]->integer, r->element[3]->integer};
+        long long ttls[2] = {r->element[2]->integer, r->element[4]->integer};
+        describe(r->element[0]->integer != 0, counts, ttls, out);
     }
     if (r)
         freeReplyObject(r);
-    return ok;
-}
-
-void auth__login_check(const char *email, const char *addr, struct auth__rl *out)
-{
-    char ka[KEY_MAX], kb[KEY_MAX];
-    account_key(email, ka);
-    addr_key(addr, kb);
-    const char *keys[2] = {ka, kb};
-    if (!redis_step(LUA_PEEK, keys, false, out))
-        local_step(keys, false, out);
+    if (!ok)
+        local_reserve(keys, out);
     if (out->limited)
         bh_counter_add(local.limited, 1);
 }
 
-void auth__login_failed(const char *email, const char *addr, struct auth__rl *out)
+void auth__login_settle(const char *email, const char *addr, bool succeeded)
 {
     char ka[KEY_MAX], kb[KEY_MAX];
-    account_key(email, ka);
-    addr_key(addr, kb);
+    keys_of(email, addr, ka, kb);
     const char *keys[2] = {ka, kb};
-    if (!redis_step(LUA_FAIL, keys, true, out))
-        local_step(keys, true, out);
-}
-
-void auth__login_succeeded(const char *email)
-{
-    char ka[KEY_MAX];
     redisReply *r = NULL;
-    account_key(email, ka);
-    /* Best effort: a failure only leaves the count to expire on its own. */
-    if (bh_redis(&r, "DEL %s", ka) != 0)
-        bh_log_debug("login limiter: could not reset an account counter");
+    /* Best effort: a count not given back only expires with its window.
+     * When Redis cannot settle, the in-process table may hold the attempt
+     * (Redis was down when it was reserved too). */
+    int rc = bh_redis(&r, "EVAL %s 2 %s %s %s", LUA_SETTLE, ka, kb, succeeded ? "ok" : "void");
     if (r)
         freeReplyObject(r);
-    pthread_mutex_lock(&local.lock);
-    struct local_slot *s = local_slot(ka, bh_now_ms());
-    s->count = 0;
-    pthread_mutex_unlock(&local.lock);
+    if (rc != 0)
+        local_settle(keys, succeeded);
 }
 
 void auth__rl_headers(struct bh_req *req, const struct auth__rl *rl)

@@ -34,6 +34,12 @@ struct bh_route {
     /* NULL: the handler runs on the HTTP thread that read the request.
      * Otherwise it runs on this pool (see below). */
     struct bh_handler_pool *pool;
+    /* NULL, or a cheap check that runs on the HTTP thread before the request
+     * takes a place in the pool (a rate limit, say), so refusals never wait
+     * for or hold a pool thread. Replying refuses the request (the handler
+     * does not run); returning without a reply admits it. A non-zero return
+     * without a reply is answered as an error. */
+    bh_handler_fn admit;
 };
 
 /* A bulkhead for slow handlers (password hashing, say): the routes that name
@@ -41,13 +47,18 @@ struct bh_route {
  * runs there, its connection is parked and holds no HTTP thread, so a flood
  * of such requests cannot slow the other routes. A request finding the
  * queue full, or waiting in it longer than max_wait_ms, is answered 503 with
- * Retry-After at once. The module owns the struct (a static) and may set
+ * Retry-After at once; a client address holding per_client_max places is
+ * answered 429 at once. The module owns the struct (a static) and may set
  * the numbers in its init; the platform starts the threads with the server. */
 struct bh_handler_pool {
-    const char *name;             /* for logs and metrics, e.g. "auth.password" */
-    int threads;                  /* handlers running at once */
-    int queue_max;                /* requests waiting, beyond which 503 */
-    int max_wait_ms;              /* longest wait in the queue, beyond which 503 */
+    const char *name; /* for logs and metrics, e.g. "auth.password" */
+    int threads;      /* handlers running at once */
+    int queue_max;    /* requests waiting, beyond which 503 */
+    int max_wait_ms;  /* longest wait in the queue, beyond which 503 */
+    /* Requests from one client address in the pool at once (waiting or
+     * running), beyond which 429 with Retry-After; 0: no cap. Checked before
+     * the route's admit(), so one address cannot take every place. */
+    int per_client_max;
     struct bh__pool_state *state; /* the platform's; NULL until started */
 };
 
