@@ -32,6 +32,7 @@ const struct auth__jwt_keys *auth__keys(void)
         keys.secret_len = secret ? strlen(secret) : 0;
         keys.issuer = auth__settings.issuer;
         keys.audience = auth__settings.audience;
+        keys.max_ttl_s = auth__settings.access_ttl_s;
     }
     return &keys;
 }

@@ -55,6 +55,7 @@ struct auth__jwt_keys {
     size_t secret_len;
     const char *issuer;
     const char *audience;
+    long max_ttl_s; /* the longest lifetime we issue: a later exp is refused */
 };
 
 /* Signs an HS256 access token for (sub, sid) valid from now for ttl_s.
@@ -62,8 +63,10 @@ struct auth__jwt_keys {
  * 0, BH_ENOMEM or BH_EINTERNAL. */
 int auth__jwt_sign(const struct auth__jwt_keys *k, const bh_uuid *sub, const bh_uuid *sid, long now,
                    long ttl_s, char **out, bh_uuid *jti_out);
-/* Verifies token: HS256 only, our key, exp present and in the future, iss and
- * aud ours, sub/sid/jti UUIDs. 0 with *out, or BH_EUNAUTH. Never logs the token. */
+/* Verifies token: HS256 only, our key, no member twice in header or
+ * payload, exp present, in the future and at most max_ttl_s (+ 60 s of
+ * skew) ahead, nbf (when present) passed, iat not ahead, iss and aud ours,
+ * sub/sid/jti UUIDs. 0 with *out, or BH_EUNAUTH. Never logs the token. */
 int auth__jwt_verify(const struct auth__jwt_keys *k, const char *token, long now,
                      struct auth__claims *out);
 
