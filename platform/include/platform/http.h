@@ -22,6 +22,10 @@ typedef int (*bh_handler_fn)(struct bh_req *req);
 enum bh_route_flags {
     BH_ROUTE_NO_BODY_CHECK = 1 << 0, /* raw bodies (webhooks): no JSON parsing */
     BH_ROUTE_STREAM = 1 << 1,        /* the handler may reply with a stream */
+    /* An operational route (metrics, introspection, dev tools): the platform
+     * answers 401 before the handler runs unless the request carries
+     * `Authorization: Bearer <BULKHEAD_OPS_TOKEN>`. */
+    BH_ROUTE_OPS = 1 << 2,
 };
 
 struct bh_handler_pool;
@@ -64,6 +68,8 @@ struct bh_handler_pool {
 
 /* ---- reading the request (all returned strings are borrowed) ---- */
 const char *bh_req_method(const struct bh_req *req);
+/* The path, canonical: no empty segments, percent-encoded where RFC 3986
+ * requires it; safe to put in a header or a link. */
 const char *bh_req_path(const struct bh_req *req);
 /* The route pattern that matched ("/v1/orgs/{org}/tasks"). */
 const char *bh_req_route(const struct bh_req *req);
