@@ -53,14 +53,59 @@ const unsigned bh_manifest_count = sizeof bh_manifest / sizeof bh_manifest[0];
   set(BH_MANIFEST_C ${out} PARENT_SCOPE)
 endfunction()
 
+# A part's Lua scripts (DIR/*.lua), embedded as struct bh_redis_script
+# PREFIX lua_<name> by cmake/embed-lua. Sets OUT_C to the generated source
+# (empty when the part has no script) and OUT_INC to the directory of its
+# header, lua_scripts.h.
+function(bh_embed_lua prefix dir tag out_c out_inc)
+  file(GLOB lua CONFIGURE_DEPENDS ${dir}/*.lua)
+  set(gen ${CMAKE_BINARY_DIR}/generated/lua/${tag})
+  if(NOT lua)
+    set(${out_c} "" PARENT_SCOPE)
+    set(${out_inc} "" PARENT_SCOPE)
+    return()
+  endif()
+  add_custom_command(
+    OUTPUT ${gen}/lua_scripts.c ${gen}/lua_scripts.h
+    COMMAND ${BH_PYTHON3} ${CMAKE_SOURCE_DIR}/cmake/embed-lua ${prefix} ${gen} ${lua}
+    DEPENDS ${lua} ${CMAKE_SOURCE_DIR}/cmake/embed-lua
+    COMMENT "Embedding the Lua scripts of ${tag}" VERBATIM)
+  set(${out_c} ${gen}/lua_scripts.c PARENT_SCOPE)
+  set(${out_inc} ${gen} PARENT_SCOPE)
+endfunction()
+
+# Seal the platform (cmake/seal-platform): sets BH_PLATFORM_SEALED, the object
+# every module's audit checks its platform calls against.
+function(bh_seal_platform)
+  set(fence ${CMAKE_BINARY_DIR}/fence)
+  set(sealed ${fence}/platform.sealed.o)
+  file(GLOB headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/platform/include/platform/*.h)
+  file(GLOB private CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/platform/src/*.h
+                                      ${CMAKE_SOURCE_DIR}/platform/src/*.c)
+  list(JOIN BH_MODULES "," all_csv)
+  add_custom_command(
+    OUTPUT ${sealed} ${fence}/platform.syms
+    COMMAND ${CMAKE_SOURCE_DIR}/cmake/seal-platform
+            --include ${CMAKE_SOURCE_DIR}/platform/include --src ${CMAKE_SOURCE_DIR}/platform/src
+            --modules=${all_csv} --fence-dir ${fence}
+            -- $<TARGET_OBJECTS:bh_platform_objs>
+    DEPENDS $<TARGET_OBJECTS:bh_platform_objs> bh_platform_objs ${headers} ${private}
+            ${CMAKE_SOURCE_DIR}/cmake/seal-platform
+    COMMAND_EXPAND_LISTS
+    COMMENT "Sealing the platform" VERBATIM)
+  set(BH_PLATFORM_SEALED ${sealed} PARENT_SCOPE)
+endfunction()
+
 # Compile one module against exactly what it may see, then seal it.
 function(bh_add_module m)
   set(dir ${BH_DIR_${m}})
   file(GLOB srcs CONFIGURE_DEPENDS ${dir}/src/*.c)
+  bh_embed_lua(${m}__ ${dir}/src ${m} lua_c lua_inc)
   set(objlib bh_mod_${m})
-  add_library(${objlib} OBJECT ${srcs})
-  # Fence 1: own src/ and include/, the platform, declared dependencies only.
-  set(incs ${dir}/src ${dir}/include ${CMAKE_SOURCE_DIR}/platform/include)
+  add_library(${objlib} OBJECT ${srcs} ${lua_c})
+  # Fence 1: own src/ and include/ (and its embedded Lua scripts), the
+  # platform, declared dependencies only.
+  set(incs ${dir}/src ${dir}/include ${lua_inc} ${CMAKE_SOURCE_DIR}/platform/include)
   foreach(d IN LISTS BH_DEPS_${m})
     list(APPEND incs ${BH_DIR_${d}}/include)
   endforeach()
@@ -85,7 +130,7 @@ function(bh_add_module m)
             --deps=${deps_csv} --modules=${all_csv} --fence-dir ${fence}
             -- $<TARGET_OBJECTS:${objlib}>
     DEPENDS $<TARGET_OBJECTS:${objlib}> ${objlib} ${dir}/include/${m}/${m}.h
-            ${CMAKE_SOURCE_DIR}/cmake/seal-module ${dep_outputs}
+            ${CMAKE_SOURCE_DIR}/cmake/seal-module ${dep_outputs} ${fence}/platform.sealed.o
     COMMAND_EXPAND_LISTS
     COMMENT "Sealing module ${m}" VERBATIM)
   set(BH_SEALED_OBJECTS ${BH_SEALED_OBJECTS} ${sealed} PARENT_SCOPE)

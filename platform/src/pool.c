@@ -18,7 +18,7 @@
  * (MHD_suspend_connection) before it is queued, so the worker's resume can
  * never come first; libmicrohttpd calls on_request() again after the
  * resume, and that call sends the reply the worker prepared. */
-struct bh__pool_state {
+struct bh_pool_state {
     struct bh_handler_pool *pool;
     pthread_mutex_t lock;
     pthread_cond_t work;
@@ -37,10 +37,10 @@ struct bh__pool_state {
     struct bh_counter *rejected;
     struct bh_counter *client_capped;
     struct bh_histogram *waited;
-    struct bh__pool_state *next; /* all started pools */
+    struct bh_pool_state *next; /* all started pools */
 };
 
-static struct bh__pool_state *pools;
+static struct bh_pool_state *pools;
 
 static void reply_busy(struct bh_req *req, const char *pool)
 {
@@ -53,7 +53,7 @@ static void reply_busy(struct bh_req *req, const char *pool)
 
 /* The slot of addr in the places table, or a free one; NULL when full
  * (cannot happen while every place is counted). Under ps->lock. */
-static struct client_places *client_slot(struct bh__pool_state *ps, const char *addr)
+static struct client_places *client_slot(struct bh_pool_state *ps, const char *addr)
 {
     struct client_places *free_slot = NULL;
     for (int i = 0; i < ps->n_clients; i++) {
@@ -68,7 +68,7 @@ static struct client_places *client_slot(struct bh__pool_state *ps, const char *
 }
 
 /* Gives a place back: the request left the queue unqueued or finished. */
-static void place_release(struct bh__pool_state *ps, struct bh_req *req, bool was_queued)
+static void place_release(struct bh_pool_state *ps, struct bh_req *req, bool was_queued)
 {
     pthread_mutex_lock(&ps->lock);
     if (was_queued)
@@ -81,9 +81,13 @@ static void place_release(struct bh__pool_state *ps, struct bh_req *req, bool wa
     pthread_mutex_unlock(&ps->lock);
 }
 
+/* The steps every pool thread runs: set once by bh__pools_start(), before
+ * any pool thread exists. */
+static bh__request_step_fn step_run, step_finish;
+
 static void *pool_main(void *arg)
 {
-    struct bh__pool_state *ps = arg;
+    struct bh_pool_state *ps = arg;
     for (;;) {
         pthread_mutex_lock(&ps->lock);
         while (!ps->head && !ps->stopping)
@@ -107,25 +111,26 @@ static void *pool_main(void *arg)
             bh_counter_add(ps->rejected, 1);
             reply_busy(req, ps->pool->name);
         } else {
-            bh__run_handler(req);
+            step_run(req);
         }
-        bh__finish(req);
+        step_finish(req);
         bh_log_context_set(NULL, NULL);
         place_release(ps, req, false);
         MHD_resume_connection(req->conn);
     }
 }
 
-/* Starts the threads of every pool the mounted routes name. */
-int bh__pools_start(void)
+int bh__pools_start(bh__request_step_fn run, bh__request_step_fn finish)
 {
     const struct bh_mounted_route *rs;
     size_t n_mounted = bh_server_routes(&rs);
+    step_run = run;
+    step_finish = finish;
     for (size_t i = 0; i < n_mounted; i++) {
         struct bh_handler_pool *pool = rs[i].route.pool;
         if (!pool || pool->state)
             continue;
-        struct bh__pool_state *ps = calloc(1, sizeof *ps);
+        struct bh_pool_state *ps = calloc(1, sizeof *ps);
         int n = pool->threads > 0 ? pool->threads : 1;
         if (!ps || !(ps->threads = calloc((size_t)n, sizeof *ps->threads))) {
             free(ps);
@@ -137,12 +142,12 @@ int bh__pools_start(void)
         char labels[96];
         snprintf(labels, sizeof labels, "pool=\"%s\"", pool->name);
         ps->rejected =
-            bh_counter_get("bulkhead_handler_pool_rejected_total",
+            bh_counter_get("bulkhead_http_pool_rejected_total",
                            "Requests answered 503 because their handler pool was full.", labels);
-        ps->waited = bh_histogram_get("bulkhead_handler_pool_wait_seconds",
+        ps->waited = bh_histogram_get("bulkhead_http_pool_wait_seconds",
                                       "Time requests waited for a handler pool thread.", labels);
         ps->client_capped = bh_counter_get(
-            "bulkhead_handler_pool_client_capped_total",
+            "bulkhead_http_pool_client_capped_total",
             "Requests answered 429 because their address held too many pool places.", labels);
         if (pool->per_client_max > 0) {
             ps->n_clients = n + (pool->queue_max > 0 ? pool->queue_max : 0);
@@ -168,7 +173,7 @@ int bh__pools_start(void)
  * it, and a request that comes now is answered 503 (stopping). */
 void bh__pools_stop(void)
 {
-    for (struct bh__pool_state *ps = pools; ps; ps = ps->next) {
+    for (struct bh_pool_state *ps = pools; ps; ps = ps->next) {
         pthread_mutex_lock(&ps->lock);
         bool joined = ps->stopping;
         ps->stopping = true;
@@ -184,7 +189,7 @@ void bh__pools_free(void)
 {
     bh__pools_stop();
     while (pools) {
-        struct bh__pool_state *ps = pools;
+        struct bh_pool_state *ps = pools;
         pools = ps->next;
         ps->pool->state = NULL;
         pthread_cond_destroy(&ps->work);
@@ -210,7 +215,7 @@ bool bh__admit(struct bh_req *req)
 
 /* Takes a place in the pool for req: false (with a 503 or 429 reply made)
  * when the queue is full or req's address holds its share already. */
-static bool place_take(struct bh__pool_state *ps, struct bh_req *req)
+static bool place_take(struct bh_pool_state *ps, struct bh_req *req)
 {
     bool busy = false, capped = false;
     pthread_mutex_lock(&ps->lock);
@@ -245,7 +250,7 @@ static bool place_take(struct bh__pool_state *ps, struct bh_req *req)
  * queues it on its route's pool. False (with a reply made) when refused. */
 bool bh__offload(struct bh_req *req)
 {
-    struct bh__pool_state *ps = req->route->m.route.pool->state;
+    struct bh_pool_state *ps = req->route->m.route.pool->state;
     if (!place_take(ps, req))
         return false;
     if (!bh__admit(req)) {

@@ -377,7 +377,11 @@ static int redis_call(const char *user, redisReply **out, const struct redis_cmd
         bh_log(BH_LOG_WARN, "platform", "redis %s: %s", p->user, reply->str);
         return BH_EFORBIDDEN;
     }
-    bh_log(BH_LOG_ERROR, "platform", "redis %s: error reply: %s", p->user, reply->str);
+    /* NOSCRIPT is how Redis asks for a script it does not hold yet (after a
+     * start, a restart or a flush): bh_redis_script_as() loads it and runs
+     * it again, so it is no error. */
+    bh_log(strncmp(reply->str, "NOSCRIPT", 8) == 0 ? BH_LOG_DEBUG : BH_LOG_ERROR, "platform",
+           "redis %s: error reply: %s", p->user, reply->str);
     return BH_EINTERNAL;
 
 out_unreachable:
@@ -457,7 +461,7 @@ void bh_redis_shutdown(void)
     memset(&g_redis, 0, sizeof g_redis);
 }
 
-int bh__redis(const char *user, redisReply **out, const char *fmt, ...)
+int bh_redis_as(const char *user, redisReply **out, const char *fmt, ...)
 {
     va_list ap;
     int rc;
@@ -468,8 +472,8 @@ int bh__redis(const char *user, redisReply **out, const char *fmt, ...)
     return rc;
 }
 
-int bh__redis_argv(const char *user, redisReply **out, int argc, const char **argv,
-                   const size_t *argvlen)
+int bh_redis_argv_as(const char *user, redisReply **out, int argc, const char **argv,
+                     const size_t *argvlen)
 {
     return redis_call(user, out,
                       &(struct redis_cmd){.argc = argc, .argv = argv, .argvlen = argvlen});
@@ -478,7 +482,7 @@ int bh__redis_argv(const char *user, redisReply **out, int argc, const char **ar
 int bh_redis_ping(const char *user)
 {
     redisReply *r = NULL;
-    int rc = bh__redis(user, &r, "PING");
+    int rc = bh_redis_as(user, &r, "PING");
 
     if (rc == 0 && !(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0))
         rc = BH_EUNAVAILABLE;

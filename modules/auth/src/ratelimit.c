@@ -1,5 +1,6 @@
 /* The failed-login limiter: a fixed window per account and per client
- * address, counted in Redis (auth:login:* keys). An attempt is counted as a
+ * address, counted in Redis (auth:login:* keys; ratelimit_reserve.lua and
+ * ratelimit_settle.lua). An attempt is counted as a
  * failure *before* the password is checked, in the same atomic step that
  * decides whether it may run at all (one Lua script), and given back when it
  * succeeds: so N concurrent wrong passwords get exactly the limit of
@@ -14,42 +15,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "lua_scripts.h"
 #include "platform/breaker.h"
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/metrics.h"
 #include "platform/redis.h"
-
-/* KEYS: account, address. ARGV: window ms, account limit, address limit.
- * Refuses when either key is at its limit; otherwise counts the attempt on
- * both (the first count starts the window). Returns {refused, count, pttl}
- * for each key. */
-static const char LUA_RESERVE[] = "local n1 = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
-                                  "local n2 = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
-                                  "local refused = 0\n"
-                                  "if n1 >= tonumber(ARGV[2]) or n2 >= tonumber(ARGV[3]) then\n"
-                                  "  refused = 1\n"
-                                  "else\n"
-                                  "  n1 = redis.call('INCR', KEYS[1])\n"
-                                  "  if n1 == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end\n"
-                                  "  n2 = redis.call('INCR', KEYS[2])\n"
-                                  "  if n2 == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end\n"
-                                  "end\n"
-                                  "return {refused, n1, redis.call('PTTL', KEYS[1]),\n"
-                                  "        n2, redis.call('PTTL', KEYS[2])}\n";
-
-/* KEYS: account, address. ARGV[1]: "ok" (the login succeeded: the account
- * starts afresh) or "void" (the attempt never checked a password). Gives
- * the address its count back either way. */
-static const char LUA_SETTLE[] = "local function back(k)\n"
-                                 "  if tonumber(redis.call('GET', k) or '0') > 0 then\n"
-                                 "    redis.call('DECR', k)\n"
-                                 "  end\n"
-                                 "end\n"
-                                 "if ARGV[1] == 'ok' then redis.call('DEL', KEYS[1])\n"
-                                 "else back(KEYS[1]) end\n"
-                                 "back(KEYS[2])\n"
-                                 "return 1\n";
 
 enum { LOCAL_SLOTS = 4096, KEY_MAX = 96 };
 
@@ -171,10 +142,13 @@ void auth__login_reserve(const char *email, const char *addr, struct auth__rl *o
     char ka[KEY_MAX], kb[KEY_MAX];
     keys_of(email, addr, ka, kb);
     const char *keys[2] = {ka, kb};
+    char window_ms[24], acct_max[24], addr_max[24];
+    snprintf(window_ms, sizeof window_ms, "%d", auth__settings.login_window_s * 1000);
+    snprintf(acct_max, sizeof acct_max, "%d", auth__settings.login_account_max);
+    snprintf(addr_max, sizeof addr_max, "%d", auth__settings.login_addr_max);
+    const char *args[] = {ka, kb, window_ms, acct_max, addr_max};
     redisReply *r = NULL;
-    int rc = bh_redis(&r, "EVAL %s 2 %s %s %d %d %d", LUA_RESERVE, ka, kb,
-                      auth__settings.login_window_s * 1000, auth__settings.login_account_max,
-                      auth__settings.login_addr_max);
+    int rc = bh_redis_script(&auth__lua_ratelimit_reserve, &r, 2, 5, args, NULL);
     bool ok = rc == 0 && r && r->type == REDIS_REPLY_ARRAY && r->elements == 5;
     for (size_t i = 0; ok && i < 5; i++)
         ok = r->element[i]->type == REDIS_REPLY_INTEGER;
@@ -200,7 +174,8 @@ void auth__login_settle(const char *email, const char *addr, bool succeeded)
     /* Best effort: a count not given back only expires with its window.
      * When Redis cannot settle, the in-process table may hold the attempt
      * (Redis was down when it was reserved too). */
-    int rc = bh_redis(&r, "EVAL %s 2 %s %s %s", LUA_SETTLE, ka, kb, succeeded ? "ok" : "void");
+    const char *args[] = {ka, kb, succeeded ? "ok" : "void"};
+    int rc = bh_redis_script(&auth__lua_ratelimit_settle, &r, 2, 3, args, NULL);
     if (r)
         freeReplyObject(r);
     if (rc != 0)

@@ -63,7 +63,7 @@ struct bh_handler_pool {
      * running), beyond which 429 with Retry-After; 0: no cap. Checked before
      * the route's admit(), so one address cannot take every place. */
     int per_client_max;
-    struct bh__pool_state *state; /* the platform's; NULL until started */
+    struct bh_pool_state *state; /* the platform's; NULL until started */
 };
 
 /* ---- reading the request (all returned strings are borrowed) ---- */
