@@ -55,6 +55,11 @@ static const struct bh_route routes[] = {
     {"POST", "/v1/orgs/{org}/members", auth__http_members_add, 0},
     {"PATCH", "/v1/orgs/{org}/members/{user}", auth__http_members_update, 0},
     {"DELETE", "/v1/orgs/{org}/members/{user}", auth__http_members_remove, 0},
+    {"GET", "/v1/orgs/{org}/invitations", auth__http_org_invitations_list, 0},
+    {"DELETE", "/v1/orgs/{org}/invitations/{id}", auth__http_org_invitation_revoke, 0},
+    {"GET", "/v1/me/invitations", auth__http_invitations_list, 0},
+    {"POST", "/v1/me/invitations/{id}/accept", auth__http_invitation_accept, 0},
+    {"POST", "/v1/me/invitations/{id}/decline", auth__http_invitation_decline, 0},
 };
 
 static int auth_init(void)
