@@ -31,9 +31,9 @@ build-release: bootstrap
 run: build-release
 	@scripts/devenv start $(RUN_DIR) >/dev/null
 	@source $(RUN_DIR)/env && BULKHEAD_MIGRATIONS_DIR=$(CURDIR)/migrations build/release/bulkhead migrate
+	@# The secrets (JWT, webhook, ops token) are random per install, in
+	@# $(RUN_DIR)/secrets/ (0600), exported by $(RUN_DIR)/env.
 	@source $(RUN_DIR)/env && exec env BULKHEAD_MIGRATIONS_DIR=$(CURDIR)/migrations \
-	    BULKHEAD_JWT_SECRET=$${BULKHEAD_JWT_SECRET:-$$(cat $(RUN_DIR)/jwt-secret 2>/dev/null || \
-	        (head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | tee $(RUN_DIR)/jwt-secret))} \
 	    build/release/bulkhead serve
 
 stop:

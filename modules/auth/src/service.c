@@ -374,6 +374,36 @@ int auth__org_create(const bh_uuid *user_id, const char *name, struct auth__org 
     return rc;
 }
 
+/* ------------------------------------------------------------ reads */
+
+int auth__user_get(const bh_uuid *user_id, struct auth__user *out)
+{
+    int rc = auth__repo_user_by_id(NULL, user_id, out);
+    sodium_memzero(out->password_hash, sizeof out->password_hash);
+    if (rc != 0 && rc != BH_ENOTFOUND)
+        return BH_EUNAVAILABLE;
+    return rc;
+}
+
+int auth__orgs_of_user(struct bh_arena *a, const bh_uuid *user_id, const char *after, int limit,
+                       struct auth__org **out, int *n)
+{
+    return auth__repo_orgs_of_user(a, user_id, after, limit, out, n);
+}
+
+int auth__org_get(const bh_uuid *org_id, const bh_uuid *user_id, struct auth__org *out)
+{
+    return auth__repo_org_get(org_id, user_id, out);
+}
+
+int auth__members_list(struct bh_arena *a, const bh_uuid *org_id, const char *after, int limit,
+                       struct auth__member **out, int *n)
+{
+    return auth__repo_members_list(a, org_id, after, limit, out, n);
+}
+
+/* ------------------------------------------------------------ members */
+
 static void refuse(struct auth__refusal *why, const char *code, const char *detail)
 {
     why->code = code;
