@@ -5,15 +5,16 @@
 #   make fmt             clang-format every C file; make docs refreshes generated docs
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
 #   make docker          the same system in containers (docker compose up --build)
+#   make compose-test    drive the running compose stack, scaled out (scripts/compose-test)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs docker clean
+.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs docker compose-test clean
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^#//'
+	@sed -n '2,8p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -58,6 +59,12 @@ demo-violation: bootstrap
 
 docker:
 	docker compose up --build
+
+# Needs the stack up (make docker, or docker compose up -d --build); minutes.
+# Without a Docker engine it goes through podman's Docker API.
+compose-test:
+	@if command -v docker >/dev/null 2>&1 || [ -n "$${DOCKER_HOST:-}" ]; then \
+	    scripts/compose-test; else scripts/container-podman scripts/compose-test; fi
 
 clean:
 	rm -rf build
