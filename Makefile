@@ -63,8 +63,8 @@ docker:
 # Needs the stack up (make docker, or docker compose up -d --build); minutes.
 # Without a Docker engine it goes through podman's Docker API.
 compose-test:
-	@if command -v docker >/dev/null 2>&1 || [ -n "$${DOCKER_HOST:-}" ]; then \
-	    scripts/compose-test; else scripts/container-podman scripts/compose-test; fi
+	@if [ -z "$${DOCKER_HOST:-}" ] && ! docker info >/dev/null 2>&1 && command -v podman >/dev/null; then \
+	    scripts/container-podman scripts/compose-test; else scripts/compose-test; fi
 
 clean:
 	rm -rf build
