@@ -2,8 +2,9 @@
 -- at once; all of them restarting), a request waits here for one to come up,
 -- up to 30 s, instead of getting a 503 at once. "Being replaced": no api
 -- replica resolves in DNS, or one of them has announced that it is stopping
--- (its drain marker, see ./check). Replicas that run but fail their check
--- (Postgres down) are an outage, not a rollout: no waiting then.
+-- or still starting (its marker <address> or <address>.starting, written by
+-- the image's entrypoint). Replicas that run but fail their check (Postgres
+-- down) are an outage, not a rollout: the 503 comes at once then.
 local LIMIT_MS = 30000
 local STEP_MS = 100
 local DRAIN_DIR = "/run/bulkhead-drain/"
@@ -19,10 +20,12 @@ local function being_replaced()
         local ip = ok and type(addr) == "string" and addr:match("^(.+):%d+$") or nil
         if ip ~= nil and ip ~= "0.0.0.0" and ip ~= "::" then
             resolved = true
-            local marker = io.open(DRAIN_DIR .. ip, "r")
-            if marker ~= nil then
-                marker:close()
-                return true
+            for _, name in ipairs({ ip, ip .. ".starting" }) do
+                local marker = io.open(DRAIN_DIR .. name, "r")
+                if marker ~= nil then
+                    marker:close()
+                    return true
+                end
             end
         end
     end
