@@ -3,8 +3,10 @@
 -- up to 30 s, instead of getting a 503 at once. "Being replaced": no api
 -- replica resolves in DNS, or one of them has announced that it is stopping
 -- or still starting (its marker <address> or <address>.starting, written by
--- the image's entrypoint). Replicas that run but fail their check (Postgres
--- down) are an outage, not a rollout: the 503 comes at once then.
+-- the image's entrypoint), or its last check found it stopping or not
+-- answering at all (./check exits 2 or 3: a killed replica). Replicas that
+-- answer but are not ready (Postgres down) are an outage, not a rollout: the
+-- 503 comes at once then.
 local LIMIT_MS = 30000
 local STEP_MS = 100
 local DRAIN_DIR = "/run/bulkhead-drain/"
@@ -20,6 +22,11 @@ local function being_replaced()
         local ip = ok and type(addr) == "string" and addr:match("^(.+):%d+$") or nil
         if ip ~= nil and ip ~= "0.0.0.0" and ip ~= "::" then
             resolved = true
+            local okstats, stats = pcall(srv.get_stats, srv)
+            local code = okstats and stats and tonumber(stats["check_code"]) or nil
+            if code == 2 or code == 3 then
+                return true
+            end
             for _, name in ipairs({ ip, ip .. ".starting" }) do
                 local marker = io.open(DRAIN_DIR .. name, "r")
                 if marker ~= nil then
