@@ -4,6 +4,7 @@
 #   make bench           load scenarios against a release build; writes docs/performance.md
 #   make fmt             clang-format every C file; make docs refreshes generated docs
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
+#   make tour            a guided walk through the patterns, faults included (STEP=breaker: one step; ENV=.run: make run's Postgres and Redis)
 #   make docker          the same system in containers (docker compose up --build)
 #   make compose-test    drive the running compose stack, scaled out (scripts/compose-test)
 SHELL := /bin/bash
@@ -11,10 +12,10 @@ SHELL := /bin/bash
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs docker compose-test clean
+.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation tour docs docker compose-test clean
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^#//'
+	@sed -n '2,9p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -56,6 +57,11 @@ fmt:
 demo-violation: bootstrap
 	@cmake --preset dev >/dev/null && cmake --build --preset dev -j $(JOBS) >/dev/null
 	@scripts/with-devenv bash -c 'BULKHEAD_MIGRATIONS_DIR=$$PWD/migrations build/dev/bulkhead migrate 2>/dev/null && scripts/demo-violation'
+
+# The tour starts its own server and worker on free ports; with ENV=.run it
+# uses make run's Postgres and Redis (stop make run's server first).
+tour: build
+	@scripts/tour $(if $(ENV),--env $(ENV)) $(STEP)
 
 docker:
 	docker compose up --build
