@@ -16,7 +16,7 @@ JOBS ?= $(shell nproc)
 .PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker compose-test clean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^#//'
+	@sed -n '2,10p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
