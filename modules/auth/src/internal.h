@@ -12,6 +12,8 @@
 #include "auth/auth.h"
 #include "platform/arena.h"
 #include "platform/http.h"
+#include "platform/page.h"
+#include "platform/refusal.h"
 #include "platform/uuid.h"
 
 struct bh_tx;
@@ -281,18 +283,12 @@ int auth__rename(const bh_uuid *user_id, const char *name, struct auth__user *ou
 
 int auth__org_create(const bh_uuid *user_id, const char *name, struct auth__org *out);
 
-/* Why a membership change was refused (for the problem body). */
-struct auth__refusal {
-    const char *code;     /* stable code, static */
-    const char *detail;   /* static */
-    int64_t limit, usage; /* for plan_limit_exceeded */
-};
 int auth__member_add(const struct auth_principal *p, const char *email, enum auth_role role,
-                     struct auth__member *out, struct auth__refusal *why);
+                     struct auth__member *out, struct bh_refusal *why);
 int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, enum auth_role role,
-                        struct auth__member *out, struct auth__refusal *why);
+                        struct auth__member *out, struct bh_refusal *why);
 int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
-                        struct auth__refusal *why);
+                        struct bh_refusal *why);
 
 /* Email normalisation: trimmed, lower-cased copy in the arena, or NULL when
  * it is not a plausible address. */

@@ -374,7 +374,7 @@ int auth__org_create(const bh_uuid *user_id, const char *name, struct auth__org 
     return rc;
 }
 
-static void refuse(struct auth__refusal *why, const char *code, const char *detail)
+static void refuse(struct bh_refusal *why, const char *code, const char *detail)
 {
     why->code = code;
     why->detail = detail;
@@ -387,7 +387,7 @@ static bool may_manage(const struct auth_principal *p, enum auth_role role)
 }
 
 int auth__member_add(const struct auth_principal *p, const char *email, enum auth_role role,
-                     struct auth__member *out, struct auth__refusal *why)
+                     struct auth__member *out, struct bh_refusal *why)
 {
     struct auth__user u;
     struct bh_tx *tx = NULL;
@@ -426,7 +426,7 @@ int auth__member_add(const struct auth_principal *p, const char *email, enum aut
     if (rc == 0)
         rc = auth__call_seat_check(tx, &p->org_id, members, &limit);
     if (rc == BH_ELIMIT) {
-        refuse(why, "plan_limit_exceeded", "The plan's member limit is reached.");
+        why->resource = "members";
         why->limit = limit;
         why->usage = members;
         goto out;
@@ -456,7 +456,7 @@ out:
  * shared by update and remove. */
 static int load_target(struct bh_tx *tx, const struct auth_principal *p, const bh_uuid *user_id,
                        struct auth__member *m, int64_t *owners, char org_name[AUTH__NAME_MAX],
-                       struct auth__refusal *why)
+                       struct bh_refusal *why)
 {
     int64_t members = 0;
     int rc = auth__repo_org_lock(tx, &p->org_id, org_name);
@@ -474,7 +474,7 @@ static int load_target(struct bh_tx *tx, const struct auth_principal *p, const b
 }
 
 int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, enum auth_role role,
-                        struct auth__member *out, struct auth__refusal *why)
+                        struct auth__member *out, struct bh_refusal *why)
 {
     struct bh_tx *tx = NULL;
     int64_t owners = 0;
@@ -515,7 +515,7 @@ out:
 }
 
 int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
-                        struct auth__refusal *why)
+                        struct bh_refusal *why)
 {
     struct bh_tx *tx = NULL;
     struct auth__member m;

@@ -16,6 +16,8 @@
 #include "platform/arena.h"
 #include "platform/events.h"
 #include "platform/http.h"
+#include "platform/page.h"
+#include "platform/refusal.h"
 #include "platform/uuid.h"
 #include "provider.h"
 
@@ -115,8 +117,8 @@ int billing__dunning_retries(void);
 
 /* Webhook signature check: header is `t=<unix>,v1=<hex>[,v1=<hex>...]`,
  * the signature HMAC-SHA256(secret, t + "." + body). 0 when valid;
- * BH_EUNAUTH for a bad or missing signature; BH_ETIMEOUT when t is further
- * than tolerance_s from now. */
+ * BH_EUNAUTH for a bad or missing signature; BH_EINVAL (a stale request,
+ * not a timeout of ours) when t is further than tolerance_s from now. */
 int billing__verify_signature(const char *header, const char *body, size_t body_len,
                               const char *secret, time_t now, long tolerance_s);
 /* The v1 signature for t and body, as 64 lower-case hex digits. */
@@ -223,9 +225,10 @@ int billing__idem_begin(struct bh_req *req, const bh_uuid *org_id, struct billin
 /* Answers with body (taken) and stores it for replays. */
 int billing__idem_reply(struct bh_req *req, struct billing__idem *idem, unsigned status,
                         json_t *body);
-/* Answers with a problem (extra taken, may be NULL) and stores it. */
-int billing__idem_problem(struct bh_req *req, struct billing__idem *idem, unsigned status,
-                          const char *code, const char *detail, json_t *extra);
+/* Answers the refusal (err, why) as bh_reply_refusal() would (extra taken,
+ * may be NULL) and stores it. */
+int billing__idem_problem(struct bh_req *req, struct billing__idem *idem, int err,
+                          const struct bh_refusal *why, json_t *extra);
 /* Gives the key up without a stored answer: a retry will do the work. */
 void billing__idem_release(struct billing__idem *idem);
 
@@ -287,17 +290,15 @@ struct billing__change_result {
     struct billing__subscription sub; /* as it is now */
     bh_uuid invoice_id;               /* the invoice made, nil if none */
     /* When the service returns an error, what to tell the client: */
-    const char *problem_code; /* stable code, or NULL for the default */
-    const char *detail;
+    struct bh_refusal why;
     enum billing__decline_reason decline; /* BH_EPAYMENT */
-    int64_t members_used, members_limit;  /* plan_limits_exceeded */
     int retry_after_s;                    /* BH_EUNAVAILABLE */
 };
 
 /* PUT subscription: upgrade now (prorated, invoiced, charged), downgrade at
  * the period end, or undo a scheduled change. Errors: BH_EUNPROCESSABLE
- * (unknown plan), BH_ECONFLICT (members over the new limit, past due, a
- * charge in flight), BH_EPAYMENT (declined or no card), BH_EUNAVAILABLE /
+ * (unknown plan), BH_ELIMIT (members over the new plan's limit),
+ * BH_ECONFLICT (past due, a charge in flight), BH_EPAYMENT (declined or no card), BH_EUNAVAILABLE /
  * BH_ETIMEOUT (provider). */
 int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const char *plan_id,
                          struct billing__change_result *out);

@@ -118,6 +118,6 @@ int billing__verify_signature(const char *header, const char *body, size_t body_
     /* Checked after the signature, so a forged timestamp cannot probe it. */
     long long skew = (long long)now - t;
     if (skew > tolerance_s || skew < -tolerance_s)
-        return BH_ETIMEOUT;
+        return BH_EINVAL;
     return 0;
 }

@@ -195,9 +195,9 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
     const char *reason = NULL;
 
     if (strcmp(s->status, "past_due") == 0) {
-        out->problem_code = "subscription_past_due";
-        out->detail = "The subscription is past due: pay the open invoice (update the payment "
-                      "method) before changing plans.";
+        out->why.code = "subscription_past_due";
+        out->why.detail = "The subscription is past due: pay the open invoice (update the payment "
+                          "method) before changing plans.";
         return BH_ECONFLICT;
     }
     if (!canceled && strcmp(to->id, s->plan_id) == 0) {
@@ -215,12 +215,12 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
         if (rc != 0)
             return rc;
         if (to->limit_members != BILLING__UNLIMITED && members > to->limit_members) {
-            out->problem_code = "plan_limits_exceeded";
-            out->detail = "The organization has more members than the new plan allows: remove "
-                          "members before downgrading.";
-            out->members_used = members;
-            out->members_limit = to->limit_members;
-            return BH_ECONFLICT;
+            out->why.detail = "The organization has more members than the new plan allows: "
+                              "remove members before downgrading.";
+            out->why.resource = "members";
+            out->why.usage = members;
+            out->why.limit = to->limit_members;
+            return BH_ELIMIT;
         }
         if (strcmp(s->pending_plan_id, to->id) == 0 && !s->cancel_at_period_end) {
             out->kind = BILLING__CHANGE_DOWNGRADE_SCHEDULED; /* already scheduled */
@@ -274,8 +274,8 @@ int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const c
         return rc;
     rc = billing__repo_plan(tx, plan_id, &to);
     if (rc == BH_ENOTFOUND) {
-        out->problem_code = "unknown_plan";
-        out->detail = "No such plan: see GET /v1/plans.";
+        out->why.code = "unknown_plan";
+        out->why.detail = "No such plan: see GET /v1/plans.";
         rc = BH_EUNPROCESSABLE;
     }
     if (rc == 0)
@@ -297,16 +297,17 @@ int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const c
     bool restart = strcmp(s.status, "canceled") == 0;
     rc = billing__repo_payment_method_get(tx, org_id, &card);
     if (rc == BH_ENOTFOUND) {
-        out->problem_code = "payment_method_required";
-        out->detail = "Add a payment method (POST /payment-method) before upgrading.";
+        out->why.code = "payment_method_required";
+        out->why.detail = "Add a payment method (POST /payment-method) before upgrading.";
         rc = BH_EPAYMENT;
     }
     if (rc != 0)
         goto out_rollback;
     /* Fail fast, before writing anything, while the provider is known down. */
     if (billing__payments_open(&out->retry_after_s)) {
-        out->problem_code = "payment_provider_unavailable";
-        out->detail = "The payment provider is unavailable; nothing was changed. Try again later.";
+        out->why.code = "payment_provider_unavailable";
+        out->why.detail =
+            "The payment provider is unavailable; nothing was changed. Try again later.";
         rc = BH_EUNAVAILABLE;
         goto out_rollback;
     }
@@ -341,8 +342,9 @@ int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const c
     bh_uuid attempt_id = bh_uuid_v7();
     rc = billing__repo_attempt_begin(tx, &attempt_id, &inv.id, org_id, inv.total_cents);
     if (rc == BH_ECONFLICT) {
-        out->problem_code = "payment_in_progress";
-        out->detail = "Another payment for this organization is in progress; try again shortly.";
+        out->why.code = "payment_in_progress";
+        out->why.detail =
+            "Another payment for this organization is in progress; try again shortly.";
     }
     if (rc != 0)
         goto out_rollback;
@@ -388,20 +390,20 @@ int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const c
         /* The invoice stays open (it can still be paid); the plan stays. */
         rc = billing__publish_invoice_payment_failed(tx, &inv, inv.attempt_count + 1, 0,
                                                      res.decline, actor_id);
-        out->problem_code = "payment_declined";
-        out->detail = "The card was declined; the plan did not change.";
+        out->why.code = "payment_declined";
+        out->why.detail = "The card was declined; the plan did not change.";
         out->decline = res.decline;
         break;
     case BILLING__COLLECT_FAILED:
         /* Nothing was collected and nothing applies: void the invoice so no
          * half-done change stays behind. */
         rc = billing__repo_invoice_set_status(tx, &inv.id, "void", now);
-        out->problem_code = "payment_provider_unavailable";
-        out->detail = charge_rc == BH_ETIMEOUT
-                          ? "The payment provider did not answer in time; nothing was charged "
-                            "and the plan did not change."
-                          : "The payment provider failed; nothing was charged and the plan did "
-                            "not change.";
+        out->why.code = "payment_provider_unavailable";
+        out->why.detail = charge_rc == BH_ETIMEOUT
+                              ? "The payment provider did not answer in time; nothing was charged "
+                                "and the plan did not change."
+                              : "The payment provider failed; nothing was charged and the plan did "
+                                "not change.";
         billing__payments_open(&out->retry_after_s);
         break;
     }
@@ -442,10 +444,10 @@ int billing__cancel(const bh_uuid *org_id, const bh_uuid *actor_id,
         goto out_rollback;
     out->sub = s;
     if (strcmp(s.status, "canceled") == 0 || plan.price_cents == 0) {
-        out->problem_code = "nothing_to_cancel";
-        out->detail = strcmp(s.status, "canceled") == 0
-                          ? "The subscription is already canceled."
-                          : "The free plan cannot be canceled; it is what remains.";
+        out->why.code = "nothing_to_cancel";
+        out->why.detail = strcmp(s.status, "canceled") == 0
+                              ? "The subscription is already canceled."
+                              : "The free plan cannot be canceled; it is what remains.";
         rc = BH_ECONFLICT;
         goto out_rollback;
     }

@@ -148,9 +148,9 @@ static void signatures_outside_the_tolerance_are_stale(void **state)
     const time_t now = 1800000000;
     char h[200];
     header_for(body, now - 301, SECRET, h, sizeof h);
-    assert_int_equal(billing__verify_signature(h, body, 2, SECRET, now, 300), BH_ETIMEOUT);
+    assert_int_equal(billing__verify_signature(h, body, 2, SECRET, now, 300), BH_EINVAL);
     header_for(body, now + 301, SECRET, h, sizeof h);
-    assert_int_equal(billing__verify_signature(h, body, 2, SECRET, now, 300), BH_ETIMEOUT);
+    assert_int_equal(billing__verify_signature(h, body, 2, SECRET, now, 300), BH_EINVAL);
 }
 
 /* ------------------------------------------------------------ the simulator */

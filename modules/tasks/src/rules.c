@@ -1,7 +1,6 @@
 /* The tasks module's pure rules: statuses and their transitions, entity
  * tags, search patterns (cursors and date-times are platform/cursor.h). No I/O and no state
  * here, so the unit tests cover every branch; never call Postgres or Redis. */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,26 +123,6 @@ char *tasks__like_pattern(struct bh_arena *a, const char *q)
         *w++ = *s;
     }
     *w++ = '%';
-    *w = '\0';
-    return out;
-}
-
-char *tasks__url_encode(struct bh_arena *a, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = bh_arena_alloc(a, 3 * strlen(s) + 1);
-    if (!out)
-        return NULL;
-    char *w = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || strchr("-._~", *p)) {
-            *w++ = (char)*p;
-        } else {
-            *w++ = '%';
-            *w++ = hex[*p >> 4];
-            *w++ = hex[*p & 15];
-        }
-    }
     *w = '\0';
     return out;
 }
