@@ -2,18 +2,20 @@
 #   make run             install what is missing, build, start Postgres and Redis under .run/, migrate, serve on :8080
 #   make test            the same in a throwaway directory, then every test
 #   make bench           load scenarios against a release build; writes docs/performance.md
+#   make fuzz            libFuzzer + sanitizers on every fuzz target, FUZZ_SECONDS (60) each
 #   make fmt             clang-format every C file; make docs refreshes generated docs
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
+#   make tour            a guided walk through the patterns, faults included (STEP=breaker: one step; ENV=.run: make run's Postgres and Redis)
 #   make docker          the same system in containers (docker compose up --build)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs docker clean
+.PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker clean
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^#//'
+	@sed -n '2,9p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -46,6 +48,10 @@ test: bootstrap
 bench: build-release
 	@bench/run
 
+FUZZ_SECONDS ?= 60
+fuzz: bootstrap
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) tests/fuzz/run
+
 docs: build
 	@scripts/gen-docs build/dev/bulkhead
 
@@ -55,6 +61,11 @@ fmt:
 demo-violation: bootstrap
 	@cmake --preset dev >/dev/null && cmake --build --preset dev -j $(JOBS) >/dev/null
 	@scripts/with-devenv bash -c 'BULKHEAD_MIGRATIONS_DIR=$$PWD/migrations build/dev/bulkhead migrate 2>/dev/null && scripts/demo-violation'
+
+# The tour starts its own server and worker on free ports; with ENV=.run it
+# uses make run's Postgres and Redis (stop make run's server first).
+tour: build
+	@scripts/tour $(if $(ENV),--env $(ENV)) $(STEP)
 
 docker:
 	docker compose up --build

@@ -17,7 +17,13 @@
 #include "platform/log.h"
 #include "queue.h"
 
-enum { DEFAULT_MAX_ATTEMPTS = 8, DEFAULT_CONCURRENCY = 2, MAX_CONCURRENCY = 64 };
+enum {
+    DEFAULT_MAX_ATTEMPTS = 8,
+    DEFAULT_CONCURRENCY = 2,
+    MAX_CONCURRENCY = 64,
+    EVENT_TYPE_MAX = 100,                              /* "task.created" and the like */
+    CONSUMER_MAX = BH__JOB_TYPE_MAX - sizeof "event:", /* what fits "event:<consumer>" */
+};
 
 static struct {
     bool ready;
@@ -181,7 +187,7 @@ static int register_module(const struct bh_module *m)
     for (size_t i = 0; rc == 0 && i < m->n_subscriptions; i++) {
         const struct bh_subscription *s = &m->subscriptions[i];
 
-        if (!name_valid(s->consumer, BH__JOB_TYPE_MAX - 7) || !name_valid(s->event_type, 100) ||
+        if (!name_valid(s->consumer, CONSUMER_MAX) || !name_valid(s->event_type, EVENT_TYPE_MAX) ||
             s->handle == NULL) {
             bh_log(BH_LOG_ERROR, "platform", "jobs: %s: subscription %zu is invalid", m->name, i);
             return BH_EINVAL;

@@ -14,10 +14,15 @@ static bool has_line_break(const char *s)
     return strpbrk(s, "\r\n") != NULL;
 }
 
+/* Printable ASCII, and short enough to stay on one header line as it is
+ * (RFC 5322: 998 characters at most); anything else is written as folded
+ * encoded words. */
 static bool is_ascii_printable(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+    enum { MAX_PLAIN = 200 };
+    size_t n = 0;
+    for (; *s; s++, n++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || n == MAX_PLAIN)
             return false;
     return true;
 }
@@ -120,9 +125,14 @@ bool notifications__mail_address(const char *from, char *out, size_t size)
     size_t n = lt && gt ? (size_t)(gt - lt - 1) : strlen(from);
     if (n == 0 || n >= size || memchr(start, '@', n) == NULL)
         return false;
+    /* A header holds 7-bit text only: an address with control characters
+     * or bytes beyond ASCII (which signup allows) cannot be written. */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)start[i] < 0x21 || (unsigned char)start[i] > 0x7e)
+            return false;
     memcpy(out, start, n);
     out[n] = '\0';
-    return !has_line_break(out) && strpbrk(out, " <>\"") == NULL;
+    return strpbrk(out, "<>\"") == NULL;
 }
 
 char *notifications__mime_compose(const struct notifications__mail *m, size_t *len)
