@@ -42,7 +42,7 @@ int bh_config_load(struct bh_config *cfg)
     cfg->dev = strcmp(bh_config_str("BULKHEAD_ENV", "dev"), "prod") != 0;
     cfg->http_addr = bh_config_str("BULKHEAD_HTTP_ADDR", "127.0.0.1");
     cfg->http_port = (int)bh_config_int("BULKHEAD_HTTP_PORT", 8080, 0, 65535);
-    cfg->http_threads = (int)bh_config_int("BULKHEAD_HTTP_THREADS", 16, 1, 256);
+    cfg->http_threads = (int)bh_config_int("BULKHEAD_HTTP_THREADS", 8, 1, 256);
     cfg->http_max_connections = (int)bh_config_int("BULKHEAD_HTTP_MAX_CONNECTIONS", 1024, 1, 65536);
     cfg->http_timeout_s = (int)bh_config_int("BULKHEAD_HTTP_TIMEOUT_S", 30, 1, 3600);
     cfg->http_body_limit = bh_config_int("BULKHEAD_HTTP_BODY_LIMIT", 65536, 1024, 16 << 20);

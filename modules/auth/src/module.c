@@ -8,6 +8,7 @@
 #include "platform/config.h"
 #include "platform/err.h"
 #include "platform/log.h"
+#include "platform/nearcache.h"
 
 struct auth__settings auth__settings;
 
@@ -49,11 +50,14 @@ static int auth_init(void)
         rc = auth__ratelimit_init();
     if (rc == 0)
         rc = auth__revoke_init();
+    if (rc == 0)
+        rc = bh_nearcache_start(); /* denylist and roles read without a round trip */
     return rc;
 }
 
 static void auth_shutdown(void)
 {
+    bh_nearcache_stop();
     auth__revoke_shutdown();
     auth__ratelimit_shutdown();
 }

@@ -191,9 +191,10 @@ int tasks__http_task_list(struct bh_req *req)
     struct tasks__task_filter f = {.org_id = p->org_id.str};
     struct bh_cursor cursor;
     bool has_cursor = false;
-    struct bh_page page;
-    tasks__http_page_args(req, &page, &cursor, &has_cursor);
-    f.limit = page.limit;
+    struct bh_page pg;
+    static const char *const filters[] = {"status", "assignee_id", "project_id", "q", NULL};
+    tasks__http_page_args(req, &pg, &cursor, &has_cursor);
+    f.limit = pg.limit;
     f.after = has_cursor ? &cursor : NULL;
 
     const char *status = bh_req_query(req, "status");
@@ -215,6 +216,38 @@ int tasks__http_task_list(struct bh_req *req)
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
 
+    /* First pages come from the org's list cache when it holds them. The
+     * key is the query with "me" resolved: two members' "assignee_id=me"
+     * are different pages. */
+    char version[33];
+    const char *key = NULL, *cached = NULL;
+    size_t cached_len = 0;
+    int cache_rc = BH_EUNAVAILABLE;
+    if (!f.after) {
+        key = bh_arena_printf(a, "%s|%s|%s|%s|%d", f.status ? f.status : "",
+                              f.assignee_id ? f.assignee_id : "", f.project_id ? f.project_id : "",
+                              f.title_like ? f.title_like : "", f.limit);
+        if (!key)
+            return BH_ENOMEM;
+        cache_rc = tasks__list_cache_get(a, f.org_id, key, &cached, &cached_len, version);
+        if (cache_rc == BH_ENOMEM)
+            return cache_rc;
+    }
+    if (cache_rc == 0) {
+        json_t *page = json_loadb(cached, cached_len, 0, NULL);
+        json_t *data = json_object_get(page, "data");
+        const char *next = json_string_value(json_object_get(page, "next_cursor"));
+        if (json_is_array(data)) {
+            bh_reply_header(req, "X-Cache", "hit");
+            json_incref(data);
+            next = next ? bh_arena_strdup(a, next) : NULL;
+            json_decref(page);
+            return bh_reply_page(req, &pg, data, next, filters);
+        }
+        json_decref(page); /* unreadable: read Postgres, refill */
+        cache_rc = BH_ENOTFOUND;
+    }
+
     struct tasks__task *tasks = NULL;
     int n = 0;
     const char *next = NULL;
@@ -224,6 +257,16 @@ int tasks__http_task_list(struct bh_req *req)
     json_t *data = json_array();
     for (int i = 0; data && i < n; i++)
         json_array_append_new(data, tasks__task_json(&tasks[i]));
-    static const char *const filters[] = {"status", "assignee_id", "project_id", "q", NULL};
-    return bh_reply_page(req, &page, data, next, filters);
+    if (!f.after) {
+        bh_reply_header(req, "X-Cache", cache_rc == BH_ENOTFOUND ? "miss" : "bypass");
+        if (cache_rc == BH_ENOTFOUND && data) {
+            json_t *page = json_pack("{s:O, s:s?}", "data", data, "next_cursor", next);
+            char *text = page ? json_dumps(page, JSON_COMPACT) : NULL;
+            if (text)
+                tasks__list_cache_fill(f.org_id, version, key, text, strlen(text));
+            free(text);
+            json_decref(page);
+        }
+    }
+    return bh_reply_page(req, &pg, data, next, filters);
 }

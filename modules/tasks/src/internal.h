@@ -71,6 +71,9 @@ struct tasks__task_view {
 /* ------------------------------------------------------- rules (rules.c) */
 
 bool tasks__status_valid(const char *s);
+/* Postgres's ISO text of a UTC timestamp as RFC 3339 ("...Z") in out;
+ * false when pg is not that text or out is too small. */
+bool tasks__rfc3339_from_pg(const char *pg, char *out, size_t size);
 bool tasks__priority_valid(const char *s);
 /* todo → in_progress → done, done → todo (reopen). Same → same is no change. */
 bool tasks__transition_allowed(const char *from, const char *to);
@@ -142,6 +145,15 @@ void tasks__cache_fill(const char *id, const char *token, const char *entry, siz
 void tasks__cache_release(const char *id, const char *token);
 /* After a committed change: drops the entry and any fill lease. */
 void tasks__cache_invalidate(const char *id);
+/* First pages of lists, per org and canonical query text. get: 0 with the
+ * page (arena) and the org's list version, BH_ENOTFOUND with the version
+ * (fill under it), BH_EUNAVAILABLE (do not cache). */
+int tasks__list_cache_get(struct bh_arena *a, const char *org, const char *query, const char **page,
+                          size_t *len, char version[33]);
+void tasks__list_cache_fill(const char *org, const char *version, const char *query,
+                            const char *page, size_t len);
+/* After any committed change to the org's tasks or projects. */
+void tasks__list_cache_invalidate(const char *org);
 /* Counts a GET-one outcome for /metrics. */
 void tasks__cache_count(enum tasks__cache_result r);
 void tasks__cache_count_load(void);

@@ -94,7 +94,10 @@ int tasks__task_create(const struct auth_principal *p, const struct tasks__task_
         rc = tasks__emit_task(tx, "task.assigned", out, p->user_id.str);
     if (rc != 0)
         goto out_rollback;
-    return bh_tx_commit(tx);
+    rc = bh_tx_commit(tx);
+    if (rc == 0)
+        tasks__list_cache_invalidate(p->org_id.str);
+    return rc;
 
 out_rollback:
     bh_tx_rollback(tx);
@@ -277,8 +280,10 @@ int tasks__task_update(const struct auth_principal *p, const char *id,
     if (rc != 0)
         goto out_rollback;
     rc = bh_tx_commit(tx);
-    if (rc == 0)
+    if (rc == 0) {
         tasks__cache_invalidate(id);
+        tasks__list_cache_invalidate(p->org_id.str);
+    }
     return rc;
 
 out_rollback:
@@ -314,8 +319,10 @@ int tasks__task_delete(const struct auth_principal *p, const char *id, const cha
     if (rc != 0)
         goto out_rollback;
     rc = bh_tx_commit(tx);
-    if (rc == 0)
+    if (rc == 0) {
         tasks__cache_invalidate(id);
+        tasks__list_cache_invalidate(p->org_id.str);
+    }
     return rc;
 
 out_rollback:

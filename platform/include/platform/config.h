@@ -8,7 +8,7 @@ struct bh_config {
     bool dev;                    /* BULKHEAD_ENV=dev (default) vs prod */
     const char *http_addr;       /* BULKHEAD_HTTP_ADDR, default 127.0.0.1 */
     int http_port;               /* BULKHEAD_HTTP_PORT, default 8080 */
-    int http_threads;            /* BULKHEAD_HTTP_THREADS, default 16 */
+    int http_threads;            /* BULKHEAD_HTTP_THREADS, default 8 */
     int http_max_connections;    /* BULKHEAD_HTTP_MAX_CONNECTIONS, default 1024 */
     int http_timeout_s;          /* BULKHEAD_HTTP_TIMEOUT_S (idle connection), default 30 */
     long http_body_limit;        /* BULKHEAD_HTTP_BODY_LIMIT bytes, default 65536 */
