@@ -121,9 +121,30 @@ api() {
         args+=(-H "Authorization: Bearer $TOKEN")
     fi
     [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+    # curl writes no body file for a response without one (304, HEAD):
+    # never let the previous call's body stand in for it.
+    : >"$BH_TMP/body"
     STATUS=$(curl "${args[@]}" "$@" "$BH_URL$path")
     BODY=$(cat "$BH_TMP/body")
     HEADERS="$BH_TMP/headers"
+    contract_record "$method" "$path" "$STATUS" "$HEADERS" "$BH_TMP/body"
+}
+
+# contract_record METHOD PATH STATUS HEADERS_FILE BODY_FILE: with
+# BH_CONTRACT_LOG set (a directory; ctest sets it for the e2e tests), appends
+# the exchange as one JSON line; the contract test (tests/contract/validate.js)
+# checks each against docs/openapi.yaml. `api` records every call; a test
+# that runs curl itself records with this.
+contract_record() {
+    [ -n "${BH_CONTRACT_LOG:-}" ] || return 0
+    local method=$1 path=$2 status=$3 headers=$4 body=$5 test=${0##*/}
+    [ "$status" != 000 ] && [ -f "$headers" ] || return 0
+    [ -f "$body" ] || body=/dev/null
+    mkdir -p "$BH_CONTRACT_LOG"
+    jq -cn --arg test "${test%.sh}" --arg method "$method" --arg path "$path" \
+        --argjson status "$status" --rawfile headers "$headers" --rawfile body "$body" \
+        '{test: $test, method: $method, path: $path, status: $status,
+          headers: $headers, body: $body}' >>"$BH_CONTRACT_LOG/${test%.sh}.$$.jsonl"
 }
 
 # expect STATUS [what]: fails with the body when the last api call differs.

@@ -264,7 +264,7 @@ static int run(struct bh_tx *tx, PGresult **res, const char *sql, int n, const c
 /* ------------------------------------------------------------------ tasks */
 
 int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
-                            struct tasks__task *out, int64_t *org_count, struct tasks__fault *fault)
+                            struct tasks__task *out, int64_t *org_count, struct bh_refusal *fault)
 {
     const char *params[] = {in->id,
                             in->org_id,
