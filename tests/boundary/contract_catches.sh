@@ -24,6 +24,12 @@ good="$BH_TMP/good" && mkdir -p "$good"
 exchange GET /health/live 200 application/json '{"status":"ok"}' >"$good/a.jsonl"
 exchange GET "/v1/me?x=1" 401 application/problem+json \
     '{"type":"about:blank","title":"Unauthorized","status":401,"code":"unauthorized","request_id":"r1"}' >>"$good/a.jsonl"
+# Outside the document: an unknown path is a 404 problem, an unserved
+# method a 405 problem with Allow.
+problem404='{"type":"about:blank","title":"Not Found","status":404,"code":"not_found","request_id":"r2"}'
+problem405='{"type":"about:blank","title":"Method Not Allowed","status":405,"code":"method_not_allowed","request_id":"r3"}'
+exchange GET /v1/nowhere 404 application/problem+json "$problem404" >>"$good/a.jsonl"
+exchange DELETE /health/live 405 application/problem+json "$problem405" 'Allow: GET, HEAD' >>"$good/a.jsonl"
 run "$good"
 [ "$RC" = 0 ] || fail "matching exchanges refused ($RC): $OUT"
 pass "exchanges that match docs/openapi.yaml pass"
@@ -43,8 +49,10 @@ check_fails "a body off its schema" "body does not match" \
     "$(exchange GET /health/live 200 application/json '{"status":"fine"}')"
 check_fails "an undocumented content type" "content type text/html not documented" \
     "$(exchange GET /health/live 200 text/html '<p>ok</p>')"
-check_fails "an undocumented path" "path not in docs/openapi.yaml" \
+check_fails "an undocumented path that is not a 404" "not in docs/openapi.yaml): answered 200, not 404" \
     "$(exchange GET /v1/nowhere 200 application/json '{}')"
+check_fails "an undocumented method that is not a 405" "(method not documented): answered 204, not 405" \
+    "$(exchange DELETE /health/live 204 application/json '')"
 check_fails "a problem without its required members" "body does not match" \
     "$(exchange GET /v1/me 401 application/problem+json '{"title":"Unauthorized"}')"
 

@@ -115,15 +115,38 @@ function fmtErrors(errors) {
     .join('; ');
 }
 
+// A request outside the document has one answer the document states for
+// every path: a path it does not hold is a 404 problem, a method a path does
+// not serve a 405 problem with Allow. Anything else there is a finding.
+function checkOutside(x, want, what) {
+  if (Number(x.status) !== want) return [`${what}: answered ${x.status}, not ${want}`];
+  const headers = parseHeaders(x.headers);
+  const out = [];
+  const ctype = (headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+  if (want === 405 && !headers['allow']) out.push(`${what}: 405 without Allow`);
+  if (x.method.toLowerCase() === 'head') return out;
+  if (ctype !== 'application/problem+json') return [...out, `${what}: ${want} is not a problem (${ctype})`];
+  let doc;
+  try {
+    doc = JSON.parse(x.body || '');
+  } catch (e) {
+    return [...out, `${what}: body is not JSON`];
+  }
+  const v = validatorFor('components/schemas/Problem');
+  if (!v(doc)) out.push(`${what}: ${fmtErrors(v.errors)}`);
+  return out;
+}
+
 // check(exchange) -> list of problems (empty when it matches the document).
 function check(x) {
   const out = [];
   const urlPath = x.path.split('?')[0];
   const m = templates.find((t) => t.re.test(urlPath));
-  if (!m) return [`path not in docs/openapi.yaml`];
+  if (!m) return checkOutside(x, 404, `${x.method} ${urlPath} (not in docs/openapi.yaml)`);
   const method = x.method.toLowerCase();
   const item = spec.paths[m.tpl];
-  if (!METHODS.includes(method) || !item[method]) return [`${x.method} not documented for ${m.tpl}`];
+  if (!METHODS.includes(method) || !item[method])
+    return checkOutside(x, 405, `${x.method} ${m.tpl} (method not documented)`);
   const op = item[method];
   const where = `${x.method} ${m.tpl} -> ${x.status}`;
   const found = findResponse(op, x.status);
