@@ -5,15 +5,18 @@
 #   make fmt             clang-format every C file; make docs refreshes generated docs
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
 #   make docker          the same system in containers (docker compose up --build)
+#   make mutants [NAME=x] break each guarantee on purpose; its tests must fail (slow)
+#   make test-tsan       integration, e2e and fault tests under ThreadSanitizer (slow)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs docker clean
+.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs docker clean \
+        mutants test-tsan
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^#//'
+	@sed -n '2,9p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -42,6 +45,13 @@ test: bootstrap
 	@cmake --preset dev >/dev/null
 	@cmake --build --preset dev -j $(JOBS)
 	@scripts/with-devenv scripts/run-tests
+
+# Not part of `make test`: each mutant is a rebuild plus a test run.
+mutants: bootstrap
+	@scripts/mutants $(NAME)
+
+test-tsan: bootstrap
+	@scripts/test-tsan
 
 bench: build-release
 	@bench/run

@@ -44,13 +44,15 @@ bh_cleanup() {
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    # The servers run under ASan/UBSan/LSan (the dev build): a report in any
-    # server's log, a leak found at exit included, fails the test.
-    for log in "$BH_TMP"/server-*.log; do
+    # The servers run under ASan/UBSan/LSan (the dev build) or TSan (the
+    # tsan build): a report in any server's or worker's log, a leak found at
+    # exit included, fails the test.
+    local reports='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer'
+    for log in "$BH_TMP"/server-*.log "$BH_TMP"/work-*.log; do
         [ -e "$log" ] || continue
-        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+        if grep -qE "$reports" "$log"; then
             echo "FAIL: sanitizer report in $(basename "$log"):" >&2
-            grep -E -A25 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" | head -60 >&2 || true
+            grep -E -A25 "$reports" "$log" | head -60 >&2 || true
             status=1
         fi
     done
