@@ -2,37 +2,18 @@
 # for 8 aggregates: each relay skips rows whose aggregate has an older unsent
 # row held by the other, so the queue receives every aggregate's events in
 # order. A single worker thread then drains the queue and the effects show
-# no aggregate out of order. Then the skip itself, held open on purpose: an
-# event waits as long as an older event of its aggregate is held by another
-# relay, and goes once that one is sent.
+# no aggregate out of order. First, the skip itself, held open on purpose:
+# an event waits as long as an older event of its aggregate is held by
+# another relay, and goes once that one is sent.
 source "$BH_SOURCE_DIR/tests/integration/jobs_lib.bash"
 source "$BH_SOURCE_DIR/tests/lib/pg.sh"
-N=3000
-
-# Relays only: no workers for this queue yet.
-export "$(concurrency_var)=0" BULKHEAD_OUTBOX_BATCH=50
-probe_start R1
-probe_start R2
-probe publish "$N" 3 8 4 || fail "publishing failed"
-wait_until 60 "the outbox to drain" equals 0 probe backlog
-wait_until 10 "$N queued jobs" equals "$N" stat ready
-bh_stop "$PID_R1"
-bh_stop "$PID_R2"
-
-export "$(concurrency_var)=1" BULKHEAD_OUTBOX_RELAY=0
-probe_start W
-wait_until 60 "$N effects" equals "$N" field effects
-[ "$(probe order)" = 0 ] || fail "$(probe order) event(s) handled out of order"
-[ "$(field distinct)" = "$N" ] || fail "duplicate effects: $(probe count)"
-bh_stop "$PID_W"
-pass "two relays kept every aggregate's $N events in order"
 
 # The older event is held by "another relay": this test's session keeps it
 # locked (FOR KEY SHARE, which the relays' FOR UPDATE SKIP LOCKED passes by
 # and which survives the update that marks it unsent). The newer event of
 # the same aggregate must stay unsent while an event of another aggregate,
 # written after both, is sent (so a relay pass has seen them).
-export "$(concurrency_var)=0" BULKHEAD_OUTBOX_RELAY=1
+export "$(concurrency_var)=0"
 probe_start R3
 tag="guard.order.$PROBE_RUN"
 uuid() { cat /proc/sys/kernel/random/uuid; }
@@ -53,3 +34,23 @@ wait_until 20 "the held event and the one behind it to be sent" equals 0 unsent 
 [ "$(unsent "$OLDER")" = 0 ] || fail "the older event is still unsent"
 bh_stop "$PID_R3"
 pass "an event waited behind an older event of its aggregate held by another relay"
+
+N=3000
+
+# Relays only: no workers for this queue yet.
+export "$(concurrency_var)=0" BULKHEAD_OUTBOX_BATCH=50
+probe_start R1
+probe_start R2
+probe publish "$N" 3 8 4 || fail "publishing failed"
+wait_until 60 "the outbox to drain" equals 0 probe backlog
+wait_until 10 "$N queued jobs" equals "$N" stat ready
+bh_stop "$PID_R1"
+bh_stop "$PID_R2"
+
+export "$(concurrency_var)=1" BULKHEAD_OUTBOX_RELAY=0
+probe_start W
+wait_until 60 "$N effects" equals "$N" field effects
+[ "$(probe order)" = 0 ] || fail "$(probe order) event(s) handled out of order"
+[ "$(field distinct)" = "$N" ] || fail "duplicate effects: $(probe count)"
+bh_stop "$PID_W"
+pass "two relays kept every aggregate's $N events in order"
