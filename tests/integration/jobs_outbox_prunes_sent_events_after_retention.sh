@@ -26,8 +26,9 @@ row() { echo "('$1', '$tag', '$2', now() - interval '$3', now() - interval '$3',
 cols="id, type, aggregate_id, occurred_at, recorded_at, payload, sent_at"
 pg "INSERT INTO platform.outbox ($cols) VALUES $(row "$HELD" "$tag" '0 s' '0 s')"
 pg "INSERT INTO platform.outbox ($cols) VALUES $(row "$OLD_UNSENT" "$tag" '30 days' '0 s')"
-bh_on_exit "pg \"DELETE FROM platform.outbox WHERE type = '$tag'\" >/dev/null"
 pg_hold_open
+# After the held session ends (exit hooks run in order), or it would wait on it.
+bh_on_exit "pg \"DELETE FROM platform.outbox WHERE type = '$tag'\" >/dev/null"
 pg_hold "BEGIN; SELECT 1 FROM platform.outbox WHERE id = '$HELD' FOR KEY SHARE;"
 pg "UPDATE platform.outbox SET sent_at = NULL WHERE id IN ('$HELD', '$OLD_UNSENT')"
 pg "INSERT INTO platform.outbox ($cols) VALUES $(row "$OLD_SENT" "$tag-sent" '30 days' '30 days')"

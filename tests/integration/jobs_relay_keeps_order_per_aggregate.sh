@@ -19,10 +19,11 @@ tag="guard.order.$PROBE_RUN"
 uuid() { cat /proc/sys/kernel/random/uuid; }
 OLDER=$(uuid) NEWER=$(uuid) OTHER=$(uuid)
 cols="id, type, aggregate_id, occurred_at, payload, sent_at"
-bh_on_exit "pg \"DELETE FROM platform.outbox WHERE type = '$tag'\" >/dev/null"
 pg "INSERT INTO platform.outbox ($cols) VALUES ('$OLDER', '$tag', '$tag', now(), '{}', now())"
 pg "INSERT INTO platform.outbox ($cols) VALUES ('$NEWER', '$tag', '$tag', now(), '{}', now())"
 pg_hold_open
+# After the held session ends (exit hooks run in order), or it would wait on it.
+bh_on_exit "pg \"DELETE FROM platform.outbox WHERE type = '$tag'\" >/dev/null"
 pg_hold "BEGIN; SELECT 1 FROM platform.outbox WHERE id = '$OLDER' FOR KEY SHARE;"
 pg "UPDATE platform.outbox SET sent_at = NULL WHERE id IN ('$OLDER', '$NEWER')"
 pg "INSERT INTO platform.outbox ($cols) VALUES ('$OTHER', '$tag', '$tag-other', now(), '{}', NULL)"

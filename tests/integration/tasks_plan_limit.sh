@@ -47,12 +47,12 @@ pass "deleting a task frees its place under the limit"
 # exactly the limit.
 key=$$
 fn="tasks.test_hold_insert_$$"
+pg_hold_open # first: its exit hook must end the lock before the trigger is dropped
 pg "CREATE FUNCTION $fn() RETURNS trigger LANGUAGE plpgsql AS
       \$f\$ BEGIN PERFORM pg_advisory_xact_lock_shared(74718, $key); RETURN NEW; END \$f\$;
     CREATE TRIGGER test_hold_insert_$$ BEFORE INSERT ON tasks.tasks FOR EACH ROW
       WHEN (NEW.org_id = '$ORG' AND NEW.title LIKE 'held %') EXECUTE FUNCTION $fn();" >/dev/null
 bh_on_exit "pg 'DROP TRIGGER IF EXISTS test_hold_insert_$$ ON tasks.tasks; DROP FUNCTION IF EXISTS $fn()' >/dev/null"
-pg_hold_open
 pg_hold "SELECT pg_advisory_lock(74718, $key);"
 pids=()
 rm -f "$BH_TMP"/race.*

@@ -47,6 +47,10 @@ pg_hold_close() {
     printf 'ROLLBACK;\n\\q\n' >&"$BH_PG_HOLD_FD" 2>/dev/null || true
     exec {BH_PG_HOLD_FD}>&-
     BH_PG_HOLD_FD=
+    # A session stuck in a statement would keep its locks: end it.
+    local i
+    for i in $(seq 1 50); do kill -0 "$BH_PG_HOLD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill "$BH_PG_HOLD_PID" 2>/dev/null || true
     wait "$BH_PG_HOLD_PID" 2>/dev/null || true
 }
 
