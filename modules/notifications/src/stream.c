@@ -594,14 +594,20 @@ static int hub_start_locked(void)
         hub.wake[0] = hub.wake[1] = -1;
         return BH_EINTERNAL;
     }
+    hub.started = true;
+    return 0;
+}
+
+/* Once, and never under hub.lock: rendering /metrics holds the registry's
+ * lock while it calls these gauges, which take hub.lock. */
+static void register_gauges(void)
+{
     bh_gauge_register("bulkhead_notifications_streams",
                       "Open notification streams (server-sent events) in this process.",
                       streams_gauge, NULL);
     bh_gauge_register("bulkhead_notifications_stream_subscriber_up",
                       "1 while this process's Redis subscriber connection is open.",
                       subscriber_gauge, NULL);
-    hub.started = true;
-    return 0;
 }
 
 void notifications__stream_shutdown(void)
@@ -658,6 +664,8 @@ static int hub_register(const char *user, struct client **out)
         return BH_ENOMEM;
     pthread_mutex_init(&c->lock, NULL);
     bh_uuid_parse(user, &c->user_id);
+    static pthread_once_t gauges_once = PTHREAD_ONCE_INIT;
+    pthread_once(&gauges_once, register_gauges);
     pthread_mutex_lock(&hub.lock);
     int rc = hub_start_locked();
     if (rc == 0 && hub.n_clients >= hub.max_streams)
