@@ -135,7 +135,7 @@ static int modules_route(struct bh_req *req)
             if (j == i)
                 continue;
             redisReply *reply = NULL;
-            int rc = bh__redis(m->name, &reply, "EXISTS %s:fence-probe", known[j]->name);
+            int rc = bh_redis_as(m->name, &reply, "EXISTS %s:fence-probe", known[j]->name);
             if (reply)
                 freeReplyObject(reply);
             json_object_set_new(redis, known[j]->name,
@@ -156,7 +156,7 @@ static int modules_route(struct bh_req *req)
     /* Fence 3, read from Postgres: which role may use which schema. */
     PGresult *res = NULL;
     json_t *grants = json_object();
-    if (bh__db_query("platform", &res, privileges_sql, 0, NULL) == 0) {
+    if (bh_db_query_as("platform", &res, privileges_sql, 0, NULL) == 0) {
         for (int r = 0; r < PQntuples(res); r++) {
             const char *role = PQgetvalue(res, r, 0);
             json_t *row = json_object_get(grants, role);

@@ -53,6 +53,28 @@ const unsigned bh_manifest_count = sizeof bh_manifest / sizeof bh_manifest[0];
   set(BH_MANIFEST_C ${out} PARENT_SCOPE)
 endfunction()
 
+# Seal the platform (cmake/seal-platform): sets BH_PLATFORM_SEALED, the object
+# every module's audit checks its platform calls against.
+function(bh_seal_platform)
+  set(fence ${CMAKE_BINARY_DIR}/fence)
+  set(sealed ${fence}/platform.sealed.o)
+  file(GLOB headers CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/platform/include/platform/*.h)
+  file(GLOB private CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/platform/src/*.h
+                                      ${CMAKE_SOURCE_DIR}/platform/src/*.c)
+  list(JOIN BH_MODULES "," all_csv)
+  add_custom_command(
+    OUTPUT ${sealed} ${fence}/platform.syms
+    COMMAND ${CMAKE_SOURCE_DIR}/cmake/seal-platform
+            --include ${CMAKE_SOURCE_DIR}/platform/include --src ${CMAKE_SOURCE_DIR}/platform/src
+            --modules=${all_csv} --fence-dir ${fence}
+            -- $<TARGET_OBJECTS:bh_platform_objs>
+    DEPENDS $<TARGET_OBJECTS:bh_platform_objs> bh_platform_objs ${headers} ${private}
+            ${CMAKE_SOURCE_DIR}/cmake/seal-platform
+    COMMAND_EXPAND_LISTS
+    COMMENT "Sealing the platform" VERBATIM)
+  set(BH_PLATFORM_SEALED ${sealed} PARENT_SCOPE)
+endfunction()
+
 # Compile one module against exactly what it may see, then seal it.
 function(bh_add_module m)
   set(dir ${BH_DIR_${m}})
@@ -85,7 +107,7 @@ function(bh_add_module m)
             --deps=${deps_csv} --modules=${all_csv} --fence-dir ${fence}
             -- $<TARGET_OBJECTS:${objlib}>
     DEPENDS $<TARGET_OBJECTS:${objlib}> ${objlib} ${dir}/include/${m}/${m}.h
-            ${CMAKE_SOURCE_DIR}/cmake/seal-module ${dep_outputs}
+            ${CMAKE_SOURCE_DIR}/cmake/seal-module ${dep_outputs} ${fence}/platform.sealed.o
     COMMAND_EXPAND_LISTS
     COMMENT "Sealing module ${m}" VERBATIM)
   set(BH_SEALED_OBJECTS ${BH_SEALED_OBJECTS} ${sealed} PARENT_SCOPE)

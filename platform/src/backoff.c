@@ -1,10 +1,10 @@
 /* Exponential backoff with full jitter (backoff.h). Pure arithmetic apart
- * from bh_backoff_os_random: it must never read a clock or sleep. */
+ * from bh__backoff_os_random: it must never read a clock or sleep. */
 #include "backoff.h"
 
 #include <sodium.h>
 
-int64_t bh_backoff_cap_ms(const struct bh_backoff *b, int attempt)
+int64_t bh__backoff_cap_ms(const struct bh__backoff *b, int attempt)
 {
     int64_t cap = b->base_ms > 0 ? b->base_ms : 1;
     int64_t max = b->max_ms >= cap ? b->max_ms : cap;
@@ -16,9 +16,9 @@ int64_t bh_backoff_cap_ms(const struct bh_backoff *b, int attempt)
     return cap < max ? cap : max;
 }
 
-int64_t bh_backoff_delay_ms(const struct bh_backoff *b, int attempt, bh_random_fn rnd, void *arg)
+int64_t bh__backoff_delay_ms(const struct bh__backoff *b, int attempt, bh__random_fn rnd, void *arg)
 {
-    uint64_t span = (uint64_t)bh_backoff_cap_ms(b, attempt) + 1; /* values 0..cap */
+    uint64_t span = (uint64_t)bh__backoff_cap_ms(b, attempt) + 1; /* values 0..cap */
     /* Rejection sampling: values at or above the largest multiple of span
      * would make the low delays slightly likelier, so draw again. */
     uint64_t limit = UINT64_MAX - UINT64_MAX % span;
@@ -30,7 +30,7 @@ int64_t bh_backoff_delay_ms(const struct bh_backoff *b, int attempt, bh_random_f
     return (int64_t)(r % span);
 }
 
-uint64_t bh_backoff_os_random(void *arg)
+uint64_t bh__backoff_os_random(void *arg)
 {
     uint64_t r;
 

@@ -1,8 +1,8 @@
 /* What the files of the HTTP edge share (http.c, router.c, reply.c,
  * stream.c, pool.c): the request as the platform sees it. Never included
  * outside platform/src: modules see struct bh_req only through http.h. */
-#ifndef BH_PLATFORM_HTTP_INTERNAL_H
-#define BH_PLATFORM_HTTP_INTERNAL_H
+#ifndef BH__PLATFORM_HTTP_INTERNAL_H
+#define BH__PLATFORM_HTTP_INTERNAL_H
 
 #include <arpa/inet.h>
 #include <jansson.h>

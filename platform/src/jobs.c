@@ -23,10 +23,10 @@ enum { DEFAULT_MAX_ATTEMPTS = 8, DEFAULT_CONCURRENCY = 2, MAX_CONCURRENCY = 64 }
 /* Written by bh_jobs_init() before any other thread starts, read-only after. */
 static struct {
     bool ready;
-    struct bh_jobs_config cfg;
-    struct bh_jobs_queue queues[BH_JOBS_MAX_QUEUES];
+    struct bh__jobs_config cfg;
+    struct bh__jobs_queue queues[BH__JOBS_MAX_QUEUES];
     int n_queues;
-    struct bh_jobs_handler handlers[BH_JOBS_MAX_HANDLERS];
+    struct bh__jobs_handler handlers[BH__JOBS_MAX_HANDLERS];
     int n_handlers;
 } g_jobs;
 
@@ -34,20 +34,20 @@ static bool g_started;
 
 /* ---- registry --------------------------------------------------------------------- */
 
-const struct bh_jobs_config *bh_jobs_cfg(void)
+const struct bh__jobs_config *bh__jobs_cfg(void)
 {
     return &g_jobs.cfg;
 }
-int bh_jobs_queue_count(void)
+int bh__jobs_queue_count(void)
 {
     return g_jobs.n_queues;
 }
-struct bh_jobs_queue *bh_jobs_queue_at(int i)
+struct bh__jobs_queue *bh__jobs_queue_at(int i)
 {
     return &g_jobs.queues[i];
 }
 
-struct bh_jobs_queue *bh_jobs_queue_find(const char *name)
+struct bh__jobs_queue *bh__jobs_queue_find(const char *name)
 {
     for (int i = 0; i < g_jobs.n_queues; i++)
         if (strcmp(g_jobs.queues[i].name, name) == 0)
@@ -55,7 +55,7 @@ struct bh_jobs_queue *bh_jobs_queue_find(const char *name)
     return NULL;
 }
 
-const struct bh_jobs_handler *bh_jobs_handler_find(const char *type)
+const struct bh__jobs_handler *bh__jobs_handler_find(const char *type)
 {
     for (int i = 0; i < g_jobs.n_handlers; i++)
         if (strcmp(g_jobs.handlers[i].type, type) == 0)
@@ -63,9 +63,9 @@ const struct bh_jobs_handler *bh_jobs_handler_find(const char *type)
     return NULL;
 }
 
-void bh_jobs_queue_wake(const char *name)
+void bh__jobs_queue_wake(const char *name)
 {
-    struct bh_jobs_queue *q = bh_jobs_queue_find(name);
+    struct bh__jobs_queue *q = bh__jobs_queue_find(name);
 
     if (q == NULL)
         return;
@@ -75,7 +75,7 @@ void bh_jobs_queue_wake(const char *name)
     pthread_mutex_unlock(&q->lock);
 }
 
-int bh_jobs_cond_init(pthread_cond_t *c)
+int bh__jobs_cond_init(pthread_cond_t *c)
 {
     pthread_condattr_t attr;
     int rc;
@@ -92,7 +92,7 @@ int bh_jobs_cond_init(pthread_cond_t *c)
 /* BULKHEAD_QUEUE_<NAME>_CONCURRENCY: the name upper-cased. */
 static int queue_concurrency(const char *name)
 {
-    char var[BH_QUEUE_NAME_MAX + 32];
+    char var[BH__QUEUE_NAME_MAX + 32];
     int n = snprintf(var, sizeof var, "BULKHEAD_QUEUE_");
 
     for (const char *p = name; *p; p++)
@@ -101,25 +101,25 @@ static int queue_concurrency(const char *name)
     return (int)bh_config_int(var, DEFAULT_CONCURRENCY, 0, MAX_CONCURRENCY);
 }
 
-static struct bh_jobs_queue *queue_get_or_add(const char *name)
+static struct bh__jobs_queue *queue_get_or_add(const char *name)
 {
-    struct bh_jobs_queue *q = bh_jobs_queue_find(name);
-    char labels[BH_QUEUE_NAME_MAX + 16];
+    struct bh__jobs_queue *q = bh__jobs_queue_find(name);
+    char labels[BH__QUEUE_NAME_MAX + 16];
 
     if (q != NULL)
         return q;
-    if (g_jobs.n_queues == BH_JOBS_MAX_QUEUES)
+    if (g_jobs.n_queues == BH__JOBS_MAX_QUEUES)
         return NULL;
     q = &g_jobs.queues[g_jobs.n_queues];
     if (pthread_mutex_init(&q->lock, NULL) != 0)
         return NULL;
-    if (bh_jobs_cond_init(&q->wake) != 0) {
+    if (bh__jobs_cond_init(&q->wake) != 0) {
         pthread_mutex_destroy(&q->lock);
         return NULL;
     }
     g_jobs.n_queues++;
     snprintf(q->name, sizeof q->name, "%s", name);
-    bh_queue_keys_for(name, &q->keys);
+    bh__queue_keys_for(name, &q->keys);
     q->concurrency = queue_concurrency(name);
     snprintf(labels, sizeof labels, "queue=\"%s\"", name);
     q->wait_hist =
@@ -148,19 +148,19 @@ static int handler_add(const char *module, const char *type, const char *queue_n
                        const struct bh_job_type *job)
 {
     static const char *const outcome_names[] = {"ok", "retry", "dead"};
-    struct bh_jobs_handler *h;
-    struct bh_jobs_queue *q;
-    char labels[BH_JOB_TYPE_MAX + 64];
+    struct bh__jobs_handler *h;
+    struct bh__jobs_queue *q;
+    char labels[BH__JOB_TYPE_MAX + 64];
 
-    if (!bh_queue_name_valid(queue_name)) {
+    if (!bh__queue_name_valid(queue_name)) {
         bh_log(BH_LOG_ERROR, "platform", "jobs: %s: %s has an invalid queue name", module, type);
         return BH_EINVAL;
     }
-    if (bh_jobs_handler_find(type) != NULL) {
+    if (bh__jobs_handler_find(type) != NULL) {
         bh_log(BH_LOG_ERROR, "platform", "jobs: %s: %s is registered twice", module, type);
         return BH_EINVAL;
     }
-    if (g_jobs.n_handlers == BH_JOBS_MAX_HANDLERS || (q = queue_get_or_add(queue_name)) == NULL)
+    if (g_jobs.n_handlers == BH__JOBS_MAX_HANDLERS || (q = queue_get_or_add(queue_name)) == NULL)
         return BH_ENOMEM;
     h = &g_jobs.handlers[g_jobs.n_handlers++];
     snprintf(h->type, sizeof h->type, "%s", type);
@@ -178,13 +178,13 @@ static int handler_add(const char *module, const char *type, const char *queue_n
 
 static int register_module(const struct bh_module *m)
 {
-    char type[BH_JOB_TYPE_MAX];
+    char type[BH__JOB_TYPE_MAX];
     int rc = 0;
 
     for (size_t i = 0; rc == 0 && i < m->n_subscriptions; i++) {
         const struct bh_subscription *s = &m->subscriptions[i];
 
-        if (!name_valid(s->consumer, BH_JOB_TYPE_MAX - 7) || !name_valid(s->event_type, 100) ||
+        if (!name_valid(s->consumer, BH__JOB_TYPE_MAX - 7) || !name_valid(s->event_type, 100) ||
             s->handle == NULL) {
             bh_log(BH_LOG_ERROR, "platform", "jobs: %s: subscription %zu is invalid", m->name, i);
             return BH_EINVAL;
@@ -195,7 +195,7 @@ static int register_module(const struct bh_module *m)
     for (size_t i = 0; rc == 0 && i < m->n_job_types; i++) {
         const struct bh_job_type *j = &m->job_types[i];
 
-        if (!name_valid(j->name, BH_JOB_TYPE_MAX - 1) || strncmp(j->name, "event:", 6) == 0 ||
+        if (!name_valid(j->name, BH__JOB_TYPE_MAX - 1) || strncmp(j->name, "event:", 6) == 0 ||
             j->run == NULL) {
             bh_log(BH_LOG_ERROR, "platform", "jobs: %s: job type %zu is invalid", m->name, i);
             return BH_EINVAL;
@@ -205,7 +205,7 @@ static int register_module(const struct bh_module *m)
     return rc;
 }
 
-static void load_config(struct bh_jobs_config *c)
+static void load_config(struct bh__jobs_config *c)
 {
     c->lease_ms = (int)bh_config_int("BULKHEAD_JOBS_LEASE_MS", 30000, 200, 24 * 3600 * 1000);
     c->poll_ms = (int)bh_config_int("BULKHEAD_JOBS_POLL_MS", 50, 1, 10000);
@@ -230,7 +230,7 @@ static void render_count(struct bh_buf *out, void *arg)
     int which = (int)(intptr_t)arg;
 
     for (int i = 0; i < g_jobs.n_queues; i++) {
-        struct bh_jobs_queue *q = &g_jobs.queues[i];
+        struct bh__jobs_queue *q = &g_jobs.queues[i];
         long long v;
         bool known;
 
@@ -259,12 +259,12 @@ static void register_gauges(void)
  * any process, fans events out to them. */
 static int register_routes(void)
 {
-    const char *types[BH_JOBS_MAX_HANDLERS], *consumers[BH_JOBS_MAX_HANDLERS];
-    const char *queues[BH_JOBS_MAX_HANDLERS];
-    int max[BH_JOBS_MAX_HANDLERS], n = 0;
+    const char *types[BH__JOBS_MAX_HANDLERS], *consumers[BH__JOBS_MAX_HANDLERS];
+    const char *queues[BH__JOBS_MAX_HANDLERS];
+    int max[BH__JOBS_MAX_HANDLERS], n = 0;
 
     for (int i = 0; i < g_jobs.n_handlers; i++) {
-        const struct bh_jobs_handler *h = &g_jobs.handlers[i];
+        const struct bh__jobs_handler *h = &g_jobs.handlers[i];
 
         if (h->sub == NULL)
             continue;
@@ -274,10 +274,10 @@ static int register_routes(void)
         max[n] = h->max_attempts;
         n++;
     }
-    return n == 0 ? 0 : bh_queue_register_routes(n, types, consumers, queues, max);
+    return n == 0 ? 0 : bh__queue_register_routes(n, types, consumers, queues, max);
 }
 
-int bh_jobs_routes_publish(void)
+int bh__jobs_routes_publish(void)
 {
     return register_routes();
 }
@@ -293,7 +293,7 @@ int bh_jobs_init(const struct bh_module *const *modules, size_t n)
         return BH_EINVAL;
     }
     load_config(&g_jobs.cfg);
-    if ((rc = bh_queue_init()) != 0)
+    if ((rc = bh__queue_init()) != 0)
         return rc;
     for (size_t i = 0; i < n; i++)
         if ((rc = register_module(modules[i])) != 0)
@@ -302,7 +302,7 @@ int bh_jobs_init(const struct bh_module *const *modules, size_t n)
     g_jobs.ready = true;
     /* Best effort: with Redis down the scripts are loaded on first use, and
      * the relay publishes the routes before it relays anything (relay.c). */
-    if (bh_queue_load_scripts() != 0 || register_routes() != 0)
+    if (bh__queue_load_scripts() != 0 || register_routes() != 0)
         bh_log(BH_LOG_WARN, "platform",
                "jobs: could not publish event routes yet (Redis unavailable); will retry");
     return 0;
@@ -310,7 +310,7 @@ int bh_jobs_init(const struct bh_module *const *modules, size_t n)
 
 int bh_job_enqueue(const char *type, const json_t *payload, int64_t delay_ms)
 {
-    const struct bh_jobs_handler *h = type ? bh_jobs_handler_find(type) : NULL;
+    const struct bh__jobs_handler *h = type ? bh__jobs_handler_find(type) : NULL;
     const char *request_id, *trace_id;
     char *text;
     bh_uuid id;
@@ -326,11 +326,11 @@ int bh_job_enqueue(const char *type, const json_t *payload, int64_t delay_ms)
         return BH_ENOMEM;
     id = bh_uuid_v7();
     bh_log_context_get(&request_id, &trace_id);
-    rc = bh_queue_enqueue(&h->queue->keys, h->queue->name, id.str, h->type, text, h->max_attempts,
-                          delay_ms, trace_id, request_id);
+    rc = bh__queue_enqueue(&h->queue->keys, h->queue->name, id.str, h->type, text, h->max_attempts,
+                           delay_ms, trace_id, request_id);
     free(text);
     if (rc == 0 && delay_ms == 0)
-        bh_jobs_queue_wake(h->queue->name);
+        bh__jobs_queue_wake(h->queue->name);
     return rc == 0 || rc == BH_EUNAVAILABLE ? rc : BH_EUNAVAILABLE;
 }
 
@@ -340,9 +340,9 @@ int bh_workers_start(void)
 
     if (!g_jobs.ready || g_started)
         return BH_EINVAL;
-    rc = bh_worker_pools_start();
-    if (rc == 0 && g_jobs.cfg.relay && (rc = bh_relay_start()) != 0)
-        bh_worker_pools_stop(0);
+    rc = bh__worker_pools_start();
+    if (rc == 0 && g_jobs.cfg.relay && (rc = bh__relay_start()) != 0)
+        bh__worker_pools_stop(0);
     g_started = rc == 0;
     return rc;
 }
@@ -353,8 +353,8 @@ void bh_workers_stop(int grace_ms)
         return;
     /* The relay first: it only moves events, and nothing it does is lost by
      * stopping (unsent rows wait in the outbox for the next relay). */
-    bh_relay_stop();
-    bh_worker_pools_stop(grace_ms);
+    bh__relay_stop();
+    bh__worker_pools_stop(grace_ms);
     g_started = false;
 }
 
@@ -390,33 +390,33 @@ static int cli_stats(void)
     char **names;
     long long unsent;
     double oldest;
-    int rc = bh_queue_list(&names);
+    int rc = bh__queue_list(&names);
 
     if (rc != 0)
         return cli_fail("listing queues", rc);
     printf("%-24s %10s %10s %10s %10s\n", "queue", "ready", "in_flight", "delayed", "dead");
     for (char **p = names; *p != NULL; p++) {
-        struct bh_queue_keys keys;
+        struct bh__queue_keys keys;
         long long c[4];
 
-        if (!bh_queue_name_valid(*p))
+        if (!bh__queue_name_valid(*p))
             continue;
-        bh_queue_keys_for(*p, &keys);
-        if ((rc = bh_queue_counts(&keys, c)) != 0)
+        bh__queue_keys_for(*p, &keys);
+        if ((rc = bh__queue_counts(&keys, c)) != 0)
             break;
         printf("%-24s %10lld %10lld %10lld %10lld\n", *p, c[0], c[1], c[2], c[3]);
     }
-    bh_queue_names_free(names);
+    bh__queue_names_free(names);
     if (rc != 0)
         return cli_fail("counting jobs", rc);
-    if (bh_relay_backlog(&unsent, &oldest) == 0)
+    if (bh__relay_backlog(&unsent, &oldest) == 0)
         printf("outbox: %lld unsent event(s), oldest %.1f s\n", unsent, oldest);
     else
         printf("outbox: unknown (Postgres unavailable)\n");
     return 0;
 }
 
-static void print_dead_text(const struct bh_queue_dead *d, void *arg)
+static void print_dead_text(const struct bh__queue_dead *d, void *arg)
 {
     char died[32];
 
@@ -426,7 +426,7 @@ static void print_dead_text(const struct bh_queue_dead *d, void *arg)
            d->last_error);
 }
 
-static void print_dead_json(const struct bh_queue_dead *d, void *arg)
+static void print_dead_json(const struct bh__queue_dead *d, void *arg)
 {
     json_t *history = json_loads(d->history, 0, NULL);
     json_t *line =
@@ -449,22 +449,23 @@ static int for_each_queue(const char *only, int (*fn)(const char *queue, void *a
     int rc;
 
     if (only != NULL)
-        return bh_queue_name_valid(only) ? fn(only, arg) : BH_EINVAL;
-    if ((rc = bh_queue_list(&names)) != 0)
+        return bh__queue_name_valid(only) ? fn(only, arg) : BH_EINVAL;
+    if ((rc = bh__queue_list(&names)) != 0)
         return rc;
     for (char **p = names; rc == 0 && *p != NULL; p++)
-        if (bh_queue_name_valid(*p))
+        if (bh__queue_name_valid(*p))
             rc = fn(*p, arg);
-    bh_queue_names_free(names);
+    bh__queue_names_free(names);
     return rc;
 }
 
 static int dead_of_queue(const char *queue, void *arg)
 {
-    struct bh_queue_keys keys;
+    struct bh__queue_keys keys;
 
-    bh_queue_keys_for(queue, &keys);
-    return bh_queue_dead_each(&keys, queue, *(bool *)arg ? print_dead_json : print_dead_text, NULL);
+    bh__queue_keys_for(queue, &keys);
+    return bh__queue_dead_each(&keys, queue, *(bool *)arg ? print_dead_json : print_dead_text,
+                               NULL);
 }
 
 struct retry_all {
@@ -473,7 +474,7 @@ struct retry_all {
     bool oom;
 };
 
-static void collect_dead(const struct bh_queue_dead *d, void *arg)
+static void collect_dead(const struct bh__queue_dead *d, void *arg)
 {
     struct retry_all *r = arg;
 
@@ -498,10 +499,10 @@ static void collect_dead(const struct bh_queue_dead *d, void *arg)
 
 static int collect_queue(const char *queue, void *arg)
 {
-    struct bh_queue_keys keys;
+    struct bh__queue_keys keys;
 
-    bh_queue_keys_for(queue, &keys);
-    return bh_queue_dead_each(&keys, queue, collect_dead, arg);
+    bh__queue_keys_for(queue, &keys);
+    return bh__queue_dead_each(&keys, queue, collect_dead, arg);
 }
 
 static int cli_retry_all(const char *queue)
@@ -513,7 +514,7 @@ static int cli_retry_all(const char *queue)
     if (rc == 0 && all.oom)
         rc = BH_ENOMEM;
     for (size_t i = 0; rc == 0 && i < all.n; i++) {
-        int one = bh_queue_retry_dead(all.ids[i]);
+        int one = bh__queue_retry_dead(all.ids[i]);
 
         if (one == 0)
             n++;
@@ -531,12 +532,12 @@ static int cli_retry_all(const char *queue)
 
 static int purge_queue(const char *queue, void *arg)
 {
-    struct bh_queue_keys keys;
+    struct bh__queue_keys keys;
     long long n;
     int rc;
 
-    bh_queue_keys_for(queue, &keys);
-    rc = bh_queue_purge_dead(&keys, &n);
+    bh__queue_keys_for(queue, &keys);
+    rc = bh__queue_purge_dead(&keys, &n);
     *(long long *)arg += n;
     return rc;
 }
@@ -573,7 +574,7 @@ int bh_jobs_cli(int argc, char **argv)
     if (strcmp(argv[0], "retry") == 0 && all && id == NULL)
         return cli_retry_all(queue);
     if (strcmp(argv[0], "retry") == 0 && id != NULL && !all && queue == NULL) {
-        rc = bh_queue_retry_dead(id);
+        rc = bh__queue_retry_dead(id);
         if (rc == BH_ENOTFOUND) {
             fprintf(stderr, "bulkhead jobs: no dead job %s\n", id);
             return 1;

@@ -2,8 +2,8 @@
  * configuration, the registry of queues and handlers built by bh_jobs_init()
  * from the module descriptors, and the entry points of the worker pools and
  * the relay. Nothing outside jobs.c, worker.c, relay.c and queue.c includes it. */
-#ifndef BH_PLATFORM_SRC_JOBS_INTERNAL_H
-#define BH_PLATFORM_SRC_JOBS_INTERNAL_H
+#ifndef BH__PLATFORM_SRC_JOBS_INTERNAL_H
+#define BH__PLATFORM_SRC_JOBS_INTERNAL_H
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,37 +15,37 @@
 #include "platform/metrics.h"
 
 enum {
-    BH_JOBS_MAX_QUEUES = 32,
-    BH_JOBS_MAX_HANDLERS = 128,
-    BH_QUEUE_NAME_MAX = 41, /* [a-z0-9_]{1,40} */
-    BH_QUEUE_KEY_MAX = 64,  /* "bh:q:<name>:delayed" */
-    BH_JOB_TYPE_MAX = 136,  /* "event:" + a consumer name of up to 128 */
-    BH_JOB_ID_MAX = 176,    /* "<event uuid>:<consumer>" */
+    BH__JOBS_MAX_QUEUES = 32,
+    BH__JOBS_MAX_HANDLERS = 128,
+    BH__QUEUE_NAME_MAX = 41, /* [a-z0-9_]{1,40} */
+    BH__QUEUE_KEY_MAX = 64,  /* "bh:q:<name>:delayed" */
+    BH__JOB_TYPE_MAX = 136,  /* "event:" + a consumer name of up to 128 */
+    BH__JOB_ID_MAX = 176,    /* "<event uuid>:<consumer>" */
 };
 
 /* Knobs, read from the environment once by bh_jobs_init(). */
-struct bh_jobs_config {
-    int lease_ms;              /* BULKHEAD_JOBS_LEASE_MS: visibility timeout of a reserved job */
-    int poll_ms;               /* BULKHEAD_JOBS_POLL_MS: longest idle wait between reserves */
-    struct bh_backoff backoff; /* BULKHEAD_JOBS_BACKOFF_BASE_MS / _MAX_MS */
-    bool relay;                /* BULKHEAD_OUTBOX_RELAY: 0 runs no relay in this process */
-    int relay_batch;           /* BULKHEAD_OUTBOX_BATCH: events claimed per transaction */
-    int relay_poll_ms;         /* BULKHEAD_OUTBOX_POLL_MS: look even without a NOTIFY */
-    long retention_s;          /* BULKHEAD_OUTBOX_RETENTION_S: keep sent rows this long */
+struct bh__jobs_config {
+    int lease_ms;               /* BULKHEAD_JOBS_LEASE_MS: visibility timeout of a reserved job */
+    int poll_ms;                /* BULKHEAD_JOBS_POLL_MS: longest idle wait between reserves */
+    struct bh__backoff backoff; /* BULKHEAD_JOBS_BACKOFF_BASE_MS / _MAX_MS */
+    bool relay;                 /* BULKHEAD_OUTBOX_RELAY: 0 runs no relay in this process */
+    int relay_batch;            /* BULKHEAD_OUTBOX_BATCH: events claimed per transaction */
+    int relay_poll_ms;          /* BULKHEAD_OUTBOX_POLL_MS: look even without a NOTIFY */
+    long retention_s;           /* BULKHEAD_OUTBOX_RETENTION_S: keep sent rows this long */
 };
 
 /* The Redis keys of one queue (see queue.c for what each holds). */
-struct bh_queue_keys {
-    char ready[BH_QUEUE_KEY_MAX];   /* LIST of job ids, LPUSH in, RPOP out */
-    char leased[BH_QUEUE_KEY_MAX];  /* ZSET id -> lease deadline (ms) */
-    char delayed[BH_QUEUE_KEY_MAX]; /* ZSET id -> due time (ms) */
-    char dead[BH_QUEUE_KEY_MAX];    /* ZSET id -> time of death (ms) */
+struct bh__queue_keys {
+    char ready[BH__QUEUE_KEY_MAX];   /* LIST of job ids, LPUSH in, RPOP out */
+    char leased[BH__QUEUE_KEY_MAX];  /* ZSET id -> lease deadline (ms) */
+    char delayed[BH__QUEUE_KEY_MAX]; /* ZSET id -> due time (ms) */
+    char dead[BH__QUEUE_KEY_MAX];    /* ZSET id -> time of death (ms) */
 };
 
 /* A queue this process knows (from a subscription or a job type). */
-struct bh_jobs_queue {
-    char name[BH_QUEUE_NAME_MAX];
-    struct bh_queue_keys keys;
+struct bh__jobs_queue {
+    char name[BH__QUEUE_NAME_MAX];
+    struct bh__queue_keys keys;
     int concurrency;                    /* BULKHEAD_QUEUE_<NAME>_CONCURRENCY, default 2 */
     struct bh_histogram *wait_hist;     /* ready -> started */
     struct bh_histogram *duration_hist; /* handler run time */
@@ -62,44 +62,44 @@ struct bh_jobs_queue {
 };
 
 /* What a job type string resolves to: an event consumer or a job type. */
-struct bh_jobs_handler {
-    char type[BH_JOB_TYPE_MAX];        /* "event:<consumer>" or the job type's name */
+struct bh__jobs_handler {
+    char type[BH__JOB_TYPE_MAX];       /* "event:<consumer>" or the job type's name */
     const struct bh_subscription *sub; /* exactly one of sub and job is set */
     const struct bh_job_type *job;
-    struct bh_jobs_queue *queue;
+    struct bh__jobs_queue *queue;
     int max_attempts;
     struct bh_counter *outcome[3]; /* ok, retry, dead */
 };
 
-enum bh_job_outcome { BH_JOB_OK, BH_JOB_RETRY, BH_JOB_DEAD };
+enum bh__job_outcome { BH__JOB_OK, BH__JOB_RETRY, BH__JOB_DEAD };
 
-const struct bh_jobs_config *bh_jobs_cfg(void);
+const struct bh__jobs_config *bh__jobs_cfg(void);
 /* Waits in the backbone are budgets: a condition variable on the monotonic
  * clock, to wait until a bh_deadline_ms() (platform/clock.h). */
-int bh_jobs_cond_init(pthread_cond_t *c);
+int bh__jobs_cond_init(pthread_cond_t *c);
 
-int bh_jobs_queue_count(void);
-struct bh_jobs_queue *bh_jobs_queue_at(int i);
-struct bh_jobs_queue *bh_jobs_queue_find(const char *name);
+int bh__jobs_queue_count(void);
+struct bh__jobs_queue *bh__jobs_queue_at(int i);
+struct bh__jobs_queue *bh__jobs_queue_find(const char *name);
 /* Wakes this process's idle workers of the named queue (no-op if unknown). */
-void bh_jobs_queue_wake(const char *name);
+void bh__jobs_queue_wake(const char *name);
 
-const struct bh_jobs_handler *bh_jobs_handler_find(const char *type);
+const struct bh__jobs_handler *bh__jobs_handler_find(const char *type);
 
 /* Publishes this process's event subscriptions as routes in Redis (so any
  * relay, in any process, delivers to them). 0 or a bh_err. */
-int bh_jobs_routes_publish(void);
+int bh__jobs_routes_publish(void);
 
 /* worker.c: one pool of threads per queue, plus the maintenance thread
  * (promote delayed jobs, sweep expired leases, renew leases, counts). */
-int bh_worker_pools_start(void);
-void bh_worker_pools_stop(int grace_ms);
+int bh__worker_pools_start(void);
+void bh__worker_pools_stop(int grace_ms);
 
 /* relay.c: the outbox relay thread. */
-int bh_relay_start(void);
-void bh_relay_stop(void);
+int bh__relay_start(void);
+void bh__relay_stop(void);
 /* The relay's view of the outbox for the CLI: unsent rows and the age of
  * the oldest one. 0 or a bh_err. */
-int bh_relay_backlog(long long *unsent, double *oldest_s);
+int bh__relay_backlog(long long *unsent, double *oldest_s);
 
 #endif

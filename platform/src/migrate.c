@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg.h"
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/module.h"
@@ -206,25 +208,6 @@ static int sha256_hex(const char *data, size_t len, char hex[SHA256_HEX_LEN + 1]
 
 /* ---- SQL ------------------------------------------------------------------------ */
 
-/* The first line of a libpq message: a log entry is one line. */
-static int msg_len(const char *msg)
-{
-    size_t n = strcspn(msg, "\n");
-
-    while (n > 0 && msg[n - 1] == ' ')
-        n--;
-    return (int)n;
-}
-
-/* CREATE ... IF NOT EXISTS and friends talk; keep it in the log. */
-static void notice_receiver(void *arg, const PGresult *r)
-{
-    const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-
-    (void)arg;
-    bh_log(BH_LOG_DEBUG, "platform", "migrate: postgres: %s", msg ? msg : "");
-}
-
 static bool result_ok(const PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
@@ -242,7 +225,7 @@ static int query(PGconn *pg, const char *sql, const char *doing, PGresult **out)
         *out = NULL;
     if (!result_ok(r)) {
         bh_log(BH_LOG_ERROR, "platform", "migrate: %s failed: %.*s", doing,
-               msg_len(PQerrorMessage(pg)), PQerrorMessage(pg));
+               bh__pg_msg_len(PQerrorMessage(pg)), PQerrorMessage(pg));
         PQclear(r);
         return BH_EINTERNAL;
     }
@@ -291,7 +274,7 @@ static int ledger_lookup(struct migrate_run *run, const char *module, const char
     recorded[0] = '\0';
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         bh_log(BH_LOG_ERROR, "platform", "migrate: reading the ledger failed: %.*s",
-               msg_len(PQerrorMessage(run->pg)), PQerrorMessage(run->pg));
+               bh__pg_msg_len(PQerrorMessage(run->pg)), PQerrorMessage(run->pg));
         rc = BH_EINTERNAL;
     } else if (PQntuples(r) == 1) {
         snprintf(recorded, SHA256_HEX_LEN + 1, "%s", PQgetvalue(r, 0, 0));
@@ -330,7 +313,7 @@ static int apply_migration(struct migrate_run *run, const char *module, const ch
         if (line > 0)
             snprintf(where, sizeof where, " at line %d", line);
         bh_log(BH_LOG_ERROR, "platform", "migrate: %s/%s failed%s: %.*s (SQLSTATE %s)", module,
-               file, where, msg_len(msg), msg, state ? state : "none");
+               file, where, bh__pg_msg_len(msg), msg, state ? state : "none");
         PQclear(r);
         rc = BH_EINTERNAL;
         goto out_rollback;
@@ -355,7 +338,7 @@ static int apply_migration(struct migrate_run *run, const char *module, const ch
     rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : BH_EINTERNAL;
     if (rc != 0)
         bh_log(BH_LOG_ERROR, "platform", "migrate: recording %s/%s failed: %.*s", module, file,
-               msg_len(PQerrorMessage(run->pg)), PQerrorMessage(run->pg));
+               bh__pg_msg_len(PQerrorMessage(run->pg)), PQerrorMessage(run->pg));
     PQclear(r);
     if (rc != 0)
         goto out_rollback;
@@ -474,10 +457,8 @@ static int grant_platform_access(struct migrate_run *run, const char *const *mod
 int bh_db_migrate(const char *database_url, const char *migrations_dir, const char *const *modules,
                   int n_modules)
 {
-    /* connect_timeout comes first so that the URL may override it. */
-    const char *const keys[] = {"connect_timeout", "dbname", "application_name", NULL};
-    const char *const vals[] = {"2", database_url, "bulkhead:migrate", NULL};
     struct migrate_run run = {.dir = migrations_dir};
+    char why[256];
     int rc;
 
     if (database_url == NULL || migrations_dir == NULL || n_modules < 0 ||
@@ -490,14 +471,11 @@ int bh_db_migrate(const char *database_url, const char *migrations_dir, const ch
         }
     }
 
-    run.pg = PQconnectdbParams(keys, vals, 1);
-    if (PQstatus(run.pg) != CONNECTION_OK) {
-        bh_log(BH_LOG_ERROR, "platform", "migrate: cannot connect: %.*s",
-               msg_len(PQerrorMessage(run.pg)), PQerrorMessage(run.pg));
-        rc = BH_EUNAVAILABLE;
-        goto out_finish;
+    run.pg = bh__pg_connect(database_url, "migrate", INT64_MAX, why, sizeof why);
+    if (run.pg == NULL) {
+        bh_log(BH_LOG_ERROR, "platform", "migrate: cannot connect: %s", why);
+        return BH_EUNAVAILABLE;
     }
-    PQsetNoticeReceiver(run.pg, notice_receiver, NULL);
 
     /* Another runner holding the lock makes this one wait, then find
      * everything applied. The lock is the session's: closing releases it. */

@@ -16,7 +16,7 @@
  * (MHD_suspend_connection) before it is queued, so the worker's resume can
  * never come first; libmicrohttpd calls on_request() again after the
  * resume, and that call sends the reply the worker prepared. */
-struct bh__pool_state {
+struct bh_pool_state {
     struct bh_handler_pool *pool;
     pthread_mutex_t lock;
     pthread_cond_t work;
@@ -27,10 +27,10 @@ struct bh__pool_state {
     int n_threads;
     struct bh_counter *rejected;
     struct bh_histogram *waited;
-    struct bh__pool_state *next; /* all started pools */
+    struct bh_pool_state *next; /* all started pools */
 };
 
-static struct bh__pool_state *pools;
+static struct bh_pool_state *pools;
 
 static void reply_busy(struct bh_req *req, const char *pool)
 {
@@ -43,7 +43,7 @@ static void reply_busy(struct bh_req *req, const char *pool)
 
 static void *pool_main(void *arg)
 {
-    struct bh__pool_state *ps = arg;
+    struct bh_pool_state *ps = arg;
     for (;;) {
         pthread_mutex_lock(&ps->lock);
         while (!ps->head && !ps->stopping)
@@ -84,7 +84,7 @@ int bh__pools_start(void)
         struct bh_handler_pool *pool = rs[i].route.pool;
         if (!pool || pool->state)
             continue;
-        struct bh__pool_state *ps = calloc(1, sizeof *ps);
+        struct bh_pool_state *ps = calloc(1, sizeof *ps);
         int n = pool->threads > 0 ? pool->threads : 1;
         if (!ps || !(ps->threads = calloc((size_t)n, sizeof *ps->threads))) {
             free(ps);
@@ -115,7 +115,7 @@ int bh__pools_start(void)
  * it, and a request that comes now is answered 503 (stopping). */
 void bh__pools_stop(void)
 {
-    for (struct bh__pool_state *ps = pools; ps; ps = ps->next) {
+    for (struct bh_pool_state *ps = pools; ps; ps = ps->next) {
         pthread_mutex_lock(&ps->lock);
         bool joined = ps->stopping;
         ps->stopping = true;
@@ -131,7 +131,7 @@ void bh__pools_free(void)
 {
     bh__pools_stop();
     while (pools) {
-        struct bh__pool_state *ps = pools;
+        struct bh_pool_state *ps = pools;
         pools = ps->next;
         ps->pool->state = NULL;
         pthread_cond_destroy(&ps->work);
@@ -145,7 +145,7 @@ void bh__pools_free(void)
  * reply made) when the queue is full. */
 bool bh__offload(struct bh_req *req)
 {
-    struct bh__pool_state *ps = req->route->m.route.pool->state;
+    struct bh_pool_state *ps = req->route->m.route.pool->state;
     pthread_mutex_lock(&ps->lock);
     if (ps->queued >= ps->pool->queue_max || ps->stopping) {
         pthread_mutex_unlock(&ps->lock);

@@ -320,7 +320,7 @@ static void compute_shas(void)
     }
 }
 
-int bh_queue_init(void)
+int bh__queue_init(void)
 {
     pthread_once(&init_once, compute_shas);
     return init_rc;
@@ -334,7 +334,7 @@ static bool is_noscript(const redisReply *r)
 static int load_script(const struct script *s)
 {
     redisReply *r = NULL;
-    int rc = bh__redis(REDIS_USER, &r, "SCRIPT LOAD %s", s->text);
+    int rc = bh_redis_as(REDIS_USER, &r, "SCRIPT LOAD %s", s->text);
 
     if (rc == 0 && (r->type != REDIS_REPLY_STRING || strcmp(r->str, s->sha) != 0)) {
         bh_log(BH_LOG_ERROR, "platform", "jobs: loading script %s gave an unexpected reply",
@@ -346,9 +346,9 @@ static int load_script(const struct script *s)
     return rc;
 }
 
-int bh_queue_load_scripts(void)
+int bh__queue_load_scripts(void)
 {
-    int rc = bh_queue_init();
+    int rc = bh__queue_init();
 
     for (size_t i = 0; rc == 0 && i < sizeof all_scripts / sizeof all_scripts[0]; i++)
         rc = load_script(all_scripts[i]);
@@ -369,7 +369,7 @@ static int run_script(struct script *s, int nkeys, int n, const char *const *arg
     int rc = BH_ENOMEM;
 
     *out = NULL;
-    if (bh_queue_init() != 0)
+    if (bh__queue_init() != 0)
         rc = BH_EINTERNAL;
     if (argv == NULL || argl == NULL || rc == BH_EINTERNAL)
         goto out;
@@ -383,13 +383,13 @@ static int run_script(struct script *s, int nkeys, int n, const char *const *arg
         argv[i + 3] = args[i];
         argl[i + 3] = lens ? lens[i] : strlen(args[i]);
     }
-    rc = bh__redis_argv(REDIS_USER, &r, n + 3, argv, argl);
+    rc = bh_redis_argv_as(REDIS_USER, &r, n + 3, argv, argl);
     if (rc != 0 && is_noscript(r)) {
         freeReplyObject(r);
         r = NULL;
-        rc = bh_queue_load_scripts();
+        rc = bh__queue_load_scripts();
         if (rc == 0)
-            rc = bh__redis_argv(REDIS_USER, &r, n + 3, argv, argl);
+            rc = bh_redis_argv_as(REDIS_USER, &r, n + 3, argv, argl);
     }
     if (rc != 0 && r != NULL) {
         bh_log(BH_LOG_ERROR, "platform", "jobs: script %s failed: %s", s->name,
@@ -449,7 +449,7 @@ static char *reply_strdup(const redisReply *r)
 
 /* ---- keys and names ----------------------------------------------------------- */
 
-bool bh_queue_name_valid(const char *name)
+bool bh__queue_name_valid(const char *name)
 {
     size_t n = 0;
 
@@ -459,10 +459,10 @@ bool bh_queue_name_valid(const char *name)
         if (!((name[n] >= 'a' && name[n] <= 'z') || (name[n] >= '0' && name[n] <= '9') ||
               name[n] == '_'))
             return false;
-    return n > 0 && n < BH_QUEUE_NAME_MAX;
+    return n > 0 && n < BH__QUEUE_NAME_MAX;
 }
 
-void bh_queue_keys_for(const char *queue, struct bh_queue_keys *keys)
+void bh__queue_keys_for(const char *queue, struct bh__queue_keys *keys)
 {
     snprintf(keys->ready, sizeof keys->ready, "bh:q:%s:ready", queue);
     snprintf(keys->leased, sizeof keys->leased, "bh:q:%s:leased", queue);
@@ -470,14 +470,14 @@ void bh_queue_keys_for(const char *queue, struct bh_queue_keys *keys)
     snprintf(keys->dead, sizeof keys->dead, "bh:q:%s:dead", queue);
 }
 
-static int job_key(const char *id, char key[BH_JOB_ID_MAX + 8])
+static int job_key(const char *id, char key[BH__JOB_ID_MAX + 8])
 {
-    int n = snprintf(key, BH_JOB_ID_MAX + 8, "bh:job:%s", id);
+    int n = snprintf(key, BH__JOB_ID_MAX + 8, "bh:job:%s", id);
 
-    return n > 0 && n < BH_JOB_ID_MAX + 8 ? 0 : BH_EINVAL;
+    return n > 0 && n < BH__JOB_ID_MAX + 8 ? 0 : BH_EINVAL;
 }
 
-void bh_queue_names_free(char **names)
+void bh__queue_names_free(char **names)
 {
     for (char **p = names; p != NULL && *p != NULL; p++)
         free(*p);
@@ -486,7 +486,7 @@ void bh_queue_names_free(char **names)
 
 /* ---- operations ----------------------------------------------------------------- */
 
-void bh_queue_job_release(struct bh_queue_job *job)
+void bh__queue_job_release(struct bh__queue_job *job)
 {
     free(job->id);
     free(job->type);
@@ -496,11 +496,11 @@ void bh_queue_job_release(struct bh_queue_job *job)
     memset(job, 0, sizeof *job);
 }
 
-int bh_queue_enqueue(const struct bh_queue_keys *keys, const char *queue, const char *id,
-                     const char *type, const char *payload, int max_attempts, int64_t delay_ms,
-                     const char *trace_id, const char *request_id)
+int bh__queue_enqueue(const struct bh__queue_keys *keys, const char *queue, const char *id,
+                      const char *type, const char *payload, int max_attempts, int64_t delay_ms,
+                      const char *trace_id, const char *request_id)
 {
-    char key[BH_JOB_ID_MAX + 8], max[16], delay[24];
+    char key[BH__JOB_ID_MAX + 8], max[16], delay[24];
     long long created;
 
     if (job_key(id, key) != 0)
@@ -522,8 +522,8 @@ int bh_queue_enqueue(const struct bh_queue_keys *keys, const char *queue, const 
     return run_int(&s_enqueue, 4, 12, args, &created);
 }
 
-int bh_queue_register_routes(int n, const char *const *event_types, const char *const *consumers,
-                             const char *const *queues, const int *max_attempts)
+int bh__queue_register_routes(int n, const char *const *event_types, const char *const *consumers,
+                              const char *const *queues, const int *max_attempts)
 {
     const char **args = calloc((size_t)n * 4 + 1, sizeof *args);
     char(*max)[16] = calloc((size_t)n + 1, sizeof *max);
@@ -546,8 +546,8 @@ out:
     return rc;
 }
 
-int bh_queue_fan_out(int n, const char *const *event_ids, const char *const *event_types,
-                     const char *const *payloads, char ***queues, long long *jobs)
+int bh__queue_fan_out(int n, const char *const *event_ids, const char *const *event_types,
+                      const char *const *payloads, char ***queues, long long *jobs)
 {
     const char **args = calloc((size_t)n * 3 + 1, sizeof *args);
     redisReply *r = NULL;
@@ -581,7 +581,7 @@ int bh_queue_fan_out(int n, const char *const *event_ids, const char *const *eve
     names = NULL;
     rc = 0;
 out:
-    bh_queue_names_free(names);
+    bh__queue_names_free(names);
     if (r != NULL)
         freeReplyObject(r);
     free(args);
@@ -589,7 +589,7 @@ out:
 }
 
 /* Fills job from the 10 fields the Lua reserve() returns. */
-static int parse_job(redisReply **f, struct bh_queue_job *job)
+static int parse_job(redisReply **f, struct bh__queue_job *job)
 {
     long long token, attempts, max, ready, started;
 
@@ -610,13 +610,13 @@ static int parse_job(redisReply **f, struct bh_queue_job *job)
     job->started_ms = started;
     if (!job->id || !job->type || !job->payload || !job->trace_id || !job->request_id) {
         /* The job stays leased and comes back when the lease expires. */
-        bh_queue_job_release(job);
+        bh__queue_job_release(job);
         return BH_ENOMEM;
     }
     return 0;
 }
 
-int bh_queue_reserve(const struct bh_queue_keys *keys, int lease_ms, struct bh_queue_job *job)
+int bh__queue_reserve(const struct bh__queue_keys *keys, int lease_ms, struct bh__queue_job *job)
 {
     char lease[16];
     const char *args[] = {keys->ready, keys->leased, lease};
@@ -638,10 +638,10 @@ int bh_queue_reserve(const struct bh_queue_keys *keys, int lease_ms, struct bh_q
     return rc;
 }
 
-int bh_queue_ack_reserve(const struct bh_queue_keys *keys, const char *id, long long token,
-                         int lease_ms, bool *lost, struct bh_queue_job *next)
+int bh__queue_ack_reserve(const struct bh__queue_keys *keys, const char *id, long long token,
+                          int lease_ms, bool *lost, struct bh__queue_job *next)
 {
-    char key[BH_JOB_ID_MAX + 8], tok[24], lease[16];
+    char key[BH__JOB_ID_MAX + 8], tok[24], lease[16];
     redisReply *r;
     long long v = 0;
     int rc;
@@ -669,9 +669,9 @@ int bh_queue_ack_reserve(const struct bh_queue_keys *keys, const char *id, long 
     return rc;
 }
 
-int bh_queue_ack(const struct bh_queue_keys *keys, const char *id, long long token)
+int bh__queue_ack(const struct bh__queue_keys *keys, const char *id, long long token)
 {
-    char key[BH_JOB_ID_MAX + 8], tok[24];
+    char key[BH__JOB_ID_MAX + 8], tok[24];
     long long v;
     int rc;
 
@@ -683,10 +683,10 @@ int bh_queue_ack(const struct bh_queue_keys *keys, const char *id, long long tok
     return rc != 0 ? rc : (int)v;
 }
 
-int bh_queue_fail(const struct bh_queue_keys *keys, const char *id, long long token,
-                  const char *error, int64_t delay_ms, bool dead_now, bool *dead)
+int bh__queue_fail(const struct bh__queue_keys *keys, const char *id, long long token,
+                   const char *error, int64_t delay_ms, bool dead_now, bool *dead)
 {
-    char key[BH_JOB_ID_MAX + 8], tok[24], delay[24];
+    char key[BH__JOB_ID_MAX + 8], tok[24], delay[24];
     long long v;
     int rc;
 
@@ -706,9 +706,10 @@ int bh_queue_fail(const struct bh_queue_keys *keys, const char *id, long long to
     return 0;
 }
 
-int bh_queue_renew(const struct bh_queue_keys *keys, const char *id, long long token, int lease_ms)
+int bh__queue_renew(const struct bh__queue_keys *keys, const char *id, long long token,
+                    int lease_ms)
 {
-    char key[BH_JOB_ID_MAX + 8], tok[24], lease[16];
+    char key[BH__JOB_ID_MAX + 8], tok[24], lease[16];
     long long v;
     int rc;
 
@@ -721,9 +722,9 @@ int bh_queue_renew(const struct bh_queue_keys *keys, const char *id, long long t
     return rc != 0 ? rc : (int)v;
 }
 
-int bh_queue_release(const struct bh_queue_keys *keys, const char *id, long long token)
+int bh__queue_release(const struct bh__queue_keys *keys, const char *id, long long token)
 {
-    char key[BH_JOB_ID_MAX + 8], tok[24];
+    char key[BH__JOB_ID_MAX + 8], tok[24];
     long long v;
     int rc;
 
@@ -735,7 +736,7 @@ int bh_queue_release(const struct bh_queue_keys *keys, const char *id, long long
     return rc != 0 ? rc : (int)v;
 }
 
-int bh_queue_promote(const struct bh_queue_keys *keys, int limit, int *moved)
+int bh__queue_promote(const struct bh__queue_keys *keys, int limit, int *moved)
 {
     char lim[16];
     const char *args[] = {keys->delayed, keys->ready, lim};
@@ -748,7 +749,7 @@ int bh_queue_promote(const struct bh_queue_keys *keys, int limit, int *moved)
     return rc;
 }
 
-int bh_queue_sweep(const struct bh_queue_keys *keys, int limit, int *requeued, int *dead)
+int bh__queue_sweep(const struct bh__queue_keys *keys, int limit, int *requeued, int *dead)
 {
     char lim[16];
     const char *args[] = {keys->leased, keys->ready, keys->dead, lim};
@@ -772,7 +773,7 @@ int bh_queue_sweep(const struct bh_queue_keys *keys, int limit, int *requeued, i
     return rc;
 }
 
-int bh_queue_counts(const struct bh_queue_keys *keys, long long counts[4])
+int bh__queue_counts(const struct bh__queue_keys *keys, long long counts[4])
 {
     const char *args[] = {keys->ready, keys->leased, keys->delayed, keys->dead};
     redisReply *r;
@@ -794,7 +795,7 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int bh_queue_list(char ***names)
+int bh__queue_list(char ***names)
 {
     redisReply *r = NULL;
     char **out = NULL;
@@ -802,7 +803,7 @@ int bh_queue_list(char ***names)
     int rc;
 
     *names = NULL;
-    rc = bh__redis(REDIS_USER, &r, "SMEMBERS bh:queues");
+    rc = bh_redis_as(REDIS_USER, &r, "SMEMBERS bh:queues");
     if (rc != 0)
         goto out;
     rc = BH_EINTERNAL;
@@ -819,14 +820,14 @@ int bh_queue_list(char ***names)
     out = NULL;
     rc = 0;
 out:
-    bh_queue_names_free(out);
+    bh__queue_names_free(out);
     if (r != NULL)
         freeReplyObject(r);
     return rc;
 }
 
-int bh_queue_dead_each(const struct bh_queue_keys *keys, const char *queue, bh_queue_dead_fn fn,
-                       void *arg)
+int bh__queue_dead_each(const struct bh__queue_keys *keys, const char *queue, bh__queue_dead_fn fn,
+                        void *arg)
 {
     enum { PAGE = 200, FIELDS = 6 };
     char off[24], lim[16];
@@ -854,13 +855,13 @@ int bh_queue_dead_each(const struct bh_queue_keys *keys, const char *queue, bh_q
 
             reply_ll(f[2], &attempts);
             reply_ll(f[5], &died);
-            fn(&(struct bh_queue_dead){.id = f[0]->str,
-                                       .queue = queue,
-                                       .type = f[1]->str,
-                                       .attempts = (int)attempts,
-                                       .last_error = f[3]->str,
-                                       .history = f[4]->str[0] ? f[4]->str : "[]",
-                                       .died_ms = died},
+            fn(&(struct bh__queue_dead){.id = f[0]->str,
+                                        .queue = queue,
+                                        .type = f[1]->str,
+                                        .attempts = (int)attempts,
+                                        .last_error = f[3]->str,
+                                        .history = f[4]->str[0] ? f[4]->str : "[]",
+                                        .died_ms = died},
                arg);
         }
         freeReplyObject(r);
@@ -870,19 +871,19 @@ int bh_queue_dead_each(const struct bh_queue_keys *keys, const char *queue, bh_q
     }
 }
 
-int bh_queue_retry_dead(const char *id)
+int bh__queue_retry_dead(const char *id)
 {
     const char *args[] = {id};
     long long v;
     int rc;
 
-    if (strlen(id) >= BH_JOB_ID_MAX)
+    if (strlen(id) >= BH__JOB_ID_MAX)
         return BH_ENOTFOUND;
     rc = run_int(&s_retry, 0, 1, args, &v);
     return rc != 0 ? rc : (v == 1 ? 0 : BH_ENOTFOUND);
 }
 
-int bh_queue_purge_dead(const struct bh_queue_keys *keys, long long *n)
+int bh__queue_purge_dead(const struct bh__queue_keys *keys, long long *n)
 {
     const char *args[] = {keys->dead, "500"};
     long long v;

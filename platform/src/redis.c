@@ -457,7 +457,7 @@ void bh_redis_shutdown(void)
     memset(&g_redis, 0, sizeof g_redis);
 }
 
-int bh__redis(const char *user, redisReply **out, const char *fmt, ...)
+int bh_redis_as(const char *user, redisReply **out, const char *fmt, ...)
 {
     va_list ap;
     int rc;
@@ -468,8 +468,8 @@ int bh__redis(const char *user, redisReply **out, const char *fmt, ...)
     return rc;
 }
 
-int bh__redis_argv(const char *user, redisReply **out, int argc, const char **argv,
-                   const size_t *argvlen)
+int bh_redis_argv_as(const char *user, redisReply **out, int argc, const char **argv,
+                     const size_t *argvlen)
 {
     return redis_call(user, out,
                       &(struct redis_cmd){.argc = argc, .argv = argv, .argvlen = argvlen});
@@ -478,7 +478,7 @@ int bh__redis_argv(const char *user, redisReply **out, int argc, const char **ar
 int bh_redis_ping(const char *user)
 {
     redisReply *r = NULL;
-    int rc = bh__redis(user, &r, "PING");
+    int rc = bh_redis_as(user, &r, "PING");
 
     if (rc == 0 && !(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0))
         rc = BH_EUNAVAILABLE;

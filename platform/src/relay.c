@@ -18,6 +18,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 #include "jobs_internal.h"
+#include "pg.h"
 #include "platform/breaker.h"
 #include "platform/config.h"
 #include "platform/db.h"
@@ -140,7 +142,7 @@ static int relay_batch(int limit, struct batch *b)
 
     *b = (struct batch){0};
     snprintf(lim, sizeof lim, "%d", limit);
-    if ((rc = bh__tx_begin("platform", &tx)) != 0)
+    if ((rc = bh_tx_begin_as("platform", &tx)) != 0)
         return rc;
     rc = bh_tx_query(tx, &res, SQL_CLAIM, 1, (const char *const[]){lim});
     if (rc != 0)
@@ -169,7 +171,7 @@ static int relay_batch(int limit, struct batch *b)
     if (b->sent == 0)
         goto out; /* nothing to send: the rollback releases the claim */
 
-    rc = bh_queue_fan_out(b->sent, ids, types, payloads, &queues, &jobs);
+    rc = bh__queue_fan_out(b->sent, ids, types, payloads, &queues, &jobs);
     if (rc != 0)
         goto out; /* Redis took nothing: the events stay unsent */
     acked_at = wall_seconds();
@@ -191,7 +193,7 @@ static int relay_batch(int limit, struct batch *b)
     bh_counter_add(g_r.relayed, (uint64_t)b->sent);
     g_r.moved += b->sent;
     for (char **q = queues; *q != NULL; q++)
-        bh_jobs_queue_wake(*q);
+        bh__jobs_queue_wake(*q);
     goto out;
 
 out_unmarked:
@@ -202,7 +204,7 @@ out_unmarked:
 out:
     bh_tx_rollback(tx);
     PQclear(res);
-    bh_queue_names_free(queues);
+    bh__queue_names_free(queues);
     free(seqs);
     free(ids);
     free(types);
@@ -213,10 +215,10 @@ out:
 
 /* ---- housekeeping -------------------------------------------------------------------- */
 
-int bh_relay_backlog(long long *unsent, double *oldest_s)
+int bh__relay_backlog(long long *unsent, double *oldest_s)
 {
     PGresult *res = NULL;
-    int rc = bh__db_query("platform", &res, SQL_BACKLOG, 0, NULL);
+    int rc = bh_db_query_as("platform", &res, SQL_BACKLOG, 0, NULL);
 
     if (rc == 0) {
         *unsent = strtoll(bh_pg_str(res, 0, 0), NULL, 10);
@@ -230,7 +232,7 @@ static void refresh_backlog(void)
 {
     long long unsent = 0;
     double oldest = 0;
-    bool ok = bh_relay_backlog(&unsent, &oldest) == 0;
+    bool ok = bh__relay_backlog(&unsent, &oldest) == 0;
 
     pthread_mutex_lock(&g_r.lock);
     g_r.backlog_known = ok;
@@ -253,7 +255,7 @@ static void prune(long retention_s)
         PGresult *res = NULL;
         long long n;
 
-        if (bh__tx_begin("platform", &tx) != 0)
+        if (bh_tx_begin_as("platform", &tx) != 0)
             return;
         if (bh_tx_query(tx, &res, SQL_PRUNE, 2, (const char *const[]){secs, batch}) != 0) {
             bh_tx_rollback(tx);
@@ -298,19 +300,13 @@ static void register_metrics(void)
 
 /* ---- waiting for work ------------------------------------------------------------------ */
 
-static void quiet_notice(void *arg, const char *message)
-{
-    (void)arg;
-    (void)message;
-}
-
 /* (Re)opens the LISTEN connection, at most every LISTEN_RETRY_MS. Without
  * it the relay still works: it polls. */
 static void listen_ensure(void)
 {
-    static const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
     const char *url = bh_config()->database_url;
     int64_t now = bh_now_ms();
+    char why[256];
     PGresult *r;
     PGconn *c;
 
@@ -323,12 +319,11 @@ static void listen_ensure(void)
     if (url == NULL || now < g_r.listen_retry_ms)
         return;
     g_r.listen_retry_ms = now + LISTEN_RETRY_MS;
-    c = PQconnectdbParams(keys, (const char *const[]){url, "2", "bulkhead-relay", NULL}, 1);
-    if (c == NULL || PQstatus(c) != CONNECTION_OK) {
-        PQfinish(c);
+    c = bh__pg_connect(url, "relay", INT64_MAX, why, sizeof why);
+    if (c == NULL) {
+        bh_log(BH_LOG_DEBUG, "platform", "relay: no LISTEN connection (%s); polling", why);
         return;
     }
-    PQsetNoticeProcessor(c, quiet_notice, NULL);
     r = PQexec(c, "LISTEN bh_outbox");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         bh_log(BH_LOG_WARN, "platform", "relay: LISTEN failed; polling only");
@@ -361,7 +356,7 @@ static void relay_wait(int ms)
 
 static void *relay_main(void *arg)
 {
-    const struct bh_jobs_config *cfg = bh_jobs_cfg();
+    const struct bh__jobs_config *cfg = bh__jobs_cfg();
     bool routes = false;
     int error_wait = ERROR_WAIT_MIN_MS;
     long half_retention_ms = cfg->retention_s * 500;
@@ -378,7 +373,7 @@ static void *relay_main(void *arg)
 
         /* Relay nothing before this process's own subscribers are known to
          * Redis: their events would find no route and be dropped. */
-        if (!routes && !(routes = bh_jobs_routes_publish() == 0)) {
+        if (!routes && !(routes = bh__jobs_routes_publish() == 0)) {
             relay_wait(error_wait);
             error_wait = error_wait * 2 < ERROR_WAIT_MAX_MS ? error_wait * 2 : ERROR_WAIT_MAX_MS;
             continue;
@@ -417,7 +412,7 @@ static void *relay_main(void *arg)
 
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
-int bh_relay_start(void)
+int bh__relay_start(void)
 {
     pthread_once(&metrics_once, register_metrics);
     atomic_store(&g_r.stop, false);
@@ -432,11 +427,11 @@ int bh_relay_start(void)
     }
     g_r.started = true;
     bh_log(BH_LOG_INFO, "platform", "relay: started (batch %d, poll %d ms)",
-           bh_jobs_cfg()->relay_batch, bh_jobs_cfg()->relay_poll_ms);
+           bh__jobs_cfg()->relay_batch, bh__jobs_cfg()->relay_poll_ms);
     return 0;
 }
 
-void bh_relay_stop(void)
+void bh__relay_stop(void)
 {
     uint64_t one = 1;
 

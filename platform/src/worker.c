@@ -37,16 +37,16 @@ struct slot {
     pthread_t thread;
     bool started;
     /* Guarded by g_w.lock: read by the maintenance thread to renew the
-     * lease, and by bh_worker_pools_stop() to hand the job back. */
+     * lease, and by bh__worker_pools_stop() to hand the job back. */
     bool busy;
     bool released; /* handed back at shutdown: the result is discarded */
-    char id[BH_JOB_ID_MAX];
+    char id[BH__JOB_ID_MAX];
     long long token;
     int64_t renewed_ms;
 };
 
 struct pool {
-    struct bh_jobs_queue *q;
+    struct bh__jobs_queue *q;
     struct slot *slots;
     int n;
 };
@@ -58,7 +58,7 @@ static struct {
     int in_flight;
     atomic_bool stopping; /* workers: take no new job */
     atomic_bool maint_stop;
-    struct pool pools[BH_JOBS_MAX_QUEUES];
+    struct pool pools[BH__JOBS_MAX_QUEUES];
     int n_pools;
     pthread_t maint;
     bool maint_started;
@@ -83,7 +83,7 @@ static const char *str_field(const json_t *obj, const char *key)
 
 /* Runs an event delivery: the payload is the envelope written by
  * bh_outbox_publish. A payload that is not one can never succeed. */
-static int run_event(const struct bh_jobs_handler *h, const struct bh_queue_job *job,
+static int run_event(const struct bh__jobs_handler *h, const struct bh__queue_job *job,
                      char error[ERROR_MAX], bool *permanent)
 {
     json_t *env = json_loads(job->payload, 0, NULL);
@@ -124,7 +124,7 @@ static int run_event(const struct bh_jobs_handler *h, const struct bh_queue_job 
     return rc;
 }
 
-static int run_plain(const struct bh_jobs_handler *h, const struct bh_queue_job *job,
+static int run_plain(const struct bh__jobs_handler *h, const struct bh__queue_job *job,
                      char error[ERROR_MAX], bool *permanent)
 {
     json_t *payload = json_loads(job->payload, JSON_DECODE_ANY, NULL);
@@ -146,7 +146,7 @@ static int run_plain(const struct bh_jobs_handler *h, const struct bh_queue_job 
     return rc;
 }
 
-static void slot_begin(struct slot *s, const struct bh_queue_job *job)
+static void slot_begin(struct slot *s, const struct bh__queue_job *job)
 {
     pthread_mutex_lock(&g_w.lock);
     s->busy = true;
@@ -172,7 +172,7 @@ static bool slot_end(struct slot *s)
     return released;
 }
 
-static void count(const struct bh_jobs_handler *h, enum bh_job_outcome o)
+static void count(const struct bh__jobs_handler *h, enum bh__job_outcome o)
 {
     if (h != NULL)
         bh_counter_add(h->outcome[o], 1);
@@ -181,21 +181,21 @@ static void count(const struct bh_jobs_handler *h, enum bh_job_outcome o)
 /* Acknowledges a success (and, when next is not NULL, leases the next job
  * in the same round trip), or records a failure with its retry delay.
  * Returns whether *next holds a leased job. */
-static bool settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
-                   const struct bh_queue_job *job, int rc, const char *error, bool permanent,
-                   struct bh_queue_job *next)
+static bool settle(const struct bh__jobs_handler *h, struct bh__jobs_queue *q,
+                   const struct bh__queue_job *job, int rc, const char *error, bool permanent,
+                   struct bh__queue_job *next)
 {
-    const struct bh_jobs_config *cfg = bh_jobs_cfg();
+    const struct bh__jobs_config *cfg = bh__jobs_cfg();
     int64_t delay = 0;
     bool dead, lost = false;
     int r;
 
     if (rc == 0) {
-        count(h, BH_JOB_OK);
+        count(h, BH__JOB_OK);
         if (next != NULL) {
-            r = bh_queue_ack_reserve(&q->keys, job->id, job->token, cfg->lease_ms, &lost, next);
+            r = bh__queue_ack_reserve(&q->keys, job->id, job->token, cfg->lease_ms, &lost, next);
         } else {
-            r = bh_queue_ack(&q->keys, job->id, job->token);
+            r = bh__queue_ack(&q->keys, job->id, job->token);
             lost = r == 1;
         }
         if (lost)
@@ -210,8 +210,8 @@ static bool settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
         return next != NULL && r == 0;
     }
     if (!permanent && job->attempts < job->max_attempts)
-        delay = bh_backoff_delay_ms(&cfg->backoff, job->attempts, bh_backoff_os_random, NULL);
-    r = bh_queue_fail(&q->keys, job->id, job->token, error, delay, permanent, &dead);
+        delay = bh__backoff_delay_ms(&cfg->backoff, job->attempts, bh__backoff_os_random, NULL);
+    r = bh__queue_fail(&q->keys, job->id, job->token, error, delay, permanent, &dead);
     if (r != 0) {
         bh_log(BH_LOG_WARN, "platform",
                "jobs: %s failed (%s) and the failure could not be recorded (%s); it will run "
@@ -219,7 +219,7 @@ static bool settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
                job->id, error, r == 1 ? "lease lost" : bh_err_name(r));
         return false;
     }
-    count(h, dead ? BH_JOB_DEAD : BH_JOB_RETRY);
+    count(h, dead ? BH__JOB_DEAD : BH__JOB_RETRY);
     if (dead)
         bh_log(BH_LOG_ERROR, "platform",
                "jobs: %s (%s) failed on attempt %d of %d: %s; moved to the dead letters", job->id,
@@ -233,10 +233,10 @@ static bool settle(const struct bh_jobs_handler *h, struct bh_jobs_queue *q,
 
 /* Runs one leased job to its end. Returns whether *next holds the next
  * job, leased while acknowledging this one. */
-static bool run_job(struct slot *s, const struct bh_queue_job *job, struct bh_queue_job *next)
+static bool run_job(struct slot *s, const struct bh__queue_job *job, struct bh__queue_job *next)
 {
-    struct bh_jobs_queue *q = s->pool->q;
-    const struct bh_jobs_handler *h = bh_jobs_handler_find(job->type);
+    struct bh__jobs_queue *q = s->pool->q;
+    const struct bh__jobs_handler *h = bh__jobs_handler_find(job->type);
     char error[ERROR_MAX] = "";
     bool permanent = false;
     struct timespec t0;
@@ -272,7 +272,7 @@ static bool run_job(struct slot *s, const struct bh_queue_job *job, struct bh_qu
 
 /* ---- the worker threads ------------------------------------------------------------ */
 
-static unsigned long wake_gen(struct bh_jobs_queue *q)
+static unsigned long wake_gen(struct bh__jobs_queue *q)
 {
     unsigned long gen;
 
@@ -283,7 +283,7 @@ static unsigned long wake_gen(struct bh_jobs_queue *q)
 }
 
 /* Sleeps up to ms, or until the queue is woken after gen was read. */
-static void queue_wait(struct bh_jobs_queue *q, unsigned long gen, int ms)
+static void queue_wait(struct bh__jobs_queue *q, unsigned long gen, int ms)
 {
     struct timespec until = bh_deadline_ms(ms);
 
@@ -297,18 +297,18 @@ static void queue_wait(struct bh_jobs_queue *q, unsigned long gen, int ms)
 static void *worker_main(void *arg)
 {
     struct slot *s = arg;
-    struct bh_jobs_queue *q = s->pool->q;
-    const struct bh_jobs_config *cfg = bh_jobs_cfg();
+    struct bh__jobs_queue *q = s->pool->q;
+    const struct bh__jobs_config *cfg = bh__jobs_cfg();
     int idle_ms = 1, down_ms = DOWN_WAIT_MIN_MS;
-    struct bh_queue_job job, next;
+    struct bh__queue_job job, next;
     bool have = false;
 
     for (;;) {
         if (have && atomic_load(&g_w.stopping)) {
             /* Leased while acknowledging the previous one, just as the stop
              * began: hand it straight back. */
-            bh_queue_release(&q->keys, job.id, job.token);
-            bh_queue_job_release(&job);
+            bh__queue_release(&q->keys, job.id, job.token);
+            bh__queue_job_release(&job);
             break;
         }
         if (!have) {
@@ -317,7 +317,7 @@ static void *worker_main(void *arg)
 
             if (atomic_load(&g_w.stopping))
                 break;
-            rc = bh_queue_reserve(&q->keys, cfg->lease_ms, &job);
+            rc = bh__queue_reserve(&q->keys, cfg->lease_ms, &job);
             if (rc < 0) {
                 queue_wait(q, gen, down_ms);
                 down_ms = down_ms * 2 < DOWN_WAIT_MAX_MS ? down_ms * 2 : DOWN_WAIT_MAX_MS;
@@ -334,7 +334,7 @@ static void *worker_main(void *arg)
             idle_ms = 1;
         }
         have = run_job(s, &job, &next);
-        bh_queue_job_release(&job);
+        bh__queue_job_release(&job);
         if (have)
             job = next;
     }
@@ -347,14 +347,14 @@ static void *worker_main(void *arg)
  * a job outlives its lease only when its worker is gone. */
 static void renew_leases(int64_t now)
 {
-    const struct bh_jobs_config *cfg = bh_jobs_cfg();
+    const struct bh__jobs_config *cfg = bh__jobs_cfg();
 
     for (int p = 0; p < g_w.n_pools; p++) {
         struct pool *pool = &g_w.pools[p];
 
         for (int i = 0; i < pool->n; i++) {
             struct slot *s = &pool->slots[i];
-            char id[BH_JOB_ID_MAX];
+            char id[BH__JOB_ID_MAX];
             long long token;
             bool due;
             int rc;
@@ -366,7 +366,7 @@ static void renew_leases(int64_t now)
             pthread_mutex_unlock(&g_w.lock);
             if (!due)
                 continue;
-            rc = bh_queue_renew(&pool->q->keys, id, token, cfg->lease_ms);
+            rc = bh__queue_renew(&pool->q->keys, id, token, cfg->lease_ms);
             pthread_mutex_lock(&g_w.lock);
             if (rc == 0 && s->busy && s->token == token)
                 s->renewed_ms = now;
@@ -380,19 +380,19 @@ static void renew_leases(int64_t now)
 
 static void promote_and_sweep(bool sweep)
 {
-    for (int i = 0; i < bh_jobs_queue_count(); i++) {
-        struct bh_jobs_queue *q = bh_jobs_queue_at(i);
+    for (int i = 0; i < bh__jobs_queue_count(); i++) {
+        struct bh__jobs_queue *q = bh__jobs_queue_at(i);
         int moved = 0, requeued = 0, dead = 0;
         bool wake = false;
 
         do {
-            if (bh_queue_promote(&q->keys, PROMOTE_BATCH, &moved) != 0)
+            if (bh__queue_promote(&q->keys, PROMOTE_BATCH, &moved) != 0)
                 return; /* Redis is down: nothing else will work either */
             wake = wake || moved > 0;
         } while (moved == PROMOTE_BATCH);
         if (sweep) {
             do {
-                if (bh_queue_sweep(&q->keys, SWEEP_BATCH, &requeued, &dead) != 0)
+                if (bh__queue_sweep(&q->keys, SWEEP_BATCH, &requeued, &dead) != 0)
                     return;
                 if (requeued + dead > 0)
                     bh_log(BH_LOG_WARN, "platform",
@@ -403,16 +403,16 @@ static void promote_and_sweep(bool sweep)
             } while (requeued + dead == SWEEP_BATCH);
         }
         if (wake)
-            bh_jobs_queue_wake(q->name);
+            bh__jobs_queue_wake(q->name);
     }
 }
 
 static void refresh_counts(void)
 {
-    for (int i = 0; i < bh_jobs_queue_count(); i++) {
-        struct bh_jobs_queue *q = bh_jobs_queue_at(i);
+    for (int i = 0; i < bh__jobs_queue_count(); i++) {
+        struct bh__jobs_queue *q = bh__jobs_queue_at(i);
         long long c[4];
-        bool ok = bh_queue_counts(&q->keys, c) == 0;
+        bool ok = bh__queue_counts(&q->keys, c) == 0;
 
         pthread_mutex_lock(&q->lock);
         q->counts_known = ok;
@@ -424,7 +424,7 @@ static void refresh_counts(void)
 
 static void *maint_main(void *arg)
 {
-    const struct bh_jobs_config *cfg = bh_jobs_cfg();
+    const struct bh__jobs_config *cfg = bh__jobs_cfg();
     int sweep_every = cfg->lease_ms / 4;
     int64_t next_sweep = 0, next_counts = 0;
 
@@ -476,21 +476,21 @@ static void join_all(void)
     pthread_cond_destroy(&g_w.maint_wake);
 }
 
-int bh_worker_pools_start(void)
+int bh__worker_pools_start(void)
 {
     int threads = 0;
 
-    if (bh_jobs_cond_init(&g_w.changed) != 0)
+    if (bh__jobs_cond_init(&g_w.changed) != 0)
         return BH_ENOMEM;
-    if (bh_jobs_cond_init(&g_w.maint_wake) != 0) {
+    if (bh__jobs_cond_init(&g_w.maint_wake) != 0) {
         pthread_cond_destroy(&g_w.changed);
         return BH_ENOMEM;
     }
     atomic_store(&g_w.stopping, false);
     atomic_store(&g_w.maint_stop, false);
     g_w.in_flight = 0;
-    for (int i = 0; i < bh_jobs_queue_count(); i++) {
-        struct bh_jobs_queue *q = bh_jobs_queue_at(i);
+    for (int i = 0; i < bh__jobs_queue_count(); i++) {
+        struct bh__jobs_queue *q = bh__jobs_queue_at(i);
         struct pool *pool = &g_w.pools[g_w.n_pools];
 
         if (q->concurrency == 0)
@@ -521,20 +521,20 @@ int bh_worker_pools_start(void)
 out_fail:
     bh_log(BH_LOG_ERROR, "platform", "jobs: cannot start the worker threads");
     atomic_store(&g_w.stopping, true);
-    for (int i = 0; i < bh_jobs_queue_count(); i++)
-        bh_jobs_queue_wake(bh_jobs_queue_at(i)->name);
+    for (int i = 0; i < bh__jobs_queue_count(); i++)
+        bh__jobs_queue_wake(bh__jobs_queue_at(i)->name);
     join_all();
     return BH_ENOMEM;
 }
 
-void bh_worker_pools_stop(int grace_ms)
+void bh__worker_pools_stop(int grace_ms)
 {
     struct timespec until = bh_deadline_ms(grace_ms > 0 ? grace_ms : 0);
     int released = 0, still_running = 0;
 
     atomic_store(&g_w.stopping, true);
-    for (int i = 0; i < bh_jobs_queue_count(); i++)
-        bh_jobs_queue_wake(bh_jobs_queue_at(i)->name);
+    for (int i = 0; i < bh__jobs_queue_count(); i++)
+        bh__jobs_queue_wake(bh__jobs_queue_at(i)->name);
 
     /* Let running jobs finish within the grace period (their leases are
      * still renewed by the maintenance thread meanwhile). */
@@ -551,7 +551,7 @@ void bh_worker_pools_stop(int grace_ms)
 
         for (int i = 0; i < pool->n; i++) {
             struct slot *s = &pool->slots[i];
-            char id[BH_JOB_ID_MAX];
+            char id[BH__JOB_ID_MAX];
             long long token;
             bool busy;
 
@@ -564,7 +564,7 @@ void bh_worker_pools_stop(int grace_ms)
             if (!busy)
                 continue;
             still_running++;
-            if (bh_queue_release(&pool->q->keys, id, token) == 0)
+            if (bh__queue_release(&pool->q->keys, id, token) == 0)
                 released++;
         }
     }

@@ -12,35 +12,35 @@
 
 static void queue_names_are_lower_case_words(void **state)
 {
-    assert_true(bh_queue_name_valid("email"));
-    assert_true(bh_queue_name_valid("notifications"));
-    assert_true(bh_queue_name_valid("probe_0a1b2c"));
-    assert_true(bh_queue_name_valid("a"));
+    assert_true(bh__queue_name_valid("email"));
+    assert_true(bh__queue_name_valid("notifications"));
+    assert_true(bh__queue_name_valid("probe_0a1b2c"));
+    assert_true(bh__queue_name_valid("a"));
 }
 
 static void queue_names_that_would_escape_their_keys_are_refused(void **state)
 {
-    assert_false(bh_queue_name_valid(NULL));
-    assert_false(bh_queue_name_valid(""));
-    assert_false(bh_queue_name_valid("Email"));
-    assert_false(bh_queue_name_valid("email:dead"));
-    assert_false(bh_queue_name_valid("e mail"));
-    assert_false(bh_queue_name_valid("email*"));
-    assert_false(bh_queue_name_valid("e-mail"));
-    assert_false(bh_queue_name_valid("notifications.email"));
+    assert_false(bh__queue_name_valid(NULL));
+    assert_false(bh__queue_name_valid(""));
+    assert_false(bh__queue_name_valid("Email"));
+    assert_false(bh__queue_name_valid("email:dead"));
+    assert_false(bh__queue_name_valid("e mail"));
+    assert_false(bh__queue_name_valid("email*"));
+    assert_false(bh__queue_name_valid("e-mail"));
+    assert_false(bh__queue_name_valid("notifications.email"));
 }
 
 static void queue_names_are_at_most_forty_characters(void **state)
 {
-    assert_true(bh_queue_name_valid("abcdefghijabcdefghijabcdefghijabcdefghij"));
-    assert_false(bh_queue_name_valid("abcdefghijabcdefghijabcdefghijabcdefghijk"));
+    assert_true(bh__queue_name_valid("abcdefghijabcdefghijabcdefghijabcdefghij"));
+    assert_false(bh__queue_name_valid("abcdefghijabcdefghijabcdefghijabcdefghijk"));
 }
 
 static void every_key_of_a_queue_is_under_the_platform_prefix(void **state)
 {
-    struct bh_queue_keys k;
+    struct bh__queue_keys k;
 
-    bh_queue_keys_for("email", &k);
+    bh__queue_keys_for("email", &k);
     assert_string_equal(k.ready, "bh:q:email:ready");
     assert_string_equal(k.leased, "bh:q:email:leased");
     assert_string_equal(k.delayed, "bh:q:email:delayed");
@@ -50,9 +50,9 @@ static void every_key_of_a_queue_is_under_the_platform_prefix(void **state)
 static void the_longest_queue_name_fits_its_keys(void **state)
 {
     const char *name = "abcdefghijabcdefghijabcdefghijabcdefghij";
-    struct bh_queue_keys k;
+    struct bh__queue_keys k;
 
-    bh_queue_keys_for(name, &k);
+    bh__queue_keys_for(name, &k);
     assert_string_equal(k.delayed, "bh:q:abcdefghijabcdefghijabcdefghijabcdefghij:delayed");
 }
 

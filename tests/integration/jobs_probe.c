@@ -131,7 +131,7 @@ static int probe_handle(const struct bh_event *ev)
                ev->attempt);
         return BH_EUNAVAILABLE;
     }
-    if ((rc = bh__tx_begin("platform", &tx)) != 0)
+    if ((rc = bh_tx_begin_as("platform", &tx)) != 0)
         return rc;
     rc = bh_inbox_seen(tx, g_consumer, ev->id);
     if (rc == 1) {
@@ -210,7 +210,7 @@ static int configure(void)
 static int query_one(const char *sql, const char *param, long long *out)
 {
     PGresult *res = NULL;
-    int rc = bh__db_query("platform", &res, sql, param ? 1 : 0, (const char *const[]){param});
+    int rc = bh_db_query_as("platform", &res, sql, param ? 1 : 0, (const char *const[]){param});
 
     if (rc == 0)
         *out = strtoll(bh_pg_str(res, 0, 0), NULL, 10);
@@ -221,7 +221,7 @@ static int query_one(const char *sql, const char *param, long long *out)
 static int cmd_setup(void)
 {
     struct bh_tx *tx;
-    int rc = bh__tx_begin("platform", &tx);
+    int rc = bh_tx_begin_as("platform", &tx);
 
     if (rc != 0)
         return rc;
@@ -273,7 +273,7 @@ static void *publisher_main(void *arg)
             if (due > now)
                 sleep_ms((int)((due - now) * 1000) + 1);
         }
-        if ((p->rc = bh__tx_begin("platform", &tx)) != 0)
+        if ((p->rc = bh_tx_begin_as("platform", &tx)) != 0)
             break;
         for (k = 0; k < p->per_tx && p->published + k < p->events && p->rc == 0; k++) {
             int a = own[next++ % n_own];
@@ -478,7 +478,7 @@ static int run_command(int argc, char **argv)
     if (strcmp(cmd, "count") == 0) {
         PGresult *res = NULL;
 
-        rc = bh__db_query("platform", &res, SQL_COUNT, 1, (const char *const[]){g_run});
+        rc = bh_db_query_as("platform", &res, SQL_COUNT, 1, (const char *const[]){g_run});
         if (rc == 0)
             for (int i = 0; i < 3; i++)
                 v[i] = strtoll(bh_pg_str(res, 0, i), NULL, 10);

@@ -53,7 +53,7 @@ static const char *billing_value(const char *sql, const char *param)
     PGresult *r = NULL;
     const char *params[] = {param};
     out[0] = '\0';
-    if (bh__db_query("billing", &r, sql, 1, params) == 0 && PQntuples(r) > 0)
+    if (bh_db_query_as("billing", &r, sql, 1, params) == 0 && PQntuples(r) > 0)
         snprintf(out, sizeof out, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     return out;
@@ -70,7 +70,7 @@ static const char SQL_TRIAL_DAYS[] =
 static int create_on_auth_tx(const bh_uuid *org, const char *plan)
 {
     struct bh_tx *tx = NULL;
-    int rc = bh__tx_begin("auth", &tx);
+    int rc = bh_tx_begin_as("auth", &tx);
     if (rc != 0)
         return rc;
     rc = billing_create_subscription(tx, org, plan);
@@ -85,7 +85,7 @@ static int check_on_auth_tx(const bh_uuid *org, enum billing_resource r, int64_t
                             int64_t *limit)
 {
     struct bh_tx *tx = NULL;
-    int rc = bh__tx_begin("auth", &tx);
+    int rc = bh_tx_begin_as("auth", &tx);
     if (rc != 0)
         return rc;
     rc = billing_check_limit(tx, org, r, current, limit);
@@ -97,7 +97,7 @@ static void subscription_commits_and_rolls_back_with_the_callers_transaction(voi
 {
     bh_uuid org = bh_uuid_v7();
     struct bh_tx *tx = NULL;
-    if (!CHECK_RC(bh__tx_begin("auth", &tx), 0))
+    if (!CHECK_RC(bh_tx_begin_as("auth", &tx), 0))
         return;
     CHECK_RC(billing_create_subscription(tx, &org, "free"), 0);
     CHECK(strcmp(bh_tx_module(tx), "auth") == 0); /* switched back to the caller's role */
@@ -113,7 +113,7 @@ static void a_second_subscription_is_a_conflict_that_leaves_the_transaction_usab
     bh_uuid org = bh_uuid_v7();
     struct bh_tx *tx = NULL;
     int64_t limit = 0;
-    if (!CHECK_RC(create_on_auth_tx(&org, "free"), 0) || !CHECK_RC(bh__tx_begin("auth", &tx), 0))
+    if (!CHECK_RC(create_on_auth_tx(&org, "free"), 0) || !CHECK_RC(bh_tx_begin_as("auth", &tx), 0))
         return;
     CHECK_RC(billing_create_subscription(tx, &org, "free"), BH_ECONFLICT);
     CHECK_RC(billing_check_limit(tx, &org, BILLING_RESOURCE_TASKS, 0, &limit), 0);
@@ -140,7 +140,7 @@ static void concurrent_creations_for_one_org_make_one_subscription(void)
     struct racer r = {.org = bh_uuid_v7()};
     struct bh_tx *tx = NULL;
     pthread_t t;
-    if (!CHECK_RC(bh__tx_begin("auth", &tx), 0))
+    if (!CHECK_RC(bh_tx_begin_as("auth", &tx), 0))
         return;
     CHECK_RC(billing_create_subscription(tx, &r.org, "free"), 0);
     /* The second insert waits on the first transaction's row, then sees it. */

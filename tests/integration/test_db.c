@@ -81,7 +81,7 @@ static char *query_value(const char *module, const char *sql)
     PGresult *r = NULL;
     char *value = NULL;
 
-    if (bh__db_query(module, &r, sql, 0, NULL) == 0 && PQntuples(r) > 0)
+    if (bh_db_query_as(module, &r, sql, 0, NULL) == 0 && PQntuples(r) > 0)
         value = strdup(bh_pg_str(r, 0, 0));
     PQclear(r);
     return value;
@@ -103,7 +103,7 @@ static bool query_value_is(const char *module, const char *sql, const char *expe
 static int exec_in_tx(const char *module, const char *sql)
 {
     struct bh_tx *tx;
-    int rc = bh__tx_begin(module, &tx);
+    int rc = bh_tx_begin_as(module, &tx);
 
     if (rc != 0)
         return rc;
@@ -196,13 +196,14 @@ static void concurrent_migration_runs_both_succeed(void)
  * the tables they create are real, so they are removed before and after. */
 static void remove_probe_migrations(void)
 {
-    CHECK_RC(bh__db_query("platform", NULL,
-                          "DELETE FROM platform.schema_migrations"
-                          " WHERE module = 'tasks' AND version IN ('9000', '9001')",
-                          0, NULL),
+    CHECK_RC(bh_db_query_as("platform", NULL,
+                            "DELETE FROM platform.schema_migrations"
+                            " WHERE module = 'tasks' AND version IN ('9000', '9001')",
+                            0, NULL),
              0);
-    CHECK_RC(bh__db_query("tasks", NULL, "DROP TABLE IF EXISTS tasks.migrate_probe", 0, NULL), 0);
-    CHECK_RC(bh__db_query("tasks", NULL, "DROP TABLE IF EXISTS tasks.migrate_probe_2", 0, NULL), 0);
+    CHECK_RC(bh_db_query_as("tasks", NULL, "DROP TABLE IF EXISTS tasks.migrate_probe", 0, NULL), 0);
+    CHECK_RC(bh_db_query_as("tasks", NULL, "DROP TABLE IF EXISTS tasks.migrate_probe_2", 0, NULL),
+             0);
 }
 
 static void migration_runner_refuses_an_edited_migration(void)
@@ -283,7 +284,7 @@ static void module_role_cannot_read_another_modules_schema(void)
 {
     struct bh_tx *tx = NULL;
 
-    REQUIRE_RC(bh__tx_begin("tasks", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("tasks", &tx), 0);
     CHECK_RC(bh_tx_query(tx, NULL, "SELECT * FROM auth.tx_probe", 0, NULL), BH_EFORBIDDEN);
     CHECK(strcmp(bh_tx_sqlstate(tx), "42501") == 0);
 out:
@@ -300,7 +301,7 @@ static int write_in_both_modules(struct bh_tx *tx, const char *id)
     rc = bh_tx_query(tx, NULL, "INSERT INTO auth.tx_probe (id, note) VALUES ($1, $2)", 2, params);
     if (rc != 0)
         return rc;
-    rc = bh__tx_enter(tx, "tasks", &prev);
+    rc = bh_tx_enter_as(tx, "tasks", &prev);
     if (rc != 0)
         return rc;
     CHECK(strcmp(prev, "auth") == 0);
@@ -318,7 +319,7 @@ static void cross_module_transaction_commits_both_writes(void)
 {
     struct bh_tx *tx = NULL;
 
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(write_in_both_modules(tx, "1"), 0);
     CHECK_RC(bh_tx_commit(tx), 0);
     tx = NULL;
@@ -336,10 +337,10 @@ static void cross_module_transaction_rolls_back_both_writes(void)
     struct bh_tx *tx = NULL;
     const char *prev = NULL;
 
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(write_in_both_modules(tx, "2"), 0);
     /* While the transaction is tasks's, auth's data is out of reach as usual. */
-    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0);
+    REQUIRE_RC(bh_tx_enter_as(tx, "tasks", &prev), 0);
     CHECK_RC(bh_tx_query(tx, NULL, "SELECT 1 FROM auth.tx_probe", 0, NULL), BH_EFORBIDDEN);
     bh_tx_rollback(tx);
     tx = NULL;
@@ -354,7 +355,7 @@ static void constraint_violations_map_to_errors_with_details(void)
 {
     struct bh_tx *tx = NULL;
 
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     CHECK_RC(
         bh_tx_query(tx, NULL, "INSERT INTO auth.tx_probe (id, note) VALUES (1, 'again')", 0, NULL),
         BH_ECONFLICT);
@@ -362,7 +363,7 @@ static void constraint_violations_map_to_errors_with_details(void)
     CHECK(strcmp(bh_tx_constraint(tx), "tx_probe_pkey") == 0);
     bh_tx_rollback(tx);
 
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     CHECK_RC(bh_tx_query(tx, NULL, "INSERT INTO auth.tx_probe (id, note) VALUES ($1, 'x')", 1,
                          (const char *[]){"not a number"}),
              BH_EINVAL);
@@ -370,7 +371,7 @@ static void constraint_violations_map_to_errors_with_details(void)
     bh_tx_rollback(tx);
 
     /* Committing after an ignored error is a bug, and is reported as one. */
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     CHECK_RC(
         bh_tx_query(tx, NULL, "INSERT INTO auth.tx_probe (id, note) VALUES (3, NULL)", 0, NULL),
         BH_EINVAL);
@@ -387,7 +388,7 @@ static void statements_are_prepared_once_per_connection(void)
     struct bh_tx *tx = NULL;
     PGresult *r = NULL;
 
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     for (int i = 0; i < 3; i++)
         CHECK_RC(bh_tx_query(tx, NULL, sql, 1, (const char *[]){"0"}), 0);
     REQUIRE_RC(bh_tx_query(tx, &r,
@@ -413,15 +414,15 @@ static void begin_and_role_switches_ride_with_the_next_statement(void)
     PGresult *r = NULL;
     const char *prev = NULL;
 
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
-    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_enter_as(tx, "tasks", &prev), 0);
     REQUIRE_RC(bh_tx_query(tx, &r, who, 0, NULL), 0);
     CHECK(strcmp(bh_pg_str(r, 0, 0), "bh_tasks") == 0);
     PQclear(r);
     r = NULL;
     REQUIRE_RC(bh_tx_leave(tx, prev), 0);
-    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0); /* in and out again, */
-    REQUIRE_RC(bh_tx_leave(tx, prev), 0);            /* with nothing between */
+    REQUIRE_RC(bh_tx_enter_as(tx, "tasks", &prev), 0); /* in and out again, */
+    REQUIRE_RC(bh_tx_leave(tx, prev), 0);              /* with nothing between */
     REQUIRE_RC(bh_tx_query(tx, &r, who, 0, NULL), 0);
     CHECK(strcmp(bh_pg_str(r, 0, 0), "bh_auth") == 0);
     PQclear(r);
@@ -430,16 +431,16 @@ static void begin_and_role_switches_ride_with_the_next_statement(void)
     tx = NULL;
 
     /* A transaction with no statement sends nothing and commits. */
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     CHECK_RC(bh_tx_commit(tx), 0);
     tx = NULL;
 
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     CHECK_RC(bh_tx_query(tx, NULL, cast, 1, (const char *[]){"not a number"}), BH_EINVAL);
     CHECK(strcmp(bh_tx_sqlstate(tx), "22P02") == 0);
     bh_tx_rollback(tx);
     tx = NULL;
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(bh_tx_query(tx, &r, cast, 1, (const char *[]){"42"}), 0);
     CHECK(strcmp(bh_pg_str(r, 0, 0), "42") == 0);
 out:
@@ -468,7 +469,7 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     char id[16];
 
     /* Seen by the next statement of the same transaction, then committed. */
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "10"), 0);
     CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 10", "0"));
     PGresult *r = NULL;
@@ -480,7 +481,7 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 10", "1"));
 
     /* Only deferred statements: BEGIN, the rows and COMMIT in one pipeline. */
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "11"), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "12"), 0);
     CHECK_RC(bh_tx_commit(tx), 0);
@@ -488,16 +489,16 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id IN (11, 12)", "2"));
 
     /* A rollback drops what was never sent. */
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "13"), 0);
     bh_tx_rollback(tx);
     tx = NULL;
     CHECK(query_value_is("auth", "SELECT count(*) FROM auth.tx_probe WHERE id = 13", "0"));
 
     /* Each runs under the role in effect when it was queued. */
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "14"), 0);
-    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0);
+    REQUIRE_RC(bh_tx_enter_as(tx, "tasks", &prev), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_TASKS_PROBE, "14"), 0);
     REQUIRE_RC(bh_tx_leave(tx, prev), 0);
     CHECK_RC(bh_tx_commit(tx), 0);
@@ -506,7 +507,7 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     CHECK(query_value_is("tasks", "SELECT count(*) FROM tasks.tx_probe WHERE id = 14", "1"));
 
     /* More than the queue holds: the overflow takes the queue with it. */
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     for (int i = 20; i < 40; i++) {
         snprintf(id, sizeof id, "%d", i);
         REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, id), 0);
@@ -517,7 +518,7 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
                          "20"));
 
     /* A failure shows at the next statement ... */
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "10"), 0); /* a duplicate */
     CHECK_RC(bh_tx_query(tx, NULL, "SELECT 1", 0, NULL), BH_ECONFLICT);
     CHECK(strcmp(bh_tx_sqlstate(tx), "23505") == 0);
@@ -527,9 +528,9 @@ static void deferred_statements_travel_with_the_next_statement_or_commit(void)
     /* ... or at COMMIT, which then rolls everything back; the connection
      * is rolled back and pooled again, not closed. */
     REQUIRE_RC(bh_db_pool_stats("auth", &before), 0);
-    REQUIRE_RC(bh__tx_begin("auth", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("auth", &tx), 0);
     REQUIRE_RC(bh_tx_query(tx, NULL, INSERT_AUTH_PROBE, 2, (const char *[]){"15", "direct"}), 0);
-    REQUIRE_RC(bh__tx_enter(tx, "tasks", &prev), 0);
+    REQUIRE_RC(bh_tx_enter_as(tx, "tasks", &prev), 0);
     REQUIRE_RC(defer_probe(tx, INSERT_AUTH_PROBE, "16"), 0); /* as tasks: refused */
     REQUIRE_RC(bh_tx_leave(tx, prev), 0);
     CHECK_RC(bh_tx_commit(tx), BH_EFORBIDDEN);
@@ -565,7 +566,7 @@ static void statement_timeout_ends_a_slow_query(void)
     int64_t start;
 
     open_pools(1, 1000, 200);
-    REQUIRE_RC(bh__tx_begin("tasks", &tx), 0);
+    REQUIRE_RC(bh_tx_begin_as("tasks", &tx), 0);
     start = bh_now_ms();
     CHECK_RC(bh_tx_query(tx, NULL, "SELECT pg_sleep(10)", 0, NULL), BH_ETIMEOUT);
     CHECK(bh_now_ms() - start < 2000);
@@ -586,15 +587,15 @@ static void exhausted_pool_does_not_starve_other_modules(void)
     int64_t start;
 
     open_pools(2, 300, 5000);
-    REQUIRE_RC(bh__tx_begin("notifications", &held[0]), 0);
-    REQUIRE_RC(bh__tx_begin("notifications", &held[1]), 0);
+    REQUIRE_RC(bh_tx_begin_as("notifications", &held[0]), 0);
+    REQUIRE_RC(bh_tx_begin_as("notifications", &held[1]), 0);
     CHECK(bh_tx_conn(held[0]) != bh_tx_conn(held[1]));
 
     start = bh_now_ms();
-    CHECK_RC(bh__tx_begin("notifications", &third), BH_EUNAVAILABLE);
+    CHECK_RC(bh_tx_begin_as("notifications", &third), BH_EUNAVAILABLE);
     CHECK(bh_now_ms() - start >= 290);
     CHECK(third == NULL);
-    CHECK_RC(bh__tx_begin("auth", &other), 0);
+    CHECK_RC(bh_tx_begin_as("auth", &other), 0);
 
     CHECK_RC(bh_db_pool_stats("notifications", &stats), 0);
     CHECK(stats.size == 2 && stats.in_use == 2 && stats.open == 2 && stats.timeouts == 1);
@@ -624,7 +625,7 @@ static void dropped_connection_is_replaced_transparently(void)
     /* The pool's only connection, by its backend pid: other processes of
      * the test run have billing connections too, and must not be touched. */
     PGresult *pid = NULL;
-    if (!CHECK_RC(bh__db_query("billing", &pid, "SELECT pg_backend_pid()::text", 0, NULL), 0))
+    if (!CHECK_RC(bh_db_query_as("billing", &pid, "SELECT pg_backend_pid()::text", 0, NULL), 0))
         goto out;
     const char *params[] = {PQgetvalue(pid, 0, 0)};
     admin = PQconnectdb(env.admin_url);
@@ -664,7 +665,7 @@ static void ping_gives_up_in_time_when_postgres_hangs(void)
     /* Right after a failed attempt nobody waits for another one. */
     start = bh_now_ms();
     CHECK_RC(bh_db_ping("auth", 300), BH_EUNAVAILABLE);
-    CHECK_RC(bh__tx_begin("auth", &tx), BH_EUNAVAILABLE);
+    CHECK_RC(bh_tx_begin_as("auth", &tx), BH_EUNAVAILABLE);
     CHECK(bh_now_ms() - start < 100);
     CHECK(tx == NULL);
     bh_db_shutdown();
@@ -690,21 +691,21 @@ static void redis_module_user_reaches_its_own_keys(void)
     const size_t lens[] = {3, 18, 3};
 
     CHECK_RC(bh_redis_ping("tasks"), 0);
-    CHECK_RC(bh__redis("tasks", &r, "SET %s %s", "tasks:probe", "1"), 0);
+    CHECK_RC(bh_redis_as("tasks", &r, "SET %s %s", "tasks:probe", "1"), 0);
     freeReplyObject(r);
-    REQUIRE_RC(bh__redis("tasks", &r, "GET %s", "tasks:probe"), 0);
+    REQUIRE_RC(bh_redis_as("tasks", &r, "GET %s", "tasks:probe"), 0);
     CHECK(r->type == REDIS_REPLY_STRING && strcmp(r->str, "1") == 0);
     freeReplyObject(r);
 
-    CHECK_RC(bh__redis_argv("tasks", &r, 3, argv, lens), 0);
+    CHECK_RC(bh_redis_argv_as("tasks", &r, 3, argv, lens), 0);
     freeReplyObject(r);
-    REQUIRE_RC(bh__redis("tasks", &r, "GET %s", "tasks:probe:binary"), 0);
+    REQUIRE_RC(bh_redis_as("tasks", &r, "GET %s", "tasks:probe:binary"), 0);
     CHECK(r->type == REDIS_REPLY_STRING && r->len == 3 && memcmp(r->str, "a\0b", 3) == 0);
 out:
     if (r != NULL)
         freeReplyObject(r);
     r = NULL;
-    CHECK_RC(bh__redis("tasks", &r, "DEL tasks:probe tasks:probe:binary"), 0);
+    CHECK_RC(bh_redis_as("tasks", &r, "DEL tasks:probe tasks:probe:binary"), 0);
     if (r != NULL)
         freeReplyObject(r);
 }
@@ -713,7 +714,7 @@ static void redis_module_user_cannot_read_another_modules_keys(void)
 {
     redisReply *r = NULL;
 
-    CHECK_RC(bh__redis("tasks", &r, "GET %s", "auth:probe"), BH_EFORBIDDEN);
+    CHECK_RC(bh_redis_as("tasks", &r, "GET %s", "auth:probe"), BH_EFORBIDDEN);
     CHECK(r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOPERM", 6) == 0);
     if (r != NULL)
         freeReplyObject(r);
@@ -741,7 +742,7 @@ static void redis_breaker_opens_when_redis_hangs(void)
     if (!CHECK_RC(bh_redis_init(url, "secret", MODULES, N_MODULES, 100), 0))
         goto out_close;
     for (int i = 0; i < 3; i++) {
-        CHECK_RC(bh__redis("billing", &r, "GET billing:probe"), BH_EUNAVAILABLE);
+        CHECK_RC(bh_redis_as("billing", &r, "GET billing:probe"), BH_EUNAVAILABLE);
         CHECK(r == NULL);
     }
     CHECK(strcmp(bh_redis_breaker_state("billing"), "open") == 0);

@@ -5,8 +5,10 @@
  *
  * Inside a module, use the short forms (bh_tx_begin(&tx), bh_db_query(...)):
  * they name the calling module's pool from BH_MODULE_NAME, so a module cannot
- * accidentally use another module's role. SQL is always parameterized:
- * params are text, NULL for SQL NULL.
+ * accidentally use another module's role. The `_as` forms they expand to
+ * (bh_tx_begin_as("tasks", &tx)) name the module explicitly, for the
+ * composition root and tests, which belong to no module. SQL is always
+ * parameterized: params are text, NULL for SQL NULL.
  *
  * A transaction handle can cross into another module: the callee calls
  * bh_tx_enter() (SET LOCAL ROLE to its own role) and bh_tx_leave() when done,
@@ -31,7 +33,7 @@ void bh_db_shutdown(void);
  * sent in one pipeline with the first statement (a round trip saved).
  * BH_EUNAVAILABLE when the pool stays empty past the wait budget or
  * Postgres is unreachable. */
-int bh__tx_begin(const char *module, struct bh_tx **out);
+int bh_tx_begin_as(const char *module, struct bh_tx **out);
 /* Commits and releases; the handle is freed whatever the result. */
 int bh_tx_commit(struct bh_tx *tx);
 /* Rolls back and releases; NULL is allowed (so cleanup paths stay simple). */
@@ -60,7 +62,7 @@ const char *bh_tx_constraint(const struct bh_tx *tx);
 /* Switches the transaction to module's role for the statements that follow
  * (SET LOCAL ROLE, sent in one pipeline with the next statement). Returns
  * the previous module name in *prev for leave. */
-int bh__tx_enter(struct bh_tx *tx, const char *module, const char **prev);
+int bh_tx_enter_as(struct bh_tx *tx, const char *module, const char **prev);
 int bh_tx_leave(struct bh_tx *tx, const char *prev);
 /* The module whose role the transaction is using now. */
 const char *bh_tx_module(const struct bh_tx *tx);
@@ -68,8 +70,8 @@ const char *bh_tx_module(const struct bh_tx *tx);
 void *bh_tx_conn(struct bh_tx *tx);
 
 /* One statement in its own transaction on module's pool. */
-int bh__db_query(const char *module, PGresult **res, const char *sql, int nparams,
-                 const char *const *params);
+int bh_db_query_as(const char *module, PGresult **res, const char *sql, int nparams,
+                   const char *const *params);
 
 /* Health: SELECT 1 on one connection of module's pool within timeout_ms. */
 int bh_db_ping(const char *module, int timeout_ms);
@@ -100,9 +102,9 @@ static inline bool bh_pg_null(const PGresult *r, int row, int col)
 }
 
 #ifdef BH_MODULE_NAME
-#define bh_tx_begin(out)            bh__tx_begin(BH_MODULE_NAME, (out))
-#define bh_tx_enter(tx, prev)       bh__tx_enter((tx), BH_MODULE_NAME, (prev))
-#define bh_db_query(res, sql, n, p) bh__db_query(BH_MODULE_NAME, (res), (sql), (n), (p))
+#define bh_tx_begin(out)            bh_tx_begin_as(BH_MODULE_NAME, (out))
+#define bh_tx_enter(tx, prev)       bh_tx_enter_as((tx), BH_MODULE_NAME, (prev))
+#define bh_db_query(res, sql, n, p) bh_db_query_as(BH_MODULE_NAME, (res), (sql), (n), (p))
 #endif
 
 #endif

@@ -44,11 +44,11 @@ struct bh_route {
  * Retry-After at once. The module owns the struct (a static) and may set
  * the numbers in its init; the platform starts the threads with the server. */
 struct bh_handler_pool {
-    const char *name;             /* for logs and metrics, e.g. "auth.password" */
-    int threads;                  /* handlers running at once */
-    int queue_max;                /* requests waiting, beyond which 503 */
-    int max_wait_ms;              /* longest wait in the queue, beyond which 503 */
-    struct bh__pool_state *state; /* the platform's; NULL until started */
+    const char *name;            /* for logs and metrics, e.g. "auth.password" */
+    int threads;                 /* handlers running at once */
+    int queue_max;               /* requests waiting, beyond which 503 */
+    int max_wait_ms;             /* longest wait in the queue, beyond which 503 */
+    struct bh_pool_state *state; /* the platform's; NULL until started */
 };
 
 /* ---- reading the request (all returned strings are borrowed) ---- */

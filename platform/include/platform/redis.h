@@ -4,7 +4,9 @@
  * cool-down after repeated failures, so a dead Redis costs nothing per
  * request; callers treat BH_EUNAVAILABLE as "degrade" (bypass the cache).
  *
- * Inside a module use bh_redis(...): it names the calling module's user. */
+ * Inside a module use bh_redis(...): it names the calling module's user. The
+ * `_as` forms it expands to name the user explicitly, for the composition
+ * root and tests. */
 #ifndef BH_PLATFORM_REDIS_H
 #define BH_PLATFORM_REDIS_H
 
@@ -22,10 +24,10 @@ void bh_redis_shutdown(void);
  * (such as NOPERM) is returned as BH_EFORBIDDEN or BH_EINTERNAL with *out set
  * so the caller may read it. BH_EUNAVAILABLE when Redis is unreachable or
  * the breaker is open. */
-int bh__redis(const char *user, redisReply **out, const char *fmt, ...);
+int bh_redis_as(const char *user, redisReply **out, const char *fmt, ...);
 /* The same with an argument vector (binary-safe). */
-int bh__redis_argv(const char *user, redisReply **out, int argc, const char **argv,
-                   const size_t *argvlen);
+int bh_redis_argv_as(const char *user, redisReply **out, int argc, const char **argv,
+                     const size_t *argvlen);
 
 /* Health: PING as user. */
 int bh_redis_ping(const char *user);
@@ -33,9 +35,9 @@ int bh_redis_ping(const char *user);
 const char *bh_redis_breaker_state(const char *user);
 
 #ifdef BH_MODULE_NAME
-#define bh_redis(out, ...) bh__redis(BH_MODULE_NAME, (out), __VA_ARGS__)
+#define bh_redis(out, ...) bh_redis_as(BH_MODULE_NAME, (out), __VA_ARGS__)
 #define bh_redis_argv(out, argc, argv, lens)                                                       \
-    bh__redis_argv(BH_MODULE_NAME, (out), (argc), (argv), (lens))
+    bh_redis_argv_as(BH_MODULE_NAME, (out), (argc), (argv), (lens))
 #endif
 
 #endif
