@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Postgres helpers for tests that open a race window on purpose (sourced
 # after tests/lib/common.sh). They run as the dev environment's superuser
 # (BH_PG_ADMIN_URL), outside every module's fence, to look at or hold what
@@ -48,8 +49,7 @@ pg_hold_close() {
     exec {BH_PG_HOLD_FD}>&-
     BH_PG_HOLD_FD=
     # A session stuck in a statement would keep its locks: end it.
-    local i
-    for i in $(seq 1 50); do kill -0 "$BH_PG_HOLD_PID" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 50); do kill -0 "$BH_PG_HOLD_PID" 2>/dev/null || break; sleep 0.1; done
     kill "$BH_PG_HOLD_PID" 2>/dev/null || true
     wait "$BH_PG_HOLD_PID" 2>/dev/null || true
 }
