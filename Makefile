@@ -4,6 +4,7 @@
 #   make bench           load scenarios against a release build; writes docs/performance.md
 #   make fmt             clang-format every C file; make docs refreshes generated docs
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
+#   make tour            a guided walk through the patterns, faults included (STEP=breaker: one step; ENV=.run: make run's Postgres and Redis)
 #   make docker          the same system in containers (docker compose up --build)
 #   make mutants [NAME=x] break each guarantee on purpose; its tests must fail (slow)
 #   make test-tsan       integration, e2e and fault tests under ThreadSanitizer (slow)
@@ -12,11 +13,11 @@ SHELL := /bin/bash
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation docs docker clean \
+.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation tour docs docker clean \
         mutants test-tsan
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^#//'
+	@sed -n '2,10p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -65,6 +66,11 @@ fmt:
 demo-violation: bootstrap
 	@cmake --preset dev >/dev/null && cmake --build --preset dev -j $(JOBS) >/dev/null
 	@scripts/with-devenv bash -c 'BULKHEAD_MIGRATIONS_DIR=$$PWD/migrations build/dev/bulkhead migrate 2>/dev/null && scripts/demo-violation'
+
+# The tour starts its own server and worker on free ports; with ENV=.run it
+# uses make run's Postgres and Redis (stop make run's server first).
+tour: build
+	@scripts/tour $(if $(ENV),--env $(ENV)) $(STEP)
 
 docker:
 	docker compose up --build

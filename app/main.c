@@ -147,6 +147,9 @@ static int cmd_serve(const struct bh_config *cfg, bool workers, bool http)
         rc = bh_server_start(cfg);
     if (rc == 0 && workers)
         rc = bh_workers_start();
+    for (int i = 0; rc == 0 && workers && i < N_MODULES; i++)
+        if (modules[i]->workers_started)
+            modules[i]->workers_started();
     if (rc == 0) {
         wait_for_signal();
         int grace = (int)bh_config_int("BULKHEAD_SHUTDOWN_GRACE_MS", 10000, 0, 600000);

@@ -53,6 +53,27 @@ const unsigned bh_manifest_count = sizeof bh_manifest / sizeof bh_manifest[0];
   set(BH_MANIFEST_C ${out} PARENT_SCOPE)
 endfunction()
 
+# A part's Lua scripts (DIR/*.lua), embedded as struct bh_redis_script
+# PREFIX lua_<name> by cmake/embed-lua. Sets OUT_C to the generated source
+# (empty when the part has no script) and OUT_INC to the directory of its
+# header, lua_scripts.h.
+function(bh_embed_lua prefix dir tag out_c out_inc)
+  file(GLOB lua CONFIGURE_DEPENDS ${dir}/*.lua)
+  set(gen ${CMAKE_BINARY_DIR}/generated/lua/${tag})
+  if(NOT lua)
+    set(${out_c} "" PARENT_SCOPE)
+    set(${out_inc} "" PARENT_SCOPE)
+    return()
+  endif()
+  add_custom_command(
+    OUTPUT ${gen}/lua_scripts.c ${gen}/lua_scripts.h
+    COMMAND ${BH_PYTHON3} ${CMAKE_SOURCE_DIR}/cmake/embed-lua ${prefix} ${gen} ${lua}
+    DEPENDS ${lua} ${CMAKE_SOURCE_DIR}/cmake/embed-lua
+    COMMENT "Embedding the Lua scripts of ${tag}" VERBATIM)
+  set(${out_c} ${gen}/lua_scripts.c PARENT_SCOPE)
+  set(${out_inc} ${gen} PARENT_SCOPE)
+endfunction()
+
 # Seal the platform (cmake/seal-platform): sets BH_PLATFORM_SEALED, the object
 # every module's audit checks its platform calls against.
 function(bh_seal_platform)
@@ -79,10 +100,12 @@ endfunction()
 function(bh_add_module m)
   set(dir ${BH_DIR_${m}})
   file(GLOB srcs CONFIGURE_DEPENDS ${dir}/src/*.c)
+  bh_embed_lua(${m}__ ${dir}/src ${m} lua_c lua_inc)
   set(objlib bh_mod_${m})
-  add_library(${objlib} OBJECT ${srcs})
-  # Fence 1: own src/ and include/, the platform, declared dependencies only.
-  set(incs ${dir}/src ${dir}/include ${CMAKE_SOURCE_DIR}/platform/include)
+  add_library(${objlib} OBJECT ${srcs} ${lua_c})
+  # Fence 1: own src/ and include/ (and its embedded Lua scripts), the
+  # platform, declared dependencies only.
+  set(incs ${dir}/src ${dir}/include ${lua_inc} ${CMAKE_SOURCE_DIR}/platform/include)
   foreach(d IN LISTS BH_DEPS_${m})
     list(APPEND incs ${BH_DIR_${d}}/include)
   endforeach()

@@ -1,4 +1,5 @@
-/* Monotonic time (platform/clock.h). */
+/* Monotonic time (platform/clock.h): what every budget and deadline is
+ * measured on. It must never read the wall clock, which jumps. */
 #include "platform/clock.h"
 
 int64_t bh_now_ms(void)

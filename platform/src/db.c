@@ -292,11 +292,6 @@ const char *bh_tx_module(const struct bh_tx *tx)
     return tx->module;
 }
 
-void *bh_tx_conn(struct bh_tx *tx)
-{
-    return tx->conn;
-}
-
 int bh_db_query_as(const char *module, PGresult **res, const char *sql, int nparams,
                    const char *const *params)
 {

@@ -88,92 +88,121 @@ struct db_new_stmt {
     int result_index; /* the index of the Prepare's result */
 };
 
-PGresult *bh__db_conn_run_steps(struct db_conn *c, const struct db_step *steps, int n)
+/* The statements prepared by one pipeline, and what it sent. */
+struct pipeline {
+    struct db_new_stmt fresh[PIPELINE_MAX];
+    bool prepared[PIPELINE_MAX]; /* the server said yes to fresh[k]'s Prepare */
+    int n_fresh;
+    int sent; /* commands sent, each answered by its results and a NULL */
+};
+
+/* Without pipeline mode (the connection is not idle: should not happen),
+ * the steps run one by one. Returns like bh__db_conn_run_steps(). */
+static PGresult *run_one_by_one(struct db_conn *c, const struct db_step *steps, int n)
+{
+    for (int i = 0; i < n - 1; i++) {
+        PGresult *r = steps[i].cacheable
+                          ? bh__db_conn_run(c, steps[i].sql, steps[i].nparams, steps[i].params)
+                          : PQexec(c->pg, steps[i].sql);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+            return r;
+        PQclear(r);
+    }
+    return bh__db_conn_run(c, steps[n - 1].sql, steps[n - 1].nparams, steps[n - 1].params);
+}
+
+/* Queues the steps and the sync: a cached statement by its name, a new
+ * cacheable one as Prepare then Execute, the rest unprepared. False when a
+ * send failed (the connection is gone). */
+static bool pipeline_send(struct db_conn *c, const struct db_step *steps, int n, struct pipeline *p)
 {
     PGconn *pg = c->pg;
-    struct db_new_stmt fresh[PIPELINE_MAX];
-    int n_fresh = 0, sent = 0;
     bool ok = true;
 
-    assert(n > 0 && n <= PIPELINE_MAX);
-    if (!PQenterPipelineMode(pg)) { /* not idle: should not happen; go step by step */
-        for (int i = 0; i < n - 1; i++) {
-            PGresult *r = steps[i].cacheable
-                              ? bh__db_conn_run(c, steps[i].sql, steps[i].nparams, steps[i].params)
-                              : PQexec(pg, steps[i].sql);
-            if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
-                return r;
-            PQclear(r);
-        }
-        return bh__db_conn_run(c, steps[n - 1].sql, steps[n - 1].nparams, steps[n - 1].params);
-    }
     for (int i = 0; ok && i < n; i++) {
         const struct db_step *st = &steps[i];
         const struct db_stmt *s = st->cacheable ? stmt_lookup(c, st->sql) : NULL;
         const struct db_new_stmt *f = NULL;
         char name[16];
 
-        for (int k = 0; st->cacheable && s == NULL && k < n_fresh; k++)
-            if (fresh[k].sql == st->sql)
-                f = &fresh[k]; /* prepared earlier in this same pipeline */
+        for (int k = 0; st->cacheable && s == NULL && k < p->n_fresh; k++)
+            if (p->fresh[k].sql == st->sql)
+                f = &p->fresh[k]; /* prepared earlier in this same pipeline */
         if (s != NULL && strcmp(s->text, st->sql) == 0) {
             snprintf(name, sizeof name, "s%u", s->id);
         } else if (f != NULL) {
             snprintf(name, sizeof name, "s%u", f->id);
-        } else if (st->cacheable && s == NULL && c->n_stmts + n_fresh < STMT_MAX_CACHED) {
+        } else if (st->cacheable && s == NULL && c->n_stmts + p->n_fresh < STMT_MAX_CACHED) {
             unsigned id = c->next_stmt_id++; /* a failed Prepare only wastes a name */
             snprintf(name, sizeof name, "s%u", id);
             ok = PQsendPrepare(pg, name, st->sql, st->nparams, NULL) == 1;
-            fresh[n_fresh++] =
-                (struct db_new_stmt){.sql = st->sql, .id = id, .result_index = sent++};
+            p->fresh[p->n_fresh++] =
+                (struct db_new_stmt){.sql = st->sql, .id = id, .result_index = p->sent++};
         } else {
             ok = PQsendQueryParams(pg, st->sql, st->nparams, NULL, st->params, NULL, NULL, 0) == 1;
-            sent++;
+            p->sent++;
             continue;
         }
         ok = ok && PQsendQueryPrepared(pg, name, st->nparams, st->params, NULL, NULL, 0) == 1;
-        sent++;
+        p->sent++;
     }
-    ok = ok && PQpipelineSync(pg) == 1;
+    return ok && PQpipelineSync(pg) == 1;
+}
 
-    /* Each command's results end with a NULL; the sync comes last. The first
-     * error wins: what follows it is reported as aborted. */
-    PGresult *last = NULL, *error = NULL;
-    bool prepared[PIPELINE_MAX] = {false};
+/* Reads every result up to the sync. Each command's results end with a
+ * NULL; the sync comes last. The first error wins (*error): what follows it
+ * is reported as aborted. *last is the last command's result. */
+static void pipeline_collect(PGconn *pg, struct pipeline *p, PGresult **last, PGresult **error)
+{
     int index = 0;
-    while (ok) {
+
+    for (;;) {
         PGresult *r = PQgetResult(pg);
         if (r == NULL) {
-            if (PQstatus(pg) == CONNECTION_BAD || ++index > sent)
-                break;
+            if (PQstatus(pg) == CONNECTION_BAD || ++index > p->sent)
+                return;
             continue;
         }
         ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_PIPELINE_SYNC) {
             PQclear(r);
-            break;
+            return;
         }
-        for (int k = 0; k < n_fresh; k++)
-            if (fresh[k].result_index == index && st == PGRES_COMMAND_OK)
-                prepared[k] = true; /* kept by the server whatever follows */
-        if (st == PGRES_FATAL_ERROR && error == NULL)
-            error = r;
-        else if (index == sent - 1 && last == NULL && st != PGRES_PIPELINE_ABORTED)
-            last = r;
+        for (int k = 0; k < p->n_fresh; k++)
+            if (p->fresh[k].result_index == index && st == PGRES_COMMAND_OK)
+                p->prepared[k] = true; /* kept by the server whatever follows */
+        if (st == PGRES_FATAL_ERROR && *error == NULL)
+            *error = r;
+        else if (index == p->sent - 1 && *last == NULL && st != PGRES_PIPELINE_ABORTED)
+            *last = r;
         else
             PQclear(r);
     }
+}
+
+PGresult *bh__db_conn_run_steps(struct db_conn *c, const struct db_step *steps, int n)
+{
+    struct pipeline p = {.n_fresh = 0};
+    PGresult *last = NULL, *error = NULL;
+    bool ok;
+
+    assert(n > 0 && n <= PIPELINE_MAX);
+    if (!PQenterPipelineMode(c->pg))
+        return run_one_by_one(c, steps, n);
+    ok = pipeline_send(c, steps, n, &p);
+    if (ok)
+        pipeline_collect(c->pg, &p, &last, &error);
     /* Results left behind: never reuse this connection. */
-    if (!PQexitPipelineMode(pg))
+    if (!PQexitPipelineMode(c->pg))
         c->broken = true;
     /* Prepared statements outlive an aborted transaction. */
-    for (int k = 0; k < n_fresh; k++)
-        if (prepared[k])
-            stmt_insert(c, fresh[k].sql, fresh[k].id);
+    for (int k = 0; k < p.n_fresh; k++)
+        if (p.prepared[k])
+            stmt_insert(c, p.fresh[k].sql, p.fresh[k].id);
     if (error != NULL || !ok || last == NULL) {
         PQclear(last);
         if (error == NULL) /* a send failed or the connection went away */
-            error = PQmakeEmptyPGresult(pg, PGRES_FATAL_ERROR);
+            error = PQmakeEmptyPGresult(c->pg, PGRES_FATAL_ERROR);
         return error;
     }
     return last;

@@ -470,7 +470,7 @@ int bh_server_start(const struct bh_config *cfg)
                cfg->http_addr);
         return BH_EINVAL;
     }
-    int prc = bh__pools_start();
+    int prc = bh__pools_start(bh__run_handler, bh__finish);
     if (prc != 0) {
         bh__pools_free();
         return prc;

@@ -90,8 +90,12 @@ void bh__stream_release(struct bh_stream *s);
 void bh__streams_close_all(void);
 
 /* ---- pool.c ---- */
-/* Starts the threads of every handler pool a mounted route names. */
-int bh__pools_start(void);
+/* A step of a request that a pool thread runs (bh__run_handler, bh__finish). */
+typedef void (*bh__request_step_fn)(struct bh_req *req);
+/* Starts the threads of every handler pool a mounted route names; each
+ * thread runs run and then finish on the requests queued for it (passed in,
+ * so that pool.c never calls back into http.c). */
+int bh__pools_start(bh__request_step_fn run, bh__request_step_fn finish);
 /* Lets the pools finish what they run, answers what still waits with 503,
  * joins their threads; later requests for them get 503. */
 void bh__pools_stop(void);

@@ -1,18 +1,22 @@
 /* Shared state of the async backbone, private to platform/src: the
- * configuration, the registry of queues and handlers built by bh_jobs_init()
- * from the module descriptors, and the entry points of the worker pools and
- * the relay. Nothing outside jobs.c, worker.c, relay.c and queue.c includes it. */
+ * configuration and the registry of queues and handlers (jobs_registry.c,
+ * built by bh_jobs_init() from the module descriptors), and the entry
+ * points of the worker pools (worker.c) and the relay (relay.c). The files
+ * call each other one way: jobs.c and jobs_cli.c start and read the others;
+ * relay.c and worker.c read the registry; nothing calls back into jobs.c. */
 #ifndef BH__PLATFORM_SRC_JOBS_INTERNAL_H
 #define BH__PLATFORM_SRC_JOBS_INTERNAL_H
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
 #include "backoff.h"
 #include "platform/events.h"
 #include "platform/metrics.h"
+#include "platform/module.h"
 
 enum {
     BH__JOBS_MAX_QUEUES = 32,
@@ -23,7 +27,7 @@ enum {
     BH__JOB_ID_MAX = 176,    /* "<event uuid>:<consumer>" */
 };
 
-/* Knobs, read from the environment once by bh_jobs_init(). */
+/* Knobs, read from the environment once by bh__jobs_registry_init(). */
 struct bh__jobs_config {
     int lease_ms;               /* BULKHEAD_JOBS_LEASE_MS: visibility timeout of a reserved job */
     int poll_ms;                /* BULKHEAD_JOBS_POLL_MS: longest idle wait between reserves */
@@ -73,6 +77,12 @@ struct bh__jobs_handler {
 
 enum bh__job_outcome { BH__JOB_OK, BH__JOB_RETRY, BH__JOB_DEAD };
 
+/* ---- jobs_registry.c ---- */
+/* Reads the configuration and registers the queues and handlers of the
+ * modules. Once, before any other thread starts. 0 or a bh_err. */
+int bh__jobs_registry_init(const struct bh_module *const *modules, size_t n);
+bool bh__jobs_registry_ready(void);
+
 const struct bh__jobs_config *bh__jobs_cfg(void);
 /* Waits in the backbone are budgets: a condition variable on the monotonic
  * clock, to wait until a bh_deadline_ms() (platform/clock.h). */
@@ -80,7 +90,6 @@ int bh__jobs_cond_init(pthread_cond_t *c);
 
 int bh__jobs_queue_count(void);
 struct bh__jobs_queue *bh__jobs_queue_at(int i);
-struct bh__jobs_queue *bh__jobs_queue_find(const char *name);
 /* Wakes this process's idle workers of the named queue (no-op if unknown). */
 void bh__jobs_queue_wake(const char *name);
 

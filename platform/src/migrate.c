@@ -79,6 +79,22 @@ static void migrations_free(struct migration *list, int n)
     free(list);
 }
 
+/* Sorts list by name and refuses two files with one version. 0 or BH_EINVAL. */
+static int migrations_sort(struct migration *list, int n, const char *module)
+{
+    if (n > 0)
+        qsort(list, (size_t)n, sizeof *list, compare_migrations);
+    for (int i = 1; i < n; i++) {
+        if (list[i].version_len == list[i - 1].version_len &&
+            strncmp(list[i].file, list[i - 1].file, list[i].version_len) == 0) {
+            bh_log(BH_LOG_ERROR, "platform", "migrate: %s/%s and %s/%s share a version", module,
+                   list[i - 1].file, module, list[i].file);
+            return BH_EINVAL;
+        }
+    }
+    return 0;
+}
+
 /* Lists dir's migrations sorted by name into *out (the caller frees with
  * migrations_free). A missing folder means a module without migrations. */
 static int migrations_list(const char *dir, const char *module, struct migration **out, int *n_out)
@@ -124,17 +140,8 @@ static int migrations_list(const char *dir, const char *module, struct migration
         }
         list[n++].version_len = version_len;
     }
-    if (n > 0)
-        qsort(list, (size_t)n, sizeof *list, compare_migrations);
-    for (int i = 1; i < n; i++) {
-        if (list[i].version_len == list[i - 1].version_len &&
-            strncmp(list[i].file, list[i - 1].file, list[i].version_len) == 0) {
-            bh_log(BH_LOG_ERROR, "platform", "migrate: %s/%s and %s/%s share a version", module,
-                   list[i - 1].file, module, list[i].file);
-            rc = BH_EINVAL;
-            goto out_free_list;
-        }
-    }
+    if ((rc = migrations_sort(list, n, module)) != 0)
+        goto out_free_list;
     closedir(d);
     *out = list;
     *n_out = n;
@@ -283,6 +290,40 @@ static int ledger_lookup(struct migrate_run *run, const char *module, const char
     return rc;
 }
 
+/* Runs a migration file's statements inside the open transaction. A
+ * failure is logged with the file's line; a file that ends the transaction
+ * itself is refused. 0 or BH_EINTERNAL. */
+static int run_file_sql(struct migrate_run *run, const char *module, const char *file,
+                        const char *sql)
+{
+    PGresult *r = PQexec(run->pg, sql);
+
+    if (!result_ok(r)) {
+        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        char where[32] = "";
+        int line = error_line(sql, r);
+
+        if (msg == NULL)
+            msg = PQerrorMessage(run->pg);
+        if (line > 0)
+            snprintf(where, sizeof where, " at line %d", line);
+        bh_log(BH_LOG_ERROR, "platform", "migrate: %s/%s failed%s: %.*s (SQLSTATE %s)", module,
+               file, where, bh__pg_msg_len(msg), msg, state ? state : "none");
+        PQclear(r);
+        return BH_EINTERNAL;
+    }
+    PQclear(r);
+    if (PQtransactionStatus(run->pg) != PQTRANS_INTRANS) {
+        bh_log(BH_LOG_ERROR, "platform",
+               "migrate: %s/%s ended its own transaction; migrations must not contain "
+               "BEGIN, COMMIT or ROLLBACK",
+               module, file);
+        return BH_EINTERNAL;
+    }
+    return 0;
+}
+
 /* One file, one transaction: the file's statements as bh_<module>, then the
  * ledger row as bh_platform. The file must not BEGIN or COMMIT itself. */
 static int apply_migration(struct migrate_run *run, const char *module, const char *file,
@@ -301,32 +342,9 @@ static int apply_migration(struct migrate_run *run, const char *module, const ch
     if (rc != 0)
         goto out_rollback;
 
-    r = PQexec(run->pg, sql);
-    if (!result_ok(r)) {
-        const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        char where[32] = "";
-        int line = error_line(sql, r);
-
-        if (msg == NULL)
-            msg = PQerrorMessage(run->pg);
-        if (line > 0)
-            snprintf(where, sizeof where, " at line %d", line);
-        bh_log(BH_LOG_ERROR, "platform", "migrate: %s/%s failed%s: %.*s (SQLSTATE %s)", module,
-               file, where, bh__pg_msg_len(msg), msg, state ? state : "none");
-        PQclear(r);
-        rc = BH_EINTERNAL;
+    rc = run_file_sql(run, module, file, sql);
+    if (rc != 0)
         goto out_rollback;
-    }
-    PQclear(r);
-    if (PQtransactionStatus(run->pg) != PQTRANS_INTRANS) {
-        bh_log(BH_LOG_ERROR, "platform",
-               "migrate: %s/%s ended its own transaction; migrations must not contain "
-               "BEGIN, COMMIT or ROLLBACK",
-               module, file);
-        rc = BH_EINTERNAL;
-        goto out_rollback;
-    }
 
     rc = exec_sql(run->pg, "SET LOCAL ROLE bh_platform", "switching back to bh_platform");
     if (rc != 0)

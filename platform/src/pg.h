@@ -12,8 +12,9 @@
 enum { BH__PG_CONNECT_TIMEOUT_S = 2 }; /* when the URL names no connect_timeout */
 
 /* The connect budget for url, in ms: its connect_timeout when that is a
- * positive number of seconds, else BH__PG_CONNECT_TIMEOUT_S. 0 with *out_ms
- * set, or BH_EINVAL when url does not parse (the reason in why). */
+ * positive number of seconds (up to an hour), else BH__PG_CONNECT_TIMEOUT_S.
+ * 0 with *out_ms set, or BH_EINVAL when url does not parse (the reason in
+ * why). */
 int bh__pg_connect_budget_ms(const char *url, int *out_ms, char *why, size_t why_size);
 
 /* Connects to url as application "bulkhead:<who>", giving up at the

@@ -15,6 +15,8 @@
 #include "platform/err.h"
 #include "platform/log.h"
 
+enum { CONNECT_TIMEOUT_MAX_S = 3600 }; /* a longer one in the URL is a typo */
+
 int bh__pg_msg_len(const char *msg)
 {
     size_t n = strcspn(msg, "\n");
@@ -39,7 +41,7 @@ int bh__pg_connect_budget_ms(const char *url, int *out_ms, char *why, size_t why
     for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
         if (strcmp(o->keyword, "connect_timeout") == 0 && o->val != NULL) {
             long s = strtol(o->val, NULL, 10);
-            if (s > 0 && s <= 3600)
+            if (s > 0 && s <= CONNECT_TIMEOUT_MAX_S)
                 *out_ms = (int)s * 1000;
         }
     }

@@ -41,6 +41,10 @@ static void reply_busy(struct bh_req *req, const char *pool)
         NULL);
 }
 
+/* The steps every pool thread runs: set once by bh__pools_start(), before
+ * any pool thread exists. */
+static bh__request_step_fn step_run, step_finish;
+
 static void *pool_main(void *arg)
 {
     struct bh_pool_state *ps = arg;
@@ -67,19 +71,20 @@ static void *pool_main(void *arg)
             bh_counter_add(ps->rejected, 1);
             reply_busy(req, ps->pool->name);
         } else {
-            bh__run_handler(req);
+            step_run(req);
         }
-        bh__finish(req);
+        step_finish(req);
         bh_log_context_set(NULL, NULL);
         MHD_resume_connection(req->conn);
     }
 }
 
-/* Starts the threads of every pool the mounted routes name. */
-int bh__pools_start(void)
+int bh__pools_start(bh__request_step_fn run, bh__request_step_fn finish)
 {
     const struct bh_mounted_route *rs;
     size_t n_mounted = bh_server_routes(&rs);
+    step_run = run;
+    step_finish = finish;
     for (size_t i = 0; i < n_mounted; i++) {
         struct bh_handler_pool *pool = rs[i].route.pool;
         if (!pool || pool->state)
@@ -96,9 +101,9 @@ int bh__pools_start(void)
         char labels[96];
         snprintf(labels, sizeof labels, "pool=\"%s\"", pool->name);
         ps->rejected =
-            bh_counter_get("bulkhead_handler_pool_rejected_total",
+            bh_counter_get("bulkhead_http_pool_rejected_total",
                            "Requests answered 503 because their handler pool was full.", labels);
-        ps->waited = bh_histogram_get("bulkhead_handler_pool_wait_seconds",
+        ps->waited = bh_histogram_get("bulkhead_http_pool_wait_seconds",
                                       "Time requests waited for a handler pool thread.", labels);
         pool->state = ps;
         ps->next = pools;

@@ -1,8 +1,8 @@
 /* The job queue in Redis, private to platform/src: every operation that
- * touches more than one key is one Lua script (run with EVALSHA, loaded on
- * NOSCRIPT), so a job is always in exactly one place and no crash between two
- * client commands can lose or duplicate it. All calls run as the Redis user
- * "platform" (keys bh:*). See queue.c for the key layout. */
+ * touches more than one key is one Lua script (the queue_<step>.lua files,
+ * run with EVALSHA by bh_redis_script_as), so a job is always in exactly one
+ * place and no crash between two client commands can lose or duplicate it. All calls run as the
+ * Redis user "platform" (keys bh:*). See queue.c for the key layout. */
 #ifndef BH__PLATFORM_SRC_QUEUE_H
 #define BH__PLATFORM_SRC_QUEUE_H
 
@@ -26,12 +26,6 @@ struct bh__queue_job {
 };
 
 void bh__queue_job_release(struct bh__queue_job *job);
-
-/* Computes the SHA-1 of every script (once). 0 or BH_EINTERNAL. */
-int bh__queue_init(void);
-/* Loads every script into Redis (SCRIPT LOAD), so EVALSHA finds them. Done
- * at start and again whenever Redis answers NOSCRIPT. 0 or a bh_err. */
-int bh__queue_load_scripts(void);
 
 /* Fills keys for a queue name (the name must be valid). */
 void bh__queue_keys_for(const char *queue, struct bh__queue_keys *keys);

@@ -377,7 +377,11 @@ static int redis_call(const char *user, redisReply **out, const struct redis_cmd
         bh_log(BH_LOG_WARN, "platform", "redis %s: %s", p->user, reply->str);
         return BH_EFORBIDDEN;
     }
-    bh_log(BH_LOG_ERROR, "platform", "redis %s: error reply: %s", p->user, reply->str);
+    /* NOSCRIPT is how Redis asks for a script it does not hold yet (after a
+     * start, a restart or a flush): bh_redis_script_as() loads it and runs
+     * it again, so it is no error. */
+    bh_log(strncmp(reply->str, "NOSCRIPT", 8) == 0 ? BH_LOG_DEBUG : BH_LOG_ERROR, "platform",
+           "redis %s: error reply: %s", p->user, reply->str);
     return BH_EINTERNAL;
 
 out_unreachable:

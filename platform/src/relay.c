@@ -129,87 +129,108 @@ static char *seq_array(const PGresult *res, const bool *send, int n)
     return s;
 }
 
+/* The claimed rows to send: the blocked ones (an older event of their
+ * aggregate is unsent) wait for a later batch. Strings are borrowed from
+ * the claim's result. */
+struct claimed {
+    const char **ids, **types, **payloads; /* b->sent of each */
+    bool *send;                            /* per claimed row */
+};
+
+static void claimed_release(struct claimed *c)
+{
+    free(c->ids);
+    free(c->types);
+    free(c->payloads);
+    free(c->send);
+}
+
+/* Picks the rows of res that may be sent now. 0 or BH_ENOMEM. */
+static int claimed_pick(const PGresult *res, int n, struct claimed *c, struct batch *b)
+{
+    c->ids = calloc((size_t)n + 1, sizeof *c->ids);
+    c->types = calloc((size_t)n + 1, sizeof *c->types);
+    c->payloads = calloc((size_t)n + 1, sizeof *c->payloads);
+    c->send = calloc((size_t)n + 1, sizeof *c->send);
+    if (!c->ids || !c->types || !c->payloads || !c->send)
+        return BH_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        c->send[i] = strcmp(bh_pg_str(res, i, 5), "t") != 0;
+        if (!c->send[i]) {
+            b->blocked++;
+            continue;
+        }
+        c->ids[b->sent] = bh_pg_str(res, i, 1);
+        c->types[b->sent] = bh_pg_str(res, i, 2);
+        c->payloads[b->sent] = bh_pg_str(res, i, 3);
+        b->sent++;
+    }
+    return 0;
+}
+
+/* Marks the sent rows and commits; tx is ended whatever the outcome. */
+static int mark_sent(struct bh_tx *tx, const PGresult *res, const bool *send, int n)
+{
+    char *seqs = seq_array(res, send, n);
+    int rc =
+        seqs ? bh_tx_query(tx, NULL, SQL_MARK_SENT, 1, (const char *const[]){seqs}) : BH_ENOMEM;
+
+    free(seqs);
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        return rc;
+    }
+    return bh_tx_commit(tx);
+}
+
+/* Claims up to limit unsent events in one transaction, queues a job per
+ * subscriber of each (one script), marks them sent and commits. An event
+ * queued but not marked is sent again later: the consumers' inboxes absorb
+ * the duplicate. */
 static int relay_batch(int limit, struct batch *b)
 {
     struct bh_tx *tx = NULL;
     PGresult *res = NULL;
-    const char **ids = NULL, **types = NULL, **payloads = NULL;
-    bool *send = NULL;
-    char **queues = NULL, *seqs = NULL, lim[16];
+    struct claimed c = {0};
+    char **queues = NULL, lim[16];
     long long jobs = 0;
     double acked_at;
-    int n, rc;
+    int rc;
 
     *b = (struct batch){0};
     snprintf(lim, sizeof lim, "%d", limit);
     if ((rc = bh_tx_begin_as("platform", &tx)) != 0)
         return rc;
-    rc = bh_tx_query(tx, &res, SQL_CLAIM, 1, (const char *const[]){lim});
-    if (rc != 0)
+    if ((rc = bh_tx_query(tx, &res, SQL_CLAIM, 1, (const char *const[]){lim})) != 0)
         goto out;
-    n = PQntuples(res);
-    b->claimed = n;
-    rc = BH_ENOMEM;
-    ids = calloc((size_t)n + 1, sizeof *ids);
-    types = calloc((size_t)n + 1, sizeof *types);
-    payloads = calloc((size_t)n + 1, sizeof *payloads);
-    send = calloc((size_t)n + 1, sizeof *send);
-    if (!ids || !types || !payloads || !send)
-        goto out;
-    for (int i = 0; i < n; i++) {
-        send[i] = strcmp(bh_pg_str(res, i, 5), "t") != 0;
-        if (!send[i]) {
-            b->blocked++;
-            continue;
-        }
-        ids[b->sent] = bh_pg_str(res, i, 1);
-        types[b->sent] = bh_pg_str(res, i, 2);
-        payloads[b->sent] = bh_pg_str(res, i, 3);
-        b->sent++;
-    }
-    rc = 0;
-    if (b->sent == 0)
+    b->claimed = PQntuples(res);
+    if ((rc = claimed_pick(res, b->claimed, &c, b)) != 0 || b->sent == 0)
         goto out; /* nothing to send: the rollback releases the claim */
-
-    rc = bh__queue_fan_out(b->sent, ids, types, payloads, &queues, &jobs);
+    rc = bh__queue_fan_out(b->sent, c.ids, c.types, c.payloads, &queues, &jobs);
     if (rc != 0)
         goto out; /* Redis took nothing: the events stay unsent */
     acked_at = wall_seconds();
-
-    rc = BH_ENOMEM;
-    if ((seqs = seq_array(res, send, n)) == NULL)
-        goto out_unmarked;
-    rc = bh_tx_query(tx, NULL, SQL_MARK_SENT, 1, (const char *const[]){seqs});
-    if (rc != 0)
-        goto out_unmarked;
-    rc = bh_tx_commit(tx);
+    rc = mark_sent(tx, res, c.send, b->claimed);
     tx = NULL;
-    if (rc != 0)
-        goto out_unmarked;
-
-    for (int i = 0; i < n; i++)
-        if (send[i])
+    if (rc != 0) {
+        bh_log(BH_LOG_WARN, "platform",
+               "relay: %d event(s) were queued but could not be marked sent (%s); they will be "
+               "sent again and the consumers' inboxes will absorb the duplicates",
+               b->sent, bh_err_name(rc));
+        goto out;
+    }
+    for (int i = 0; i < b->claimed; i++)
+        if (c.send[i])
             bh_histogram_observe(g_r.lag, acked_at - strtod(bh_pg_str(res, i, 4), NULL));
     bh_counter_add(g_r.relayed, (uint64_t)b->sent);
     g_r.moved += b->sent;
     for (char **q = queues; *q != NULL; q++)
         bh__jobs_queue_wake(*q);
-    goto out;
-
-out_unmarked:
-    bh_log(BH_LOG_WARN, "platform",
-           "relay: %d event(s) were queued but could not be marked sent (%s); they will be sent "
-           "again and the consumers' inboxes will absorb the duplicates",
-           b->sent, bh_err_name(rc));
 out:
     bh_tx_rollback(tx);
     PQclear(res);
     bh__queue_names_free(queues);
-    free(seqs);
-    free(ids);
-    free(types);
-    free(payloads);
-    free(send);
+    claimed_release(&c);
     return rc;
 }
 
@@ -281,20 +302,20 @@ static void render_backlog(struct bh_buf *out, void *arg)
 
     pthread_mutex_lock(&g_r.lock);
     if (g_r.backlog_known && oldest)
-        bh_metrics_printf(out, "bh_outbox_oldest_unsent_seconds %.3f\n", g_r.oldest_s);
+        bh_metrics_printf(out, "bulkhead_outbox_oldest_unsent_seconds %.3f\n", g_r.oldest_s);
     else if (g_r.backlog_known)
-        bh_metrics_printf(out, "bh_outbox_backlog %lld\n", g_r.backlog);
+        bh_metrics_printf(out, "bulkhead_outbox_backlog %lld\n", g_r.backlog);
     pthread_mutex_unlock(&g_r.lock);
 }
 
 static void register_metrics(void)
 {
-    g_r.lag = bh_histogram_get("bh_outbox_relay_lag_seconds",
+    g_r.lag = bh_histogram_get("bulkhead_outbox_relay_lag_seconds",
                                "Time from an event's insert to its jobs being queued", "");
-    g_r.relayed = bh_counter_get("bh_outbox_relayed_total", "Events moved to the queues", "");
-    bh_gauge_register("bh_outbox_backlog", "Committed events not yet relayed", render_backlog,
+    g_r.relayed = bh_counter_get("bulkhead_outbox_relayed_total", "Events moved to the queues", "");
+    bh_gauge_register("bulkhead_outbox_backlog", "Committed events not yet relayed", render_backlog,
                       NULL);
-    bh_gauge_register("bh_outbox_oldest_unsent_seconds", "Age of the oldest unsent event",
+    bh_gauge_register("bulkhead_outbox_oldest_unsent_seconds", "Age of the oldest unsent event",
                       render_backlog, (void *)1);
 }
 

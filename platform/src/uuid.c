@@ -1,4 +1,5 @@
-/* UUID text handling and generation (random bytes from libsodium). */
+/* UUID text handling and generation (random bytes from libsodium). It must
+ * never draw from a guessable source: ids appear in URLs and tokens. */
 #include "platform/uuid.h"
 
 #include <ctype.h>

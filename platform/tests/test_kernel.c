@@ -94,22 +94,24 @@ static void every_error_maps_to_one_status(void **state)
 
 static void metrics_render_counters_and_cumulative_histograms(void **state)
 {
-    struct bh_counter *c = bh_counter_get("t_requests_total", "Requests.", "route=\"/x\"");
-    assert_ptr_equal(c, bh_counter_get("t_requests_total", "Requests.", "route=\"/x\""));
+    struct bh_counter *c =
+        bh_counter_get("bulkhead_http_t_requests_total", "Requests.", "route=\"/x\"");
+    assert_ptr_equal(c,
+                     bh_counter_get("bulkhead_http_t_requests_total", "Requests.", "route=\"/x\""));
     bh_counter_add(c, 3);
-    struct bh_histogram *h = bh_histogram_get("t_latency_seconds", "Latency.", "");
+    struct bh_histogram *h = bh_histogram_get("bulkhead_http_t_latency_seconds", "Latency.", "");
     bh_histogram_observe(h, 0.0001);
     bh_histogram_observe(h, 0.2);
     bh_histogram_observe(h, 100);
     size_t len = 0;
     char *text = bh_metrics_render(&len);
     assert_non_null(text);
-    assert_non_null(strstr(text, "# TYPE t_requests_total counter\n"));
-    assert_non_null(strstr(text, "t_requests_total{route=\"/x\"} 3\n"));
-    assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"0.0005\"} 1\n"));
-    assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"0.25\"} 2\n"));
-    assert_non_null(strstr(text, "t_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
-    assert_non_null(strstr(text, "t_latency_seconds_count 3\n"));
+    assert_non_null(strstr(text, "# TYPE bulkhead_http_t_requests_total counter\n"));
+    assert_non_null(strstr(text, "bulkhead_http_t_requests_total{route=\"/x\"} 3\n"));
+    assert_non_null(strstr(text, "bulkhead_http_t_latency_seconds_bucket{le=\"0.0005\"} 1\n"));
+    assert_non_null(strstr(text, "bulkhead_http_t_latency_seconds_bucket{le=\"0.25\"} 2\n"));
+    assert_non_null(strstr(text, "bulkhead_http_t_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(text, "bulkhead_http_t_latency_seconds_count 3\n"));
     free(text);
 }
 

@@ -62,7 +62,7 @@ echo "# during 40 concurrent logins: /health/live median ${live_med} ms (max ${l
 [ "$live" -lt 300 ] && [ "$me" -lt 300 ] || fail "other routes stalled: live ${live} ms, me ${me} ms (max)"
 pass "40 concurrent logins: $ok hashed, $busy got a fast 503 + Retry-After; other routes stayed fast"
 
-metric='bulkhead_handler_pool_rejected_total{pool="auth.password"}'
+metric='bulkhead_http_pool_rejected_total{pool="auth.password"}'
 rejected=$(curl -fsS "$BH_URL/metrics" | awk -v m="$metric" '$1 == m {print $2}')
 [ "${rejected:-0}" = "$busy" ] || fail "$metric is ${rejected:-absent}, expected $busy"
 pass "the refusals are counted in $metric"

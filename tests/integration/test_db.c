@@ -589,7 +589,14 @@ static void exhausted_pool_does_not_starve_other_modules(void)
     open_pools(2, 300, 5000);
     REQUIRE_RC(bh_tx_begin_as("notifications", &held[0]), 0);
     REQUIRE_RC(bh_tx_begin_as("notifications", &held[1]), 0);
-    CHECK(bh_tx_conn(held[0]) != bh_tx_conn(held[1]));
+    {
+        PGresult *a = NULL, *b = NULL;
+        CHECK_RC(bh_tx_query(held[0], &a, "SELECT pg_backend_pid()", 0, NULL), 0);
+        CHECK_RC(bh_tx_query(held[1], &b, "SELECT pg_backend_pid()", 0, NULL), 0);
+        CHECK(a != NULL && b != NULL && strcmp(bh_pg_str(a, 0, 0), bh_pg_str(b, 0, 0)) != 0);
+        PQclear(a);
+        PQclear(b);
+    }
 
     start = bh_now_ms();
     CHECK_RC(bh_tx_begin_as("notifications", &third), BH_EUNAVAILABLE);

@@ -10,29 +10,12 @@
 #include <string.h>
 
 #include "internal.h"
+#include "lua_scripts.h"
 #include "platform/breaker.h"
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/metrics.h"
 #include "platform/redis.h"
-
-/* Reads both counters and their remaining lives. */
-static const char LUA_PEEK[] = "local r = {}\n"
-                               "for i, k in ipairs(KEYS) do\n"
-                               "  r[#r + 1] = tonumber(redis.call('GET', k) or '0')\n"
-                               "  r[#r + 1] = redis.call('PTTL', k)\n"
-                               "end\n"
-                               "return r\n";
-
-/* Counts one failure on both keys; the first failure starts the window. */
-static const char LUA_FAIL[] = "local r = {}\n"
-                               "for i, k in ipairs(KEYS) do\n"
-                               "  local n = redis.call('INCR', k)\n"
-                               "  if n == 1 then redis.call('PEXPIRE', k, ARGV[1]) end\n"
-                               "  r[#r + 1] = n\n"
-                               "  r[#r + 1] = redis.call('PTTL', k)\n"
-                               "end\n"
-                               "return r\n";
 
 enum { LOCAL_SLOTS = 4096, KEY_MAX = 96 };
 
@@ -129,15 +112,14 @@ static void local_step(const char *keys[2], bool fail, struct auth__rl *out)
 }
 
 /* One script over both keys; false when Redis did not answer properly. */
-static bool redis_step(const char *script, const char *keys[2], bool fail, struct auth__rl *out)
+static bool redis_step(const char *keys[2], bool fail, struct auth__rl *out)
 {
     redisReply *r = NULL;
-    int rc;
-    if (fail)
-        rc = bh_redis(&r, "EVAL %s 2 %s %s %d", script, keys[0], keys[1],
-                      auth__settings.login_window_s * 1000);
-    else
-        rc = bh_redis(&r, "EVAL %s 2 %s %s", script, keys[0], keys[1]);
+    char window_ms[24];
+    snprintf(window_ms, sizeof window_ms, "%d", auth__settings.login_window_s * 1000);
+    const char *args[] = {keys[0], keys[1], window_ms};
+    int rc = fail ? bh_redis_script(&auth__lua_ratelimit_fail, &r, 2, 3, args, NULL)
+                  : bh_redis_script(&auth__lua_ratelimit_peek, &r, 2, 2, args, NULL);
     bool ok = rc == 0 && r && r->type == REDIS_REPLY_ARRAY && r->elements == 4;
     if (ok) {
         long long counts[2], ttls[2];
@@ -158,7 +140,7 @@ void auth__login_check(const char *email, const char *addr, struct auth__rl *out
     account_key(email, ka);
     addr_key(addr, kb);
     const char *keys[2] = {ka, kb};
-    if (!redis_step(LUA_PEEK, keys, false, out))
+    if (!redis_step(keys, false, out))
         local_step(keys, false, out);
     if (out->limited)
         bh_counter_add(local.limited, 1);
@@ -170,7 +152,7 @@ void auth__login_failed(const char *email, const char *addr, struct auth__rl *ou
     account_key(email, ka);
     addr_key(addr, kb);
     const char *keys[2] = {ka, kb};
-    if (!redis_step(LUA_FAIL, keys, true, out))
+    if (!redis_step(keys, true, out))
         local_step(keys, true, out);
 }
 

@@ -12,18 +12,13 @@
 #include <time.h>
 
 #include "internal.h"
+#include "lua_scripts.h"
 #include "platform/arena.h"
 #include "platform/clock.h"
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/metrics.h"
 #include "platform/redis.h"
-
-/* Sets each key with its own lifetime: KEYS[i] for ARGV[i] milliseconds. */
-static const char LUA_DENY[] = "for i, k in ipairs(KEYS) do\n"
-                               "  redis.call('SET', k, '1', 'PX', ARGV[i])\n"
-                               "end\n"
-                               "return #KEYS\n";
 
 enum { PUSH_BATCH = 200, PENDING_MAX = 1024, FULL_SEED_MAX = 20000, PURGE_EVERY_MS = 600000 };
 
@@ -78,28 +73,24 @@ void auth__revoke_drop_later(const char *key)
     pthread_mutex_unlock(&rv.lock);
 }
 
-/* One EVAL for up to PUSH_BATCH keys. 0 or BH_EUNAVAILABLE. */
+/* One script run (revoke_deny.lua) for up to PUSH_BATCH keys. 0 or
+ * BH_EUNAVAILABLE. */
 static int push(const char *const *keys, const long long *ttl_ms, int n)
 {
     if (n == 0)
         return 0;
-    const char **argv = calloc((size_t)(3 + 2 * n), sizeof *argv);
+    const char **argv = calloc((size_t)(2 * n), sizeof *argv);
     char(*ttl_text)[24] = calloc((size_t)n, sizeof *ttl_text);
-    char count[16];
     int rc = BH_ENOMEM;
     if (!argv || !ttl_text)
         goto out;
-    snprintf(count, sizeof count, "%d", n);
-    argv[0] = "EVAL";
-    argv[1] = LUA_DENY;
-    argv[2] = count;
     for (int i = 0; i < n; i++) {
-        argv[3 + i] = keys[i];
+        argv[i] = keys[i];
         snprintf(ttl_text[i], sizeof ttl_text[i], "%lld", ttl_ms[i]);
-        argv[3 + n + i] = ttl_text[i];
+        argv[n + i] = ttl_text[i];
     }
     redisReply *r = NULL;
-    rc = bh_redis_argv(&r, 3 + 2 * n, argv, NULL);
+    rc = bh_redis_script(&auth__lua_revoke_deny, &r, n, 2 * n, argv, NULL);
     if (r)
         freeReplyObject(r);
     if (rc != 0)

@@ -345,7 +345,8 @@ int billing__on_member_added(const struct bh_event *ev);
 int billing__on_member_removed(const struct bh_event *ev);
 int billing__run_renewal_job(const struct bh_job *job);
 int billing__run_sweep_job(const struct bh_job *job);
-/* Arms the periodic sweep (module init); best effort. */
+/* Arms the periodic sweep (a process running workers, once they started);
+ * best effort. */
 void billing__start_sweeps(void);
 
 /* ----------------------------------------------------------------- shapes */

@@ -39,10 +39,7 @@ static int billing_init(void)
         bh_log_warn("BULKHEAD_BILLING_WEBHOOK_SECRET unset: using the dev-only default");
     }
     webhook_tolerance_s = bh_config_int("BULKHEAD_BILLING_WEBHOOK_TOLERANCE_S", 300, 1, 3600);
-    int rc = billing__payments_init();
-    if (rc == 0)
-        billing__start_sweeps();
-    return rc;
+    return billing__payments_init();
 }
 
 static void billing_shutdown(void)
@@ -93,4 +90,7 @@ const struct bh_module billing_module = {
     .n_job_types = sizeof job_types / sizeof job_types[0],
     .emits = emits,
     .shutdown = billing_shutdown,
+    /* Only a process that runs workers arms the sweep chain: `bulkhead jobs
+     * stats` and the other one-shot commands must not queue a sweep. */
+    .workers_started = billing__start_sweeps,
 };

@@ -22,6 +22,7 @@
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/metrics.h"
+#include "lua_scripts.h"
 #include "platform/redis.h"
 
 enum {
@@ -29,16 +30,6 @@ enum {
     MAX_PENDING = 1024, /* invalidations kept while Redis is unreachable */
     KEY_LEN = 48,       /* "tasks:task:" + a UUID */
 };
-
-/* Fills only while the lease holds the caller's token, then drops it.
- * KEYS: lease, entry. ARGV: token, entry text, TTL in ms. */
-static const char FILL_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                                  "redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) "
-                                  "redis.call('DEL', KEYS[1]) return 1 end return 0";
-
-/* Gives the lease up unfilled (the read failed). KEYS: lease. ARGV: token. */
-static const char RELEASE_SCRIPT[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                                     "return redis.call('DEL', KEYS[1]) end return 0";
 
 static long ttl_ms = 60000;
 static struct bh_counter *results[3];
@@ -177,9 +168,12 @@ void tasks__cache_fill(const char *id, const char *token, const char *entry, siz
     char lease[64], key[64];
     snprintf(lease, sizeof lease, "tasks:fill:%s", id);
     snprintf(key, sizeof key, "tasks:task:%s", id);
+    char ttl_text[24];
+    snprintf(ttl_text, sizeof ttl_text, "%ld", ttl);
+    const char *args[] = {lease, key, token, entry, ttl_text};
+    const size_t lens[] = {strlen(lease), strlen(key), strlen(token), len, strlen(ttl_text)};
     redisReply *r = NULL;
-    if (bh_redis(&r, "EVAL %s 2 %s %s %s %b %ld", FILL_SCRIPT, lease, key, token, entry, len,
-                 ttl) == 0 &&
+    if (bh_redis_script(&tasks__lua_cache_fill, &r, 2, 5, args, lens) == 0 &&
         r->type == REDIS_REPLY_INTEGER && r->integer == 0)
         bh_log_debug("task %s changed while it was read: not cached", id);
     if (r)
@@ -188,9 +182,12 @@ void tasks__cache_fill(const char *id, const char *token, const char *entry, siz
 
 void tasks__cache_release(const char *id, const char *token)
 {
+    char lease[64];
+    snprintf(lease, sizeof lease, "tasks:fill:%s", id);
+    const char *args[] = {lease, token};
     redisReply *r = NULL;
     /* Best effort: otherwise the lease expires on its own. */
-    bh_redis(&r, "EVAL %s 1 tasks:fill:%s %s", RELEASE_SCRIPT, id, token);
+    bh_redis_script(&tasks__lua_cache_release, &r, 1, 2, args, NULL);
     if (r)
         freeReplyObject(r);
 }

@@ -66,8 +66,6 @@ int bh_tx_enter_as(struct bh_tx *tx, const char *module, const char **prev);
 int bh_tx_leave(struct bh_tx *tx, const char *prev);
 /* The module whose role the transaction is using now. */
 const char *bh_tx_module(const struct bh_tx *tx);
-/* An id for this transaction's connection (for logs and tests). */
-void *bh_tx_conn(struct bh_tx *tx);
 
 /* One statement in its own transaction on module's pool. */
 int bh_db_query_as(const char *module, PGresult **res, const char *sql, int nparams,

@@ -1,6 +1,10 @@
-/* Prometheus metrics. Counters and histograms are registered once (the
- * returned handle is kept in a static and is valid for the process
- * lifetime) and updated lock-free. Gauges are read by callbacks at scrape. */
+/* Prometheus metrics. A metric is named bulkhead_<part>_<what>_<unit>:
+ * part is a module or a platform part (http, db, jobs, outbox, redis),
+ * counters end in _total, histograms in _seconds, and a gauge that counts
+ * things names what it counts. Counters and histograms are registered on
+ * first use and then found without a lock, so a handle may be looked up on a
+ * hot path; keeping it in a static saves even the lookup. Updates are
+ * lock-free. Gauges are read by callbacks at scrape. */
 #ifndef BH_PLATFORM_METRICS_H
 #define BH_PLATFORM_METRICS_H
 
@@ -13,7 +17,8 @@ struct bh_buf;
 
 /* name and help are static strings; labels is the label set as text, e.g.
  * `queue="email",outcome="ok"` (copied), or "" for none. Same name+labels →
- * same handle. NULL only on OOM (updates on NULL are ignored). */
+ * same handle. NULL on OOM and for a name outside the rule (logged; updates
+ * on NULL are ignored). */
 struct bh_counter *bh_counter_get(const char *name, const char *help, const char *labels);
 void bh_counter_add(struct bh_counter *c, uint64_t n);
 /* Buckets are seconds: 0.0005 .. 10. */

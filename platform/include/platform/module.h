@@ -21,6 +21,10 @@ struct bh_module {
     size_t n_job_types;
     const char *const *emits; /* event types it publishes, NULL-terminated; may be NULL */
     void (*shutdown)(void);   /* may be NULL */
+    /* Runs once in a process that runs workers (`serve`, `worker`), after
+     * they started; never in one-shot commands such as `jobs stats`. Where
+     * a module arms its own recurring jobs. May be NULL. */
+    void (*workers_started)(void);
 };
 
 /* A module's name becomes its schema, its role (bh_<name>), its Redis ACL

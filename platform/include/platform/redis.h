@@ -4,9 +4,9 @@
  * cool-down after repeated failures, so a dead Redis costs nothing per
  * request; callers treat BH_EUNAVAILABLE as "degrade" (bypass the cache).
  *
- * Inside a module use bh_redis(...): it names the calling module's user. The
- * `_as` forms it expands to name the user explicitly, for the composition
- * root and tests. */
+ * Inside a module use bh_redis(...) and bh_redis_script(...): they name the
+ * calling module's user. The `_as` forms they expand to name the user
+ * explicitly, for the platform itself, the composition root and tests. */
 #ifndef BH_PLATFORM_REDIS_H
 #define BH_PLATFORM_REDIS_H
 
@@ -29,6 +29,26 @@ int bh_redis_as(const char *user, redisReply **out, const char *fmt, ...);
 int bh_redis_argv_as(const char *user, redisReply **out, int argc, const char **argv,
                      const size_t *argvlen);
 
+/* A Lua script: kept in a .lua file beside the C file that runs it, and
+ * embedded at build time by cmake/embed-lua, which names it
+ * <part>__lua_<file name> (private to the part, like every double
+ * underscore name), computes its SHA-1 and declares it in the generated
+ * "lua_scripts.h". */
+struct bh_redis_script {
+    const char *name; /* its file name, for logs */
+    const char *sha1; /* 40 hex digits: the name EVALSHA knows it by */
+    const char *text;
+};
+
+/* Runs s as user with EVALSHA: args[0..nkeys) are its KEYS and
+ * args[nkeys..n) its ARGV (argvlen NULL: C strings). When Redis does not
+ * know the script (NOSCRIPT: after a restart or a SCRIPT FLUSH) it is
+ * loaded with SCRIPT LOAD and run once more, so callers never send the
+ * text themselves. Returns like bh_redis_argv_as(): on success *out is the
+ * reply, freed by the caller; a script error is BH_EINTERNAL with *out set. */
+int bh_redis_script_as(const char *user, const struct bh_redis_script *s, redisReply **out,
+                       int nkeys, int n, const char *const *args, const size_t *argvlen);
+
 /* Health: PING as user. */
 int bh_redis_ping(const char *user);
 /* Breaker state for this user: "closed", "open" or "half_open". */
@@ -38,6 +58,8 @@ const char *bh_redis_breaker_state(const char *user);
 #define bh_redis(out, ...) bh_redis_as(BH_MODULE_NAME, (out), __VA_ARGS__)
 #define bh_redis_argv(out, argc, argv, lens)                                                       \
     bh_redis_argv_as(BH_MODULE_NAME, (out), (argc), (argv), (lens))
+#define bh_redis_script(s, out, nkeys, n, args, lens)                                              \
+    bh_redis_script_as(BH_MODULE_NAME, (s), (out), (nkeys), (n), (args), (lens))
 #endif
 
 #endif

@@ -6,8 +6,11 @@
 
 #include <stdbool.h>
 
+/* The size of a UUID's text with its NUL: for a buffer that holds one. */
+enum { BH_UUID_TEXT_SIZE = 37 };
+
 typedef struct bh_uuid {
-    char str[37]; /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL, lower-case */
+    char str[BH_UUID_TEXT_SIZE]; /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL, lower-case */
 } bh_uuid;
 
 /* Parse text (any case) into out; false when s is not a UUID. */
