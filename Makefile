@@ -2,6 +2,7 @@
 #   make run             install what is missing, build, start Postgres and Redis under .run/, migrate, serve on :8080
 #   make test            the same in a throwaway directory, then every test
 #   make bench           load scenarios against a release build; writes docs/performance.md
+#   make fuzz            libFuzzer + sanitizers on every fuzz target, FUZZ_SECONDS (60) each
 #   make fmt             clang-format every C file; make docs refreshes generated docs
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
 #   make tour            a guided walk through the patterns, faults included (STEP=breaker: one step; ENV=.run: make run's Postgres and Redis)
@@ -13,11 +14,11 @@ SHELL := /bin/bash
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fmt demo-violation tour docs docker clean \
+.PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker clean \
         mutants test-tsan
 
 help:
-	@sed -n '2,10p' Makefile | sed 's/^#//'
+	@sed -n '2,11p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -56,6 +57,10 @@ test-tsan: bootstrap
 
 bench: build-release
 	@bench/run
+
+FUZZ_SECONDS ?= 60
+fuzz: bootstrap
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) tests/fuzz/run
 
 docs: build
 	@scripts/gen-docs build/dev/bulkhead

@@ -68,24 +68,9 @@ foreach(src IN LISTS integ_c)
                        ENVIRONMENT "${BH_TEST_ENV}")
 endforeach()
 
-# Fuzz targets (tests/fuzz/fuzz_*.c) run in the suite with their own bounded,
-# seeded driver. With clang and -DBH_LIBFUZZER=ON they are libFuzzer targets:
-#   cmake -B build/fuzz -DCMAKE_C_COMPILER=clang -DBH_SANITIZE=ON -DBH_LIBFUZZER=ON
-#   cmake --build build/fuzz --target fuzz_parsers && build/fuzz/fuzz_parsers -max_total_time=60
-option(BH_LIBFUZZER "Build the fuzz targets for libFuzzer (clang only)" OFF)
-file(GLOB fuzz_c CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_*.c)
-foreach(src IN LISTS fuzz_c)
-  get_filename_component(name ${src} NAME_WE)
-  add_executable(${name} ${src})
-  target_link_libraries(${name} PRIVATE bh_platform)
-  if(BH_LIBFUZZER)
-    target_compile_definitions(${name} PRIVATE BH_LIBFUZZER)
-    target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
-    target_link_options(${name} PRIVATE -fsanitize=fuzzer)
-  endif()
-  add_test(NAME fuzz.${name} COMMAND ${name})
-  set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz ENVIRONMENT "${BH_TEST_ENV}")
-endforeach()
+# Fuzz targets: tests/fuzz/fuzz.cmake (a short bounded run of each in the
+# suite; `make fuzz` runs them under libFuzzer).
+include(${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz.cmake)
 
 foreach(kind integration e2e boundary fault)
   file(GLOB scripts CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/${kind}/*.sh)

@@ -15,6 +15,21 @@ size_t bh_utf8_len(const char *s)
     return n;
 }
 
+/* True when s (valid UTF-8) holds a control character or a line or
+ * paragraph separator: what BH_JSON_T_LINE refuses. */
+static bool has_control(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return true; /* C0 (CR, LF, TAB…) and DEL */
+        if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+            return true; /* C1: U+0080 to U+009F */
+        if (*p == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+            return true; /* U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR */
+    }
+    return false;
+}
+
 bool bh_json_too_deep(const char *body, size_t len, int max_depth)
 {
     int depth = 0;
@@ -59,6 +74,10 @@ static void read_string(struct bh_req *req, const struct bh_json_field *f, json_
         bh_req_field_error(req, f->name, "must not contain NUL characters");
         return;
     }
+    if (f->type == BH_JSON_T_LINE && has_control(s)) {
+        bh_req_field_error(req, f->name, "must be one line without control characters");
+        return;
+    }
     size_t n = bh_utf8_len(s);
     if ((long long)n < f->min || (long long)n > f->max) {
         if (f->min == f->max)
@@ -96,6 +115,7 @@ int bh_json_read(struct bh_req *req, json_t *body, const struct bh_json_field *f
         }
         switch (f->type) {
         case BH_JSON_T_STRING:
+        case BH_JSON_T_LINE:
         case BH_JSON_T_NULLABLE_STRING: read_string(req, f, v); break;
         case BH_JSON_T_INT:
             if (!json_is_integer(v)) {

@@ -189,15 +189,13 @@ static struct timeval ms_to_timeval(int ms)
     return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
-/* Connects and logs in as p's user. NULL on failure (logged: loudly while
- * the breaker is closed, quietly while it already knows Redis is down). */
-static redisContext *pool_connect(struct redis_pool *p)
+/* Connects and logs in as user. NULL on failure, logged at level. */
+static redisContext *connect_as(const char *user, enum bh_log_level level)
 {
     struct timeval tv = ms_to_timeval(g_redis.timeout_ms);
     redisContext *c = redisConnectWithTimeout(g_redis.host, g_redis.port, tv);
     redisReply *r = NULL;
     const char *why;
-    enum bh_log_level level;
 
     if (c == NULL) {
         why = "out of memory";
@@ -209,7 +207,7 @@ static redisContext *pool_connect(struct redis_pool *p)
     }
     if (g_redis.password != NULL) {
         /* The Redis 6 ACL form: the user is part of the credentials. */
-        r = redisCommand(c, "AUTH %s %s", p->user, g_redis.password);
+        r = redisCommand(c, "AUTH %s %s", user, g_redis.password);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
             why = r ? r->str : c->errstr;
             goto out_fail;
@@ -228,14 +226,21 @@ static redisContext *pool_connect(struct redis_pool *p)
     return c;
 
 out_fail:
-    level = bh_breaker_state(&p->breaker) == BH_BREAKER_CLOSED ? BH_LOG_WARN : BH_LOG_DEBUG;
-    bh_log(level, "platform", "redis %s: cannot connect to %s:%d and log in: %s", p->user,
+    bh_log(level, "platform", "redis %s: cannot connect to %s:%d and log in: %s", user,
            g_redis.host, g_redis.port, why);
     if (r != NULL)
         freeReplyObject(r);
     if (c != NULL)
         redisFree(c);
     return NULL;
+}
+
+/* Connects and logs in as p's user. NULL on failure (logged: loudly while
+ * the breaker is closed, quietly while it already knows Redis is down). */
+static redisContext *pool_connect(struct redis_pool *p)
+{
+    return connect_as(p->user, bh_breaker_state(&p->breaker) == BH_BREAKER_CLOSED ? BH_LOG_WARN
+                                                                                  : BH_LOG_DEBUG);
 }
 
 /* An idle connection has nothing to read: if its socket is readable, the
@@ -489,6 +494,23 @@ int bh_redis_ping(const char *user)
     if (r != NULL)
         freeReplyObject(r);
     return rc;
+}
+
+redisContext *bh_redis_subscriber_as(const char *user)
+{
+    redisContext *c;
+
+    if (find_pool(user) == NULL) {
+        bh_log(BH_LOG_ERROR, "platform", "redis: no such user \"%s\"",
+               bh_module_name_valid(user) ? user : "(invalid name)");
+        return NULL;
+    }
+    c = connect_as(user, BH_LOG_DEBUG); /* its owner says it once */
+    if (c != NULL && redisEnableKeepAlive(c) != REDIS_OK) {
+        redisFree(c);
+        c = NULL;
+    }
+    return c;
 }
 
 const char *bh_redis_breaker_state(const char *user)

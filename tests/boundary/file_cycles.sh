@@ -11,7 +11,7 @@ graph=$BH_SOURCE_DIR/scripts/file-graph
 # shellcheck disable=SC1091
 source "$BH_BUILD_DIR/fence/link-context.sh"
 read -r -a modules <<<"${BH_MODULES//;/ }"
-KNOWN_CYCLES=" auth billing notifications "
+KNOWN_CYCLES=" auth billing "
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Organizations and members end to end: creating and listing orgs, 404 for
-# non-members on every org path, 403 for members without the role, adding
-# by email (409 twice, 422 unknown), role changes and removals with the
-# last-owner rule (409), the seat limit from the plan (402), leaving, and
-# the membership cache following every change at once.
+# non-members on every org path, 403 for members without the role,
+# invitations by email that make a member only when the invitee accepts
+# (409 twice, 422 unknown, decline), role changes and removals with the
+# last-owner rule (409), the seat limit from the plan at invite and at
+# accept (402), leaving, and the membership cache following every change at
+# once.
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/api.sh"
 bh_start serve --no-workers
@@ -53,17 +55,44 @@ TOKEN=$O api GET /v1/orgs/not-a-uuid; is_problem 404 not_found
 TOKEN= api GET "/v1/orgs/$ORG"; expect 401
 pass "a non-member gets 404 on every org path (and so does a malformed org id); no token is 401"
 
-# ---------------------------------------------------------------- members
+# ---------------------------------------------------------------- members: invitations
 TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$A_EMAIL\",\"role\":\"admin\"}"; expect 201
-[ "$(jget .user_id)" = "$A_ID" ] && [ "$(jget .role)" = admin ] && [ "$(jget .email)" = "$A_EMAIL" ] &&
-    [ "$(jget .name)" != null ] || fail "add admin: $BODY"
+INV_A=$(jget .id)
+[ "$(jget .org.id)" = "$ORG" ] && [ "$(jget .org.name)" = Acme ] && [ "$(jget .role)" = admin ] &&
+    [ "$(jget .email)" = "$A_EMAIL" ] && [ "$(jget .status)" = pending ] &&
+    [ "$(jget .invited_by.id)" = "$O_ID" ] && [ "$(jget .expires_at)" != null ] || fail "invite admin: $BODY"
+[ "$(header Location)" = "/v1/me/invitations/$INV_A" ] || fail "Location: $(header Location)"
+TOKEN=$A api GET "/v1/orgs/$ORG"; is_problem 404 not_found
+TOKEN=$A api GET /v1/me/invitations; expect 200
+[ "$(jget '.data | length')" = 1 ] && [ "$(jget '.data[0].id')" = "$INV_A" ] || fail "invitations: $BODY"
+TOKEN=$X api GET /v1/me/invitations; expect 200
+[ "$(jget '.data | length')" = 0 ] || fail "someone else's invitations: $BODY"
+TOKEN=$X api POST "/v1/me/invitations/$INV_A/accept"; is_problem 404 not_found
+TOKEN=$X api POST "/v1/me/invitations/$INV_A/decline"; is_problem 404 not_found
+TOKEN=$A api POST /v1/me/invitations/not-a-uuid/accept; is_problem 404 not_found
+TOKEN=$A api POST "/v1/me/invitations/$INV_A/accept"; expect 200
+[ "$(jget .id)" = "$ORG" ] && [ "$(jget .role)" = admin ] || fail "accept: $BODY"
+TOKEN=$A api GET "/v1/orgs/$ORG"; expect 200
+TOKEN=$A api POST "/v1/me/invitations/$INV_A/accept"; is_problem 409 invitation_closed
+TOKEN=$A api GET /v1/me/invitations; [ "$(jget '.data | length')" = 0 ] || fail "answered: $BODY"
+pass "an invitation makes no member until the invitee accepts (200 with the org); nobody else sees or answers it (404)"
+
 TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"  ${M_EMAIL^^}\"}"; expect 201
 [ "$(jget .role)" = member ] || fail "default role: $BODY"
+INV_M=$(jget .id)
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$M_EMAIL\"}"; is_problem 409 already_invited
+TOKEN=$M api POST "/v1/me/invitations/$INV_M/decline"; expect 204
+TOKEN=$M api GET "/v1/orgs/$ORG"; is_problem 404 not_found
+TOKEN=$M api POST "/v1/me/invitations/$INV_M/accept"; is_problem 409 invitation_closed
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$M_EMAIL\"}"; expect 201
+TOKEN=$M api POST "/v1/me/invitations/$(jget .id)/accept"; expect 200
+pass "a declined invitation changes nothing and a new one may follow; a second pending one is 409 already_invited"
+
 TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$M_EMAIL\",\"role\":\"admin\"}"; is_problem 409 already_member
 TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$(fresh_email nobody)\"}"; is_problem 422 user_not_found
 [ "$(jget '.errors[0].field')" = email ] || fail "unknown email: $BODY"
 TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$P_EMAIL\",\"role\":\"boss\"}"; is_problem 422 validation_failed
-pass "owner adds existing users by email (201, member shape); twice is 409, unknown email 422, bad role 422"
+pass "inviting a member is 409 already_member, an unknown email 422, a bad role 422"
 
 TOKEN=$M api GET "/v1/orgs/$ORG"; expect 200
 [ "$(jget .role)" = member ] || fail "member view: $BODY"
@@ -117,9 +146,37 @@ TOKEN=$M api GET "/v1/orgs/$ORG"; is_problem 404 not_found
 TOKEN=$A api DELETE "/v1/orgs/$ORG/members/$M_ID"; is_problem 404 not_found
 pass "removing a member is 204 and takes effect at once (cache invalidated): the removed member gets 404"
 
+# Two members now: a pending invitation holds the third seat, so a fourth
+# invitation is refused at once; a seat taken meanwhile is refused at accept.
 TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$P_EMAIL\"}"; expect 201
-P_ID=$(jget .user_id)
+INV_P=$(jget .id)
+new_user late; L_EMAIL=$EMAIL
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$L_EMAIL\"}"; is_problem 402 plan_limit_exceeded
+[ "$(jget .usage)" = 3 ] || fail "pending invitations count as seats: $BODY"
+TOKEN=$O api GET "/v1/orgs/$ORG/invitations"; expect 200
+[ "$(jget '[.data[].id] | join(",")')" = "$INV_P" ] || fail "the org's pending invitations: $BODY"
+TOKEN=$X api GET "/v1/orgs/$ORG/invitations"; is_problem 404 not_found
+TOKEN=$X api DELETE "/v1/orgs/$ORG/invitations/$INV_P"; is_problem 404 not_found
+TOKEN=$O api DELETE "/v1/orgs/$ORG/invitations/$INV_P"; expect 204
+TOKEN=$O api DELETE "/v1/orgs/$ORG/invitations/$INV_P"; is_problem 404 not_found
 login "$P_EMAIL"; P=$TOKEN
+TOKEN=$P api POST "/v1/me/invitations/$INV_P/accept"; is_problem 409 invitation_closed
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$L_EMAIL\"}"; expect 201
+TOKEN=$O api DELETE "/v1/orgs/$ORG/invitations/$(jget .id)"; expect 204
+pass "admins list and revoke pending invitations (204, then 404); a revoked one cannot be accepted and frees its seat"
+
+TOKEN=$O api POST "/v1/orgs/$ORG/members" "{\"email\":\"$P_EMAIL\"}"; expect 201
+INV_P=$(jget .id)
+X_ID=$(TOKEN=$X api GET /v1/me; jget .id)
+psql "${DATABASE_URL:?}" -qAtX -v ON_ERROR_STOP=1 -c "SET ROLE bh_auth" \
+    -c "INSERT INTO auth.members (org_id, user_id, role) VALUES ('$ORG', '$X_ID', 'member')" >/dev/null
+login "$P_EMAIL"; P=$TOKEN P_ID=$USER_ID
+TOKEN=$P api POST "/v1/me/invitations/$INV_P/accept"; is_problem 402 plan_limit_exceeded
+psql "${DATABASE_URL:?}" -qAtX -v ON_ERROR_STOP=1 -c "SET ROLE bh_auth" \
+    -c "DELETE FROM auth.members WHERE org_id = '$ORG' AND user_id = '$X_ID'" >/dev/null
+TOKEN=$P api POST "/v1/me/invitations/$INV_P/accept"; expect 200
+pass "the seat limit holds at invite (pending invitations count) and again at accept: 402"
+
 TOKEN=$P api DELETE "/v1/orgs/$ORG/members/$P_ID"; expect 204
 TOKEN=$P api GET "/v1/orgs/$ORG"; is_problem 404 not_found
 pass "a freed seat can be filled again, and a member may leave on their own (204)"

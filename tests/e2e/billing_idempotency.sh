@@ -79,7 +79,7 @@ expect 200 "the same key in another organization"
 [ "$(charges "$ORG_ID")" = 1 ] || fail "the other org was not charged"
 pass "keys are scoped per organization"
 
-# --- in flight → 409; a transient failure releases the key ---------------------------
+# --- in flight → 409; an unknown outcome is an answer; a failure releases the key ---
 billing_owner inflight
 billing_card tok_timeout
 (
@@ -93,12 +93,23 @@ billing_put pro slow-1
 expect 409 "same key while the first is in flight"
 [ "$(jget .code)" = idempotency_request_in_progress ] || fail "code: $BODY"
 wait $SLOW
-[ "$(cat "$BH_TMP/slow.code")" = 503 ] || fail "the hanging charge answered $(cat "$BH_TMP/slow.code")"
-billing_card tok_visa
+[ "$(cat "$BH_TMP/slow.code")" = 202 ] || fail "the hanging charge answered $(cat "$BH_TMP/slow.code")"
 billing_put pro slow-1
-expect 200 "retry after a provider timeout with the same key"
+expect 202 "the same key after a charge of unknown outcome"
+[ "$(header Idempotent-Replayed)" = true ] || fail "a charge of unknown outcome was not replayed"
+[ "$(billing_sql "SELECT count(*) FROM billing.payment_attempts WHERE org_id = '$ORG_ID'")" = 1 ] ||
+    fail "the retry charged again"
+pass "a key in flight is 409; a provider timeout (202, outcome unknown) is stored and replayed"
+
+billing_owner provider-error
+billing_card tok_chargeDeclinedProcessingError
+billing_put pro err-1
+expect 503 "a provider error"
+billing_card tok_visa
+billing_put pro err-1
+expect 200 "retry after a provider error with the same key"
 [ "$(header Idempotent-Replayed)" = "" ] && [ "$(jget .plan_id)" = pro ] || fail "retry: $BODY"
-pass "a key in flight is 409; a provider timeout (503) releases it so the retry does the work"
+pass "a provider error (503, nothing taken) releases the key so the retry does the work"
 
 # --- keys expire after 24 h ------------------------------------------------------------
 TOKEN=$OWNER1 ORG_ID=$ORG1

@@ -142,6 +142,17 @@ billing_sub
 [ "$(jget .plan_id)" = pro ] && [ "$(jget .pending_plan_id)" = free ] || fail "after downgrade: $BODY"
 pass "a downgrade over the member limit is 409 with what must change; within it, it waits for the period end"
 
+# The organization now has 3 members, the free plan's limit: while the
+# downgrade is scheduled, a fourth is refused although pro allows 25.
+new_user billing-extra4 >/dev/null
+TOKEN=$OWNER api POST "/v1/orgs/$ORG/members" "{\"email\":\"$EMAIL\",\"role\":\"member\"}"
+expect 402 "a fourth member while a downgrade to a 3-member plan is scheduled"
+[ "$(jget .code)" = plan_limit_exceeded ] || fail "code: $BODY"
+TOKEN=$OWNER api GET "/v1/orgs/$ORG/usage"
+[ "$(jget .members.limit)" = 3 ] || fail "the member limit while a downgrade is scheduled: $BODY"
+TOKEN=$OWNER ORG_ID=$ORG
+pass "while a downgrade is scheduled, member adds count against the lower plan's seat limit"
+
 # --- cancel at period end --------------------------------------------------------
 billing_cancel k-cancel
 expect 200 "cancel"

@@ -31,18 +31,28 @@ sweep() {
 }
 epoch() { date -u -d "$1" +%s; }
 
-for who in renews dunned recovers downgrades cancels; do on_pro "$who"; done
+for who in renews dunned recovers downgrades cancels crowded; do on_pro "$who"; done
 as dunned; billing_card tok_chargeDeclined
 as recovers; billing_card tok_chargeDeclined
 as downgrades; billing_put free down-1; expect 200
 as cancels; billing_cancel cancel-1; expect 200
+# A downgrade scheduled within the seat limit, then members added past every
+# check (straight into the database): the renewal finds the organization
+# over the new plan's limit.
+as crowded; billing_put free down-2; expect 200
+billing_sql "INSERT INTO auth.users (id, email, name, password_hash)
+               SELECT gen_random_uuid(), 'crowd' || g || '-$ORG_ID@e.test', 'Crowd', 'x'
+                 FROM generate_series(1, 4) g;
+             INSERT INTO auth.members (org_id, user_id, role)
+               SELECT '$ORG_ID', id, 'member' FROM auth.users
+                WHERE email LIKE 'crowd_-$ORG_ID@e.test'" >/dev/null
 
 # Move every period end into the past: a month and a bit.
 as renews; billing_sub
 END1=$(epoch "$(jget .current_period_end)")
 M=$((END1 - $(date +%s) + 120))
 echo "$M" >"$CLOCK"
-for who in renews dunned recovers downgrades cancels; do sweep "$who"; done
+for who in renews dunned recovers downgrades cancels crowded; do sweep "$who"; done
 
 # --- a good card renews ------------------------------------------------------------------
 as renews; billing_sub
@@ -69,6 +79,15 @@ as cancels; billing_sub
 api GET "/v1/orgs/$ORG_ID/usage"
 [ "$(jget .tasks.limit)" = 50 ] && [ "$(jget .members.limit)" = 3 ] || fail "canceled limits: $BODY"
 pass "a scheduled downgrade moves to free at the period end; a cancellation ends it (free limits)"
+
+as crowded; billing_sub
+[ "$(jget .plan_id)" = free ] && [ "$(jget .pending_plan_id)" = null ] || fail "crowded downgrade: $BODY"
+[ "$(billing_sql "SELECT payload->'data'->>'reason' FROM platform.outbox
+    WHERE payload->>'type' = 'subscription.changed' AND payload->>'org_id' = '$ORG_ID'
+    ORDER BY seq DESC LIMIT 1")" = downgraded_over_seat_limit ] || fail "no downgraded_over_seat_limit"
+api GET "/v1/orgs/$ORG_ID/usage"
+[ "$(jget .members.limit)" = 3 ] || fail "limits after a crowded downgrade: $BODY"
+pass "a renewal re-checks a scheduled downgrade's seats: applied, members kept, said in the event"
 
 # --- a declined renewal goes past_due ---------------------------------------------------
 as dunned; billing_sub

@@ -18,10 +18,11 @@ for i in 1 2 3 4 5; do
     expect 201
 done
 TOKEN=$MEMBER
-# welcome + member.added + 5 assignments
+# welcome + member.invited + member.added + 5 assignments
 eventually 15 notif_has 5 task.assigned || fail "assignments did not arrive: $BODY"
 eventually 5 notif_has 1 member.added || fail "member.added did not arrive"
-[ "$(notif_count)" = 7 ] || fail "expected 7 notifications: $BODY"
+eventually 5 notif_has 1 member.invited || fail "member.invited did not arrive"
+[ "$(notif_count)" = 8 ] || fail "expected 8 notifications: $BODY"
 
 # --- pages -------------------------------------------------------------------
 ids=() cursor="" pages=0
@@ -36,13 +37,13 @@ while :; do
     cursor=$(jget '.next_cursor // empty')
     [ -n "$cursor" ] || break
 done
-[ "$pages" = 4 ] && [ "${#ids[@]}" = 7 ] || fail "$pages pages, ${#ids[@]} items"
-[ "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" = 7 ] || fail "an item appeared twice: ${ids[*]}"
+[ "$pages" = 4 ] && [ "${#ids[@]}" = 8 ] || fail "$pages pages, ${#ids[@]} items"
+[ "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" = 8 ] || fail "an item appeared twice: ${ids[*]}"
 api GET "/v1/me/notifications"
-# The oldest two (welcome, added to the org) come from events of different
-# aggregates, which workers may handle in either order.
+# The oldest three (welcome, invited to and added to the org) come from
+# events of two aggregates, which workers may handle in either order.
 [ "$(jget '.data[0].type')" = task.assigned ] &&
-  [ "$(jget '[.data[-2:][].type] | sort | join(",")')" = member.added,user.signed_up ] ||
+  [ "$(jget '[.data[-3:][].type] | sort | join(",")')" = member.added,member.invited,user.signed_up ] ||
   fail "not newest first: $BODY"
 [ "$(jget '.data[0] | keys | sort | join(",")')" = "body,created_at,data,id,read_at,title,type" ] ||
   fail "notification shape: $(jget '.data[0]')"
@@ -59,12 +60,12 @@ pass "bad query parameters are 422 and no token is 401"
 
 # --- read, read-all -----------------------------------------------------------
 first=${ids[0]}
-[ "$(notif_count unread=true)" = 7 ] || fail "unread before: $BODY"
+[ "$(notif_count unread=true)" = 8 ] || fail "unread before: $BODY"
 api POST "/v1/me/notifications/$first/read"
 expect 204 "mark one read"
 api POST "/v1/me/notifications/$first/read"
 expect 204 "mark it read again"
-[ "$(notif_count unread=true)" = 6 ] || fail "unread after one read: $BODY"
+[ "$(notif_count unread=true)" = 7 ] || fail "unread after one read: $BODY"
 api GET "/v1/me/notifications?limit=100"
 [ "$(jq -r --arg id "$first" '.data[] | select(.id == $id) | .read_at' <<<"$BODY")" != null ] ||
   fail "read_at not set: $BODY"
@@ -72,7 +73,7 @@ pass "marking one notification read sets read_at and drops it from ?unread=true"
 
 TOKEN=$OWNER api POST "/v1/me/notifications/$first/read"
 expect 404 "another user's notification"
-[ "$(notif_count unread=true)" = 6 ] || fail "another user marked it"
+[ "$(notif_count unread=true)" = 7 ] || fail "another user marked it"
 api POST "/v1/me/notifications/00000000-0000-0000-0000-000000000000/read"
 expect 404 "no such notification"
 api POST "/v1/me/notifications/not-a-uuid/read"
@@ -83,18 +84,18 @@ pass "another user's notification id is 404"
 
 api POST /v1/me/notifications/read-all
 expect 204 "read-all"
-[ "$(header Notifications-Marked)" = 6 ] || fail "Notifications-Marked: $(header Notifications-Marked)"
+[ "$(header Notifications-Marked)" = 7 ] || fail "Notifications-Marked: $(header Notifications-Marked)"
 api POST /v1/me/notifications/read-all
 [ "$STATUS" = 204 ] && [ "$(header Notifications-Marked)" = 0 ] || fail "second read-all: $STATUS"
 [ "$(notif_count unread=true)" = 0 ] || fail "unread after read-all: $BODY"
-[ "$(notif_count)" = 7 ] || fail "read-all lost notifications: $BODY"
+[ "$(notif_count)" = 8 ] || fail "read-all lost notifications: $BODY"
 pass "read-all answers 204 with the count in Notifications-Marked"
 
 # --- preferences --------------------------------------------------------------
 api GET /v1/me/notification-preferences
 expect 200
 [ "$(jget '[.preferences[][]] | all')" = true ] || fail "defaults are not all on: $BODY"
-[ "$(jget '.preferences | keys | length')" = 7 ] || fail "types: $BODY"
+[ "$(jget '.preferences | keys | length')" = 8 ] || fail "types: $BODY"
 api PUT /v1/me/notification-preferences '{"preferences":{"task.assigned":{"email":false}}}'
 expect 200 "PUT preferences"
 [ "$(jget '.preferences["task.assigned"].email')" = false ] &&

@@ -11,7 +11,8 @@ source "$BH_SOURCE_DIR/tests/lib/notifications.sh"
 # with two server threads and a fast heartbeat.
 bh_start
 API1=$BH_URL
-NOTIFICATIONS_STREAM_HEARTBEAT_MS=300 BULKHEAD_HTTP_THREADS=2 bh_start serve --no-workers
+NOTIFICATIONS_STREAM_HEARTBEAT_MS=300 NOTIFICATIONS_STREAMS_PER_USER=20 BULKHEAD_HTTP_THREADS=2 \
+    bh_start serve --no-workers
 API2=$BH_URL
 
 BH_URL=$API1

@@ -38,8 +38,14 @@ for _ in $(seq 1 5); do
     [ "$ms" -gt "$slowest" ] && slowest=$ms
 done
 wait "${pids[@]}"
+# Each is 202 (it reached the provider, which did not answer in time: the
+# outcome is unknown) or 503 (it waited longer than the budget for one of the
+# pool's two threads).
 for i in 0 1 2 3 4 5; do
-    [ "$(cat "$BH_TMP/put$i")" = 503 ] || fail "plan change $i answered $(cat "$BH_TMP/put$i"), not 503"
+    case "$(cat "$BH_TMP/put$i")" in
+    202 | 503) ;;
+    *) fail "plan change $i answered $(cat "$BH_TMP/put$i"), not 202 or 503" ;;
+    esac
 done
 [ "$slowest" -lt 500 ] || fail "/health/live took $slowest ms behind the hanging provider calls"
-pass "six plan changes hang on the provider (503 each); meanwhile /health/live answers within $slowest ms"
+pass "six plan changes hang on the provider (202 or 503 each); meanwhile /health/live answers within $slowest ms"

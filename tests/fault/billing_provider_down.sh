@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The payment provider goes down (its calls hang past the time budget): each
-# call gives up at the budget, and after three failures the breaker opens, so
+# call gives up at the budget (202: the outcome is unknown, settled later),
+# and after three failures the breaker opens, so
 # plan changes fail fast with 503 + Retry-After and write nothing, while
 # reads keep working; after the cool-down one trial call closes it again.
 # A provider error (not a hang) is a 503 too, with the invoice voided.
@@ -19,23 +20,26 @@ billing_owner healthy
 OK_TOKEN=$TOKEN OK_ORG=$ORG_ID
 
 # --- the time budget -------------------------------------------------------------
-billing_owner hangs
-HANG_TOKEN=$TOKEN HANG_ORG=$ORG_ID
-billing_card tok_timeout
+# Three organizations whose cards hang: each charge gives up at the budget
+# and answers 202 (outcome unknown: tests/fault/billing_payment_timeout.sh
+# follows one to its end); three timeouts in a row open the breaker.
 for i in 1 2 3; do
+    billing_owner "hangs-$i"
+    billing_card tok_timeout
+    HANG_TOKENS[$i]=$TOKEN HANG_ORGS[$i]=$ORG_ID
+done
+for i in 1 2 3; do
+    TOKEN=${HANG_TOKENS[$i]} ORG_ID=${HANG_ORGS[$i]}
     t0=$(ms)
     billing_put pro "hang-$i"
     took=$(($(ms) - t0))
-    expect 503 "charge that hangs ($i)"
-    [ "$(jget .code)" = payment_provider_unavailable ] || fail "code: $BODY"
-    [ -n "$(header Retry-After)" ] || fail "no Retry-After"
+    expect 202 "charge that hangs ($i)"
+    [ "$(jget .change)" = pending ] || fail "change: $BODY"
+    [ "$(jget .plan_id)" = free ] || fail "the plan moved before the charge settled: $BODY"
+    [ "$(jget .invoice.status)" = open ] || fail "invoice of an unknown charge: $BODY"
     [ "$took" -lt 1300 ] || fail "the caller waited ${took} ms for a 400 ms budget"
 done
-billing_sub
-[ "$(jget .plan_id)" = free ] || fail "a timed-out upgrade changed the plan: $BODY"
-billing_invoices
-[ "$(jget '[.data[].status] | unique | join(",")')" = void ] || fail "timed-out invoices: $BODY"
-pass "a hanging provider costs the 400 ms budget, answers 503 + Retry-After, and voids the invoice"
+pass "a hanging provider costs the 400 ms budget and answers 202, the invoice open"
 
 # --- open: fail fast, write nothing ----------------------------------------------------
 t0=$(ms)
@@ -49,8 +53,8 @@ curl -fsS "$BH_URL/metrics" >"$BH_TMP/metrics"
 grep -q '^bulkhead_billing_provider_breaker_state{state="open"} 1' "$BH_TMP/metrics" ||
     fail "/metrics does not show the open breaker"
 billing_invoices
-[ "$(jget '.data | length')" = 3 ] || fail "the refused upgrade wrote an invoice: $BODY"
-[ "$(billing_sql "SELECT count(*) FROM billing.payment_attempts WHERE org_id = '$ORG_ID'")" = 3 ] ||
+[ "$(jget '.data | length')" = 1 ] || fail "the refused upgrade wrote an invoice: $BODY"
+[ "$(billing_sql "SELECT count(*) FROM billing.payment_attempts WHERE org_id = '$ORG_ID'")" = 1 ] ||
     fail "the refused upgrade recorded an attempt"
 TOKEN=$OK_TOKEN api POST "/v1/orgs/$OK_ORG/payment-method" '{"token":"tok_visa"}'
 expect 503 "storing a card while the breaker is open"

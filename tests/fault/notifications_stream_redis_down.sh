@@ -45,7 +45,8 @@ assign() {
 # --- the subscriber connection is dropped ---------------------------------------
 stream_open first
 assign "Before the drop"
-eventually 10 has_frames first 1 || fail "no live frame"
+# The member.added notification may still be on its way: wait for this one.
+eventually 10 grep -q 'Before the drop' "$BH_TMP/first.sse" || fail "no live frame"
 last=$(sed -n 's/^id: //p' "$BH_TMP/first.sse" | tail -1)
 rcli CLIENT KILL USER notifications >/dev/null
 eventually 10 ended "$STREAM_PID" || fail "the open stream was not ended when its subscriber dropped"

@@ -13,6 +13,15 @@ for i in $(seq 1 $n); do
         "$BH_URL/v1/auth/login" >"$BH_TMP/status.$i" 2>"$BH_TMP/err.$i" &
     pids[$i]=$!
 done
+# Signal only once every login is on an accepted connection: a connection
+# still in the kernel's backlog when the listener closes is refused, which
+# says nothing about draining. On a loaded machine that can take a while.
+for _ in $(seq 1 200); do
+    # -p names the owning process only once the server has accepted it
+    est=$(ss -Htnp state established "( sport = :$BH_PORT )" | grep -c "pid=$BH_PID," || true)
+    [ "$est" -ge "$n" ] && break
+    sleep 0.02
+done
 sleep 0.05
 kill -TERM "$BH_PID"
 for i in $(seq 1 $n); do

@@ -7,13 +7,23 @@
 #   fresh_email [PREFIX]      prints an address no other test uses
 #   new_user [PREFIX]         signup with a fresh address (and a name)
 #   new_org NAME              creates an org as $TOKEN; exports NEW_ORG_ID
-#   add_member ORG EMAIL ROLE adds an existing user as $TOKEN (expects 201)
+#   invite ORG EMAIL [ROLE]   invites an existing user as $TOKEN (expects 201);
+#                             exports INVITATION_ID
+#   accept_invitation ID [TOKEN]  accepts as TOKEN (default $TOKEN; expects 200)
+#   invite_and_accept ORG EMAIL [ROLE]  both: the invitee answers with the
+#                             token their signup or last login here got (or
+#                             logs in again with $BH_TEST_PASSWORD)
+#   add_member ORG EMAIL ROLE the same as invite_and_accept
 #
 # Argon2 makes each signup and login cost ~0.1 s of CPU: create the few
 # users a test needs, not hundreds.
 
 # Twelve characters or more, as signup requires.
 BH_TEST_PASSWORD=${BH_TEST_PASSWORD:-"correct horse battery staple"}
+
+# The last access token each address got from signup or login in this shell,
+# so that a helper can act as an invitee without logging in again.
+declare -gA BH_TOKEN_OF
 
 fresh_email() {
     printf '%s-%s-%s@example.test' "${1:-user}" "$(date +%s%N)" "$RANDOM"
@@ -37,6 +47,7 @@ signup() {
     USER_ID=$(jget .user.id)
     ORG_ID=$(jget .org.id)
     EMAIL=$(jget .user.email)
+    BH_TOKEN_OF[$EMAIL]=$TOKEN
 }
 
 login() {
@@ -53,6 +64,7 @@ login() {
     REFRESH=$(jget .refresh_token)
     USER_ID=$(jget .user.id)
     EMAIL=$(jget .user.email)
+    BH_TOKEN_OF[$EMAIL]=$TOKEN
 }
 
 new_user() {
@@ -66,7 +78,33 @@ new_org() {
     NEW_ORG_ID=$(jget .id)
 }
 
-add_member() {
+invite() {
     api POST "/v1/orgs/$1/members" "{\"email\":$(_json_str "$2"),\"role\":$(_json_str "${3:-member}")}"
-    [ "$STATUS" = 201 ] || fail "add $2 to $1: expected 201, got $STATUS: $BODY"
+    [ "$STATUS" = 201 ] || fail "invite $2 to $1: expected 201, got $STATUS: $BODY"
+    export INVITATION_ID
+    INVITATION_ID=$(jget .id)
 }
+
+accept_invitation() {
+    TOKEN=${2:-$TOKEN} api POST "/v1/me/invitations/$1/accept"
+    [ "$STATUS" = 200 ] || fail "accept invitation $1: expected 200, got $STATUS: $BODY"
+}
+
+invite_and_accept() {
+    local org=$1 email=$2 role=${3:-member} invitee
+    invite "$org" "$email" "$role"
+    email=$(jget .email) # as auth normalised it
+    invitee=${BH_TOKEN_OF[$email]:-}
+    if [ -n "$invitee" ]; then
+        TOKEN=$invitee api POST "/v1/me/invitations/$INVITATION_ID/accept"
+        [ "$STATUS" = 401 ] || { [ "$STATUS" = 200 ] || fail "accept as $email: $STATUS $BODY"; return 0; }
+    fi
+    # No token of theirs here (or it was revoked): log in as them, in a
+    # subshell so that the caller's TOKEN and USER_ID stay.
+    invitee=$(login "$email" >/dev/null && printf '%s' "$TOKEN") || fail "log in as $email"
+    BH_TOKEN_OF[$email]=$invitee
+    accept_invitation "$INVITATION_ID" "$invitee"
+}
+
+# Adding a member is an invitation the invitee accepts.
+add_member() { invite_and_accept "$@"; }

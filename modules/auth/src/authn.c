@@ -308,6 +308,33 @@ const struct auth__claims *auth__request_claims(struct bh_req *req)
     return ctx ? &ctx->claims : NULL;
 }
 
+/* ------------------------------------------------------------ long replies */
+
+int auth_request_session(struct bh_req *req, struct auth_session *out)
+{
+    const struct req_auth *ctx = bh_req_principal(req);
+    if (!ctx || !ctx->revocation_checked)
+        return BH_EUNAUTH;
+    out->user_id = ctx->claims.sub;
+    out->session_id = ctx->claims.sid;
+    out->token_id = ctx->claims.jti;
+    out->expires_at = ctx->claims.exp;
+    return 0;
+}
+
+int auth_session_check(const struct auth_session *s)
+{
+    if ((int64_t)time(NULL) >= s->expires_at)
+        return BH_EUNAUTH;
+    struct req_auth ctx = {
+        .claims = {.sub = s->user_id,
+                   .sid = s->session_id,
+                   .jti = s->token_id,
+                   .exp = (long)s->expires_at},
+    };
+    return check_state(&ctx, NULL, NULL);
+}
+
 /* ------------------------------------------------------------ lookups */
 
 int auth_user_profile(const bh_uuid *user_id, struct auth_profile *out)

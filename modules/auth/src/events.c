@@ -7,8 +7,9 @@
 #include "platform/err.h"
 #include "platform/events.h"
 
-const char *const auth__emits[] = {"user.signed_up", "org.created",         "member.added",
-                                   "member.removed", "member.role_changed", NULL};
+const char *const auth__emits[] = {
+    "user.signed_up",      "org.created", "member.invited", "member.added", "member.removed",
+    "member.role_changed", NULL};
 
 static int publish(struct bh_tx *tx, const char *type, const bh_uuid *org, const bh_uuid *actor,
                    const bh_uuid *aggregate, json_t *data)
@@ -33,6 +34,17 @@ int auth__emit_org_created(struct bh_tx *tx, const struct auth__org *org, const 
     json_t *data = json_pack("{s:s, s:s, s:s}", "org_id", org->id.str, "name", org->name,
                              "owner_id", owner->str);
     return publish(tx, "org.created", &org->id, owner, &org->id, data);
+}
+
+/* For notifications, which asks the invitee. Ordered per organization like
+ * the membership events. */
+int auth__emit_invited(struct bh_tx *tx, const struct auth__invitation *inv)
+{
+    json_t *data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "invitation_id", inv->id.str,
+                             "org_id", inv->org_id.str, "org_name", inv->org_name, "user_id",
+                             inv->user_id.str, "role", auth_role_name(inv->role), "invited_by",
+                             inv->invited_by.str, "expires_at", inv->expires_at);
+    return publish(tx, "member.invited", &inv->org_id, &inv->invited_by, &inv->org_id, data);
 }
 
 int auth__emit_member(struct bh_tx *tx, const char *type, const bh_uuid *org_id,

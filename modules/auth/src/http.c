@@ -34,6 +34,17 @@ static json_t *member_json(const struct auth__member *m)
                      m->name, "role", auth_role_name(m->role));
 }
 
+static json_t *invitation_json(const struct auth__invitation *v)
+{
+    json_t *by = bh_uuid_is_nil(&v->invited_by)
+                     ? json_null()
+                     : json_pack("{s:s, s:s}", "id", v->invited_by.str, "name", v->invited_by_name);
+    return json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:o, s:s, s:s, s:s}", "id", v->id.str, "org",
+                     "id", v->org_id.str, "name", v->org_name, "email", v->email, "role",
+                     auth_role_name(v->role), "invited_by", by, "status", v->status, "created_at",
+                     v->created_at, "expires_at", v->expires_at);
+}
+
 static json_t *tokens_json(const struct auth__tokens *t)
 {
     return json_pack("{s:s, s:s, s:s, s:i}", "access_token", t->access_token, "refresh_token",
@@ -91,7 +102,7 @@ static int signup(struct bh_req *req)
     const struct bh_json_field fields[] = {
         BH_JSON_STRING("email", &email, 1, 320, true),
         BH_JSON_STRING("password", &password, 12, 128, true),
-        BH_JSON_STRING("name", &name, 1, 100, true),
+        BH_JSON_LINE("name", &name, 1, 100, true),
         {0},
     };
     bh_json_read(req, bh_req_json(req), fields);
@@ -252,7 +263,7 @@ static int me_patch(struct bh_req *req)
     int rc = auth_authenticate(req, &p);
     if (rc != 0)
         return rc;
-    const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, false), {0}};
+    const struct bh_json_field fields[] = {BH_JSON_LINE("name", &name, 1, 100, false), {0}};
     bh_json_read(req, bh_req_json(req), fields);
     name_ok(req, "name", name);
     if (bh_req_has_field_errors(req))
@@ -316,7 +327,7 @@ static int orgs_create(struct bh_req *req)
     int rc = auth_authenticate(req, &p);
     if (rc != 0)
         return rc;
-    const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, true), {0}};
+    const struct bh_json_field fields[] = {BH_JSON_LINE("name", &name, 1, 100, true), {0}};
     bh_json_read(req, bh_req_json(req), fields);
     name_ok(req, "name", name);
     if (bh_req_has_field_errors(req))
@@ -415,14 +426,119 @@ static int members_add(struct bh_req *req)
         bh_req_field_error(req, "email", "must be a valid email address");
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
-    struct auth__member m;
+    struct auth__invitation inv;
     struct auth__refusal why = {0};
-    rc = auth__member_add(p, norm, role, &m, &why);
+    rc = auth__invite(p, norm, role, &inv, &why);
     if (rc == BH_EUNPROCESSABLE) /* no such user: a field error on email */
         bh_req_field_error(req, "email", "no user has this email");
     if (rc != 0)
         return reply_refusal(req, rc, &why);
-    return bh_reply_json(req, 201, member_json(&m));
+    char location[96];
+    snprintf(location, sizeof location, "/v1/me/invitations/%s", inv.id.str);
+    bh_reply_header(req, "Location", location);
+    return bh_reply_json(req, 201, invitation_json(&inv));
+}
+
+/* ------------------------------------------------------------ invitations (the org's side) */
+
+static int org_invitations_list(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    struct auth__invitation *v = NULL;
+    int n = 0;
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_ADMIN, &p);
+    if (rc != 0)
+        return rc;
+    rc = auth__repo_invitations_pending(bh_req_arena(req), NULL, &p->org_id, AUTH__INVITATIONS_MAX,
+                                        &v, &n);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, invitation_json(&v[i]));
+    return bh_reply_json(req, 200, json_pack("{s:o}", "data", data));
+}
+
+/* A pending invitation holds a seat until it is answered, expires or is
+ * revoked here. */
+static int org_invitation_revoke(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    bh_uuid id;
+    int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_ADMIN, &p);
+    if (rc != 0)
+        return rc;
+    const char *raw = bh_req_param(req, "id");
+    if (!raw || !bh_uuid_parse(raw, &id))
+        return BH_ENOTFOUND;
+    if (no_body(req) != 0)
+        return bh_reply_field_errors(req);
+    rc = auth__repo_invitation_revoke(&p->org_id, &id);
+    return rc != 0 ? rc : bh_reply_empty(req, 204);
+}
+
+/* ------------------------------------------------------------ invitations (the invitee's side) */
+
+static int invitations_list(struct bh_req *req)
+{
+    const struct auth_principal *me;
+    struct auth__invitation *v = NULL;
+    int n = 0;
+    int rc = auth_authenticate(req, &me);
+    if (rc != 0)
+        return rc;
+    rc = auth__repo_invitations_pending(bh_req_arena(req), &me->user_id, NULL,
+                                        AUTH__INVITATIONS_MAX, &v, &n);
+    if (rc != 0)
+        return rc;
+    json_t *data = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(data, invitation_json(&v[i]));
+    return bh_reply_json(req, 200, json_pack("{s:o}", "data", data));
+}
+
+/* The {id} path parameter; an unparsable id is simply not an invitation. */
+static bool invitation_id(struct bh_req *req, bh_uuid *out)
+{
+    const char *id = bh_req_param(req, "id");
+    return id && bh_uuid_parse(id, out);
+}
+
+static int invitation_accept(struct bh_req *req)
+{
+    const struct auth_principal *me;
+    bh_uuid id, org_id;
+    int rc = auth_authenticate(req, &me);
+    if (rc != 0)
+        return rc;
+    if (!invitation_id(req, &id))
+        return BH_ENOTFOUND;
+    if (no_body(req) != 0)
+        return bh_reply_field_errors(req);
+    struct auth__refusal why = {0};
+    rc = auth__invitation_accept(&me->user_id, &id, &org_id, &why);
+    if (rc != 0)
+        return reply_refusal(req, rc, &why);
+    struct auth__org org;
+    if ((rc = auth__repo_org_get(&org_id, &me->user_id, &org)) != 0)
+        return rc;
+    return bh_reply_json(req, 200, org_json(&org));
+}
+
+static int invitation_decline(struct bh_req *req)
+{
+    const struct auth_principal *me;
+    bh_uuid id;
+    int rc = auth_authenticate(req, &me);
+    if (rc != 0)
+        return rc;
+    if (!invitation_id(req, &id))
+        return BH_ENOTFOUND;
+    if (no_body(req) != 0)
+        return bh_reply_field_errors(req);
+    struct auth__refusal why = {0};
+    rc = auth__invitation_decline(&me->user_id, &id, &why);
+    return rc != 0 ? reply_refusal(req, rc, &why) : bh_reply_empty(req, 204);
 }
 
 /* The {user} path parameter; an unparsable id is simply not a member. */
@@ -494,4 +610,9 @@ const struct bh_route auth__routes[] = {
     {"POST", "/v1/orgs/{org}/members", members_add, 0},
     {"PATCH", "/v1/orgs/{org}/members/{user}", members_update, 0},
     {"DELETE", "/v1/orgs/{org}/members/{user}", members_remove, 0},
+    {"GET", "/v1/orgs/{org}/invitations", org_invitations_list, 0},
+    {"DELETE", "/v1/orgs/{org}/invitations/{id}", org_invitation_revoke, 0},
+    {"GET", "/v1/me/invitations", invitations_list, 0},
+    {"POST", "/v1/me/invitations/{id}/accept", invitation_accept, 0},
+    {"POST", "/v1/me/invitations/{id}/decline", invitation_decline, 0},
 };

@@ -170,6 +170,24 @@ struct auth__member {
     enum auth_role role;
 };
 
+/* An invitation to join an organization (auth.invitations). */
+struct auth__invitation {
+    bh_uuid id;
+    bh_uuid org_id;
+    char org_name[AUTH__NAME_MAX];
+    bh_uuid user_id; /* the invitee */
+    char email[AUTH__EMAIL_MAX];
+    enum auth_role role;
+    bh_uuid invited_by; /* nil when that user is gone */
+    char invited_by_name[AUTH__NAME_MAX];
+    char status[16]; /* pending, accepted, declined, revoked */
+    char created_at[AUTH__TS_LEN];
+    char expires_at[AUTH__TS_LEN];
+    bool expired; /* pending past expires_at: counts for nothing */
+};
+/* How long an invitation may wait for its answer. */
+enum { AUTH__INVITATION_TTL_S = 7 * 86400, AUTH__INVITATIONS_MAX = 100 };
+
 /* A refresh token row, locked (FOR UPDATE) by auth__repo_refresh_lock. */
 struct auth__refresh_row {
     bh_uuid session_id;
@@ -214,6 +232,27 @@ int auth__repo_members_list(struct bh_arena *a, const bh_uuid *org_id, const cha
 int auth__repo_members_each(const bh_uuid *org_id, enum auth_role min_role, auth_member_fn fn,
                             void *arg);
 
+/* A new pending invitation (renewing an expired one); BH_ECONFLICT when a
+ * live pending one for this org and user exists. */
+int auth__repo_invitation_insert(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid *user_id,
+                                 enum auth_role role, const bh_uuid *invited_by, int ttl_s,
+                                 bh_uuid *id_out);
+/* The invitation id of user_id (FOR UPDATE when lock); BH_ENOTFOUND when
+ * it is not theirs. */
+int auth__repo_invitation_get(struct bh_tx *tx, const bh_uuid *id, const bh_uuid *user_id,
+                              bool lock, struct auth__invitation *out);
+/* Live pending invitations, newest first, at most limit: user_id's, or
+ * (user_id NULL) org_id's. */
+int auth__repo_invitations_pending(struct bh_arena *a, const bh_uuid *user_id,
+                                   const bh_uuid *org_id, int limit, struct auth__invitation **out,
+                                   int *n);
+/* Revokes a pending invitation of org_id; BH_ENOTFOUND when there is none. */
+int auth__repo_invitation_revoke(const bh_uuid *org_id, const bh_uuid *id);
+/* Live pending invitations of org_id: seats they would take. */
+int auth__repo_invitations_pending_count(struct bh_tx *tx, const bh_uuid *org_id, int64_t *n);
+/* Marks a pending invitation accepted or declined. */
+int auth__repo_invitation_decide(struct bh_tx *tx, const bh_uuid *id, bool accepted);
+
 int auth__repo_session_insert(struct bh_tx *tx, const bh_uuid *user_id, const char *client_addr,
                               const char *user_agent, bh_uuid *sid_out);
 int auth__repo_refresh_insert(struct bh_tx *tx, const char *hash, const bh_uuid *sid, int ttl_s);
@@ -241,6 +280,7 @@ int auth__repo_purge(int *deleted);
 
 int auth__emit_signed_up(struct bh_tx *tx, const struct auth__user *u, const bh_uuid *org_id);
 int auth__emit_org_created(struct bh_tx *tx, const struct auth__org *org, const bh_uuid *owner);
+int auth__emit_invited(struct bh_tx *tx, const struct auth__invitation *inv);
 int auth__emit_member(struct bh_tx *tx, const char *type, const bh_uuid *org_id,
                       const char *org_name, const bh_uuid *actor, const bh_uuid *user_id,
                       enum auth_role role, enum auth_role previous);
@@ -287,8 +327,15 @@ struct auth__refusal {
     const char *detail;   /* static */
     int64_t limit, usage; /* for plan_limit_exceeded */
 };
-int auth__member_add(const struct auth_principal *p, const char *email, enum auth_role role,
-                     struct auth__member *out, struct auth__refusal *why);
+/* Invites the user with email into p's org (member.invited); nothing about
+ * the membership changes until they accept. */
+int auth__invite(const struct auth_principal *p, const char *email, enum auth_role role,
+                 struct auth__invitation *out, struct auth__refusal *why);
+/* The invitee's answer: accepting makes the membership (member.added, with
+ * the inviter as its actor); declining only records the answer. */
+int auth__invitation_accept(const bh_uuid *user_id, const bh_uuid *id, bh_uuid *org_out,
+                            struct auth__refusal *why);
+int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct auth__refusal *why);
 int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, enum auth_role role,
                         struct auth__member *out, struct auth__refusal *why);
 int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
@@ -304,7 +351,7 @@ int auth__call_seat_check(struct bh_tx *tx, const bh_uuid *org_id, int64_t curre
 
 /* ------------------------------------------------------------ HTTP (http.c) */
 
-enum { AUTH__N_ROUTES = 15 };
+enum { AUTH__N_ROUTES = 20 };
 extern const struct bh_route auth__routes[AUTH__N_ROUTES];
 
 #endif

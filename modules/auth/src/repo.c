@@ -61,6 +61,42 @@ static const char SQL_MEMBERS_AT_LEAST[] =
     "select user_id, role from auth.members where org_id = $1 and "
     "(case role when 'owner' then 3 when 'admin' then 2 else 1 end) >= $2::int order by user_id";
 
+/* Invitations. A pending invitation past its expires_at counts for nothing:
+ * a new one for the same org and user takes its place. */
+#define INVITATION_COLUMNS                                                                         \
+    "i.id, i.org_id, o.name, i.user_id, u.email, i.role, i.invited_by, coalesce(b.name, ''), "     \
+    "i.status, " TS("i.created_at") ", " TS("i.expires_at") ", i.expires_at <= now()"
+#define INVITATION_FROM                                                                            \
+    " from auth.invitations i join auth.orgs o on o.id = i.org_id "                                \
+    "join auth.users u on u.id = i.user_id left join auth.users b on b.id = i.invited_by "
+static const char SQL_INVITATION_INSERT[] =
+    "insert into auth.invitations as i (id, org_id, user_id, role, invited_by, expires_at) "
+    "values ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::int)) "
+    "on conflict (org_id, user_id) where status = 'pending' do update set id = excluded.id, "
+    "role = excluded.role, invited_by = excluded.invited_by, created_at = now(), "
+    "expires_at = excluded.expires_at where i.expires_at <= now() returning i.id";
+static const char SQL_INVITATION_GET[] =
+    "select " INVITATION_COLUMNS INVITATION_FROM "where i.id = $1 and i.user_id = $2";
+static const char SQL_INVITATION_LOCK[] = "select " INVITATION_COLUMNS INVITATION_FROM
+                                          "where i.id = $1 and i.user_id = $2 for update of i";
+static const char SQL_INVITATIONS_PENDING_OF_USER[] =
+    "select " INVITATION_COLUMNS INVITATION_FROM
+    "where i.user_id = $1 and i.status = 'pending' and i.expires_at > now() "
+    "order by i.created_at desc, i.id desc limit $2";
+static const char SQL_INVITATIONS_PENDING_OF_ORG[] =
+    "select " INVITATION_COLUMNS INVITATION_FROM
+    "where i.org_id = $1 and i.status = 'pending' and i.expires_at > now() "
+    "order by i.created_at desc, i.id desc limit $2";
+static const char SQL_INVITATION_REVOKE[] =
+    "update auth.invitations set status = 'revoked', decided_at = now() "
+    "where id = $1 and org_id = $2 and status = 'pending'";
+static const char SQL_INVITATIONS_PENDING_COUNT[] =
+    "select count(*) from auth.invitations where org_id = $1 and status = 'pending' "
+    "and expires_at > now()";
+static const char SQL_INVITATION_DECIDE[] =
+    "update auth.invitations set status = $2, decided_at = now() where id = $1 "
+    "and status = 'pending'";
+
 static const char SQL_SESSION_INSERT[] =
     "insert into auth.sessions (id, user_id, client_addr, user_agent) values ($1, $2, $3, $4)";
 static const char SQL_REFRESH_INSERT[] =
@@ -419,6 +455,114 @@ int auth__repo_members_each(const bh_uuid *org_id, enum auth_role min_role, auth
 }
 
 /* ------------------------------------------------------------ sessions */
+
+/* ------------------------------------------------------------ invitations */
+
+static void read_invitation(const PGresult *r, int row, struct auth__invitation *v)
+{
+    uuid_at(r, row, 0, &v->id);
+    uuid_at(r, row, 1, &v->org_id);
+    copy(v->org_name, sizeof v->org_name, bh_pg_str(r, row, 2));
+    uuid_at(r, row, 3, &v->user_id);
+    copy(v->email, sizeof v->email, bh_pg_str(r, row, 4));
+    v->role = auth__role_parse(bh_pg_str(r, row, 5));
+    uuid_at(r, row, 6, &v->invited_by);
+    copy(v->invited_by_name, sizeof v->invited_by_name, bh_pg_str(r, row, 7));
+    copy(v->status, sizeof v->status, bh_pg_str(r, row, 8));
+    copy(v->created_at, sizeof v->created_at, bh_pg_str(r, row, 9));
+    copy(v->expires_at, sizeof v->expires_at, bh_pg_str(r, row, 10));
+    v->expired = strcmp(bh_pg_str(r, row, 11), "t") == 0;
+}
+
+int auth__repo_invitation_insert(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid *user_id,
+                                 enum auth_role role, const bh_uuid *invited_by, int ttl_s,
+                                 bh_uuid *id_out)
+{
+    PGresult *r = NULL;
+    bh_uuid id = bh_uuid_v7();
+    char ttl[16];
+    snprintf(ttl, sizeof ttl, "%d", ttl_s);
+    const char *p[] = {id.str,          org_id->str, user_id->str, auth_role_name(role),
+                       invited_by->str, ttl};
+    int rc = bh_tx_query(tx, &r, SQL_INVITATION_INSERT, 6, p);
+    if (rc != 0)
+        return rc;
+    /* No row: a pending invitation that has not expired is in the way. */
+    rc = PQntuples(r) == 1 ? 0 : BH_ECONFLICT;
+    if (rc == 0)
+        uuid_at(r, 0, 0, id_out);
+    PQclear(r);
+    return rc;
+}
+
+int auth__repo_invitation_get(struct bh_tx *tx, const bh_uuid *id, const bh_uuid *user_id,
+                              bool lock, struct auth__invitation *out)
+{
+    PGresult *r = NULL;
+    const char *p[] = {id->str, user_id->str};
+    int rc = run(tx, &r, lock ? SQL_INVITATION_LOCK : SQL_INVITATION_GET, 2, p);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 1)
+        read_invitation(r, 0, out);
+    else
+        rc = BH_ENOTFOUND;
+    PQclear(r);
+    return rc;
+}
+
+int auth__repo_invitations_pending(struct bh_arena *a, const bh_uuid *user_id,
+                                   const bh_uuid *org_id, int limit, struct auth__invitation **out,
+                                   int *n)
+{
+    PGresult *r = NULL;
+    char lim[16];
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {user_id ? user_id->str : org_id->str, lim};
+    int rc = bh_db_query(
+        &r, user_id ? SQL_INVITATIONS_PENDING_OF_USER : SQL_INVITATIONS_PENDING_OF_ORG, 2, p);
+    if (rc != 0)
+        return rc;
+    *n = PQntuples(r);
+    *out = bh_arena_alloc(a, sizeof **out * (size_t)(*n ? *n : 1));
+    if (!*out) {
+        PQclear(r);
+        return BH_ENOMEM;
+    }
+    for (int i = 0; i < *n; i++)
+        read_invitation(r, i, &(*out)[i]);
+    PQclear(r);
+    return 0;
+}
+
+int auth__repo_invitations_pending_count(struct bh_tx *tx, const bh_uuid *org_id, int64_t *n)
+{
+    PGresult *r = NULL;
+    const char *p[] = {org_id->str};
+    int rc = bh_tx_query(tx, &r, SQL_INVITATIONS_PENDING_COUNT, 1, p);
+    if (rc != 0)
+        return rc;
+    *n = strtoll(bh_pg_str(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int auth__repo_invitation_revoke(const bh_uuid *org_id, const bh_uuid *id)
+{
+    PGresult *r = NULL;
+    const char *p[] = {id->str, org_id->str};
+    int rc = bh_db_query(&r, SQL_INVITATION_REVOKE, 2, p);
+    if (rc == 0 && affected(r) != 1)
+        rc = BH_ENOTFOUND;
+    PQclear(r);
+    return rc;
+}
+
+int auth__repo_invitation_decide(struct bh_tx *tx, const bh_uuid *id, bool accepted)
+{
+    const char *p[] = {id->str, accepted ? "accepted" : "declined"};
+    return change_one(tx, SQL_INVITATION_DECIDE, 2, p);
+}
 
 int auth__repo_session_insert(struct bh_tx *tx, const bh_uuid *user_id, const char *client_addr,
                               const char *user_agent, bh_uuid *sid_out)

@@ -386,16 +386,62 @@ static bool may_manage(const struct auth_principal *p, enum auth_role role)
     return p->role == AUTH_ROLE_OWNER || role < AUTH_ROLE_OWNER;
 }
 
-int auth__member_add(const struct auth_principal *p, const char *email, enum auth_role role,
-                     struct auth__member *out, struct auth__refusal *why)
+/* Refuses a membership change past the plan's seat limit: seats_taken is
+ * what the org would have without the new one. */
+static int seat_check(struct bh_tx *tx, const bh_uuid *org_id, int64_t seats_taken,
+                      struct auth__refusal *why)
+{
+    int64_t limit = 0;
+    int rc = auth__call_seat_check(tx, org_id, seats_taken, &limit);
+    if (rc == BH_ELIMIT) {
+        refuse(why, "plan_limit_exceeded", "The plan's member limit is reached.");
+        why->limit = limit;
+        why->usage = seats_taken;
+    }
+    return rc;
+}
+
+/* The part of an invitation that runs under the org lock. */
+static int invite_locked(struct bh_tx *tx, const struct auth_principal *p,
+                         const struct auth__user *u, enum auth_role role,
+                         struct auth__invitation *out, struct auth__refusal *why)
+{
+    int64_t members = 0, owners = 0, pending = 0;
+    enum auth_role existing = AUTH_ROLE_NONE;
+    int rc = auth__repo_org_lock(tx, &p->org_id, out->org_name);
+    if (rc == 0)
+        rc = auth__repo_member_role(tx, &p->org_id, &u->id, &existing);
+    if (rc == 0 && existing != AUTH_ROLE_NONE) {
+        refuse(why, "already_member", "This user is already a member of the organization.");
+        return BH_ECONFLICT;
+    }
+    if (rc == 0) {
+        rc = auth__repo_invitation_insert(tx, &p->org_id, &u->id, role, &p->user_id,
+                                          AUTH__INVITATION_TTL_S, &out->id);
+        if (rc == BH_ECONFLICT)
+            refuse(why, "already_invited",
+                   "This user already has a pending invitation to the organization.");
+    }
+    if (rc == 0)
+        rc = auth__repo_member_counts(tx, &p->org_id, &members, &owners);
+    if (rc == 0)
+        rc = auth__repo_invitations_pending_count(tx, &p->org_id, &pending);
+    /* A pending invitation holds a seat: inviting past the limit is refused
+     * now, not only when someone accepts. pending counts the new one. */
+    if (rc == 0)
+        rc = seat_check(tx, &p->org_id, members + pending - 1, why);
+    if (rc == 0)
+        rc = auth__repo_invitation_get(tx, &out->id, &u->id, false, out);
+    return rc;
+}
+
+int auth__invite(const struct auth_principal *p, const char *email, enum auth_role role,
+                 struct auth__invitation *out, struct auth__refusal *why)
 {
     struct auth__user u;
     struct bh_tx *tx = NULL;
-    int64_t members = 0, owners = 0, limit = 0;
-    char org_name[AUTH__NAME_MAX] = "";
-
     if (!may_manage(p, role)) {
-        refuse(why, "forbidden", "Only an owner may add an owner.");
+        refuse(why, "forbidden", "Only an owner may invite an owner.");
         return BH_EFORBIDDEN;
     }
     int rc = auth__repo_user_by_email(email, &u);
@@ -404,50 +450,93 @@ int auth__member_add(const struct auth_principal *p, const char *email, enum aut
         refuse(why, "user_not_found", "No user has this email; they must sign up first.");
         return BH_EUNPROCESSABLE;
     }
-    if (rc != 0)
-        return rc;
-    rc = bh_tx_begin(&tx);
+    if (rc == 0)
+        rc = bh_tx_begin(&tx);
     if (rc != 0)
         return rc;
     /* The org row lock serialises membership changes of one org, so the
-     * seat count and the owner count cannot race. */
-    rc = auth__repo_org_lock(tx, &p->org_id, org_name);
+     * seat count cannot race. */
+    rc = invite_locked(tx, p, &u, role, out, why);
     if (rc == 0)
-        rc = auth__repo_member_counts(tx, &p->org_id, &members, &owners);
-    if (rc != 0)
-        goto out;
-    enum auth_role existing = AUTH_ROLE_NONE;
-    rc = auth__repo_member_role(tx, &p->org_id, &u.id, &existing);
-    if (rc == 0 && existing != AUTH_ROLE_NONE) {
-        refuse(why, "already_member", "This user is already a member of the organization.");
-        rc = BH_ECONFLICT;
-        goto out;
-    }
-    if (rc == 0)
-        rc = auth__call_seat_check(tx, &p->org_id, members, &limit);
-    if (rc == BH_ELIMIT) {
-        refuse(why, "plan_limit_exceeded", "The plan's member limit is reached.");
-        why->limit = limit;
-        why->usage = members;
-        goto out;
-    }
-    if (rc == 0)
-        rc = auth__repo_member_insert(tx, &p->org_id, &u.id, role);
-    if (rc == 0)
-        rc = auth__emit_member(tx, "member.added", &p->org_id, org_name, &p->user_id, &u.id, role,
-                               AUTH_ROLE_NONE);
-    if (rc != 0)
-        goto out;
-    rc = bh_tx_commit(tx);
-    tx = NULL;
+        rc = auth__emit_invited(tx, out);
     if (rc == 0) {
-        auth__member_cache_drop(&p->org_id, &u.id);
-        out->user_id = u.id;
-        snprintf(out->email, sizeof out->email, "%s", u.email);
-        snprintf(out->name, sizeof out->name, "%s", u.name);
-        out->role = role;
+        rc = bh_tx_commit(tx);
+        tx = NULL;
     }
-out:
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+int auth__invitation_accept(const bh_uuid *user_id, const bh_uuid *id, bh_uuid *org_out,
+                            struct auth__refusal *why)
+{
+    struct auth__invitation inv;
+    struct bh_tx *tx = NULL;
+    int64_t members = 0, owners = 0;
+    enum auth_role existing = AUTH_ROLE_NONE;
+    int rc = auth__repo_invitation_get(NULL, id, user_id, false, &inv);
+    if (rc == 0)
+        rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    /* Org first, then the invitation: the order every membership change
+     * takes. The invitation is read again under its lock. */
+    rc = auth__repo_org_lock(tx, &inv.org_id, NULL);
+    if (rc == 0)
+        rc = auth__repo_invitation_get(tx, id, user_id, true, &inv);
+    if (rc == 0 && (strcmp(inv.status, "pending") != 0 || inv.expired)) {
+        refuse(why, "invitation_closed", "This invitation was answered already or has expired.");
+        rc = BH_ECONFLICT;
+    }
+    if (rc == 0)
+        rc = auth__repo_member_role(tx, &inv.org_id, user_id, &existing);
+    if (rc == 0 && existing != AUTH_ROLE_NONE) {
+        refuse(why, "already_member", "You are already a member of the organization.");
+        rc = BH_ECONFLICT;
+    }
+    if (rc == 0)
+        rc = auth__repo_member_counts(tx, &inv.org_id, &members, &owners);
+    if (rc == 0)
+        rc = seat_check(tx, &inv.org_id, members, why);
+    if (rc == 0)
+        rc = auth__repo_member_insert(tx, &inv.org_id, user_id, inv.role);
+    if (rc == 0)
+        rc = auth__repo_invitation_decide(tx, id, true);
+    /* The inviter is the actor: they asked for it, the invitee agreed. */
+    if (rc == 0)
+        rc = auth__emit_member(tx, "member.added", &inv.org_id, inv.org_name,
+                               bh_uuid_is_nil(&inv.invited_by) ? user_id : &inv.invited_by, user_id,
+                               inv.role, AUTH_ROLE_NONE);
+    if (rc == 0) {
+        rc = bh_tx_commit(tx);
+        tx = NULL;
+    }
+    bh_tx_rollback(tx);
+    if (rc == 0) {
+        auth__member_cache_drop(&inv.org_id, user_id);
+        *org_out = inv.org_id;
+    }
+    return rc;
+}
+
+int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct auth__refusal *why)
+{
+    struct auth__invitation inv;
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    rc = auth__repo_invitation_get(tx, id, user_id, true, &inv);
+    if (rc == 0 && (strcmp(inv.status, "pending") != 0 || inv.expired)) {
+        refuse(why, "invitation_closed", "This invitation was answered already or has expired.");
+        rc = BH_ECONFLICT;
+    }
+    if (rc == 0)
+        rc = auth__repo_invitation_decide(tx, id, false);
+    if (rc == 0) {
+        rc = bh_tx_commit(tx);
+        tx = NULL;
+    }
     bh_tx_rollback(tx);
     return rc;
 }

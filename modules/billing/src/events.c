@@ -41,7 +41,8 @@ static int publish(struct bh_tx *tx, const char *type, const bh_uuid *org_id,
 }
 
 int billing__publish_subscription_changed(struct bh_tx *tx, const struct billing__subscription *s,
-                                          const char *previous_plan, const char *previous_status,
+                                          const char *previous_plan,
+                                          enum billing__status previous_status,
                                           const bh_uuid *actor_id, const char *reason)
 {
     char end[32];
@@ -49,8 +50,9 @@ int billing__publish_subscription_changed(struct bh_tx *tx, const struct billing
     json_t *d =
         json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "org_id", s->org_id.str,
                   "subscription_id", s->id.str, "plan", s->plan_id, "previous_plan", previous_plan,
-                  "status", s->status, "previous_status", previous_status, "reason", reason,
-                  "cancel_at_period_end", s->cancel_at_period_end, "current_period_end", end);
+                  "status", billing__status_name(s->status), "previous_status",
+                  billing__status_name(previous_status), "reason", reason, "cancel_at_period_end",
+                  s->cancel_at_period_end, "current_period_end", end);
     if (d) {
         json_object_set_new(d, "pending_plan",
                             s->pending_plan_id[0] ? json_string(s->pending_plan_id) : json_null());

@@ -10,7 +10,6 @@
 #include "auth/auth.h"
 #include "internal.h"
 #include "platform/config.h"
-#include "platform/db.h"
 #include "platform/err.h"
 #include "platform/json.h"
 
@@ -29,12 +28,7 @@ int billing__http_get_plans(struct bh_req *req)
     enum { MAX_PLANS = 16 };
     struct billing__plan plans[MAX_PLANS];
     int n = 0;
-    struct bh_tx *tx = NULL;
-    int rc = bh_tx_begin(&tx);
-    if (rc != 0)
-        return rc;
-    rc = billing__repo_plans(tx, plans, MAX_PLANS, &n);
-    bh_tx_rollback(tx); /* read only */
+    int rc = billing__get_plans(plans, MAX_PLANS, &n);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
@@ -49,17 +43,6 @@ int billing__http_get_plans(struct bh_req *req)
 
 /* ----------------------------------------------------------- subscription */
 
-static int read_subscription(const bh_uuid *org_id, struct billing__subscription *out)
-{
-    struct bh_tx *tx = NULL;
-    int rc = bh_tx_begin(&tx);
-    if (rc != 0)
-        return rc;
-    rc = billing__repo_subscription_get(tx, org_id, false, out);
-    bh_tx_rollback(tx);
-    return rc;
-}
-
 /* GET /v1/orgs/{org}/subscription (any member). */
 int billing__http_get_subscription(struct bh_req *req)
 {
@@ -67,7 +50,7 @@ int billing__http_get_subscription(struct bh_req *req)
     struct billing__subscription s;
     int rc = authorize(req, AUTH_ROLE_MEMBER, &who);
     if (rc == 0)
-        rc = read_subscription(&who->org_id, &s);
+        rc = billing__get_subscription(&who->org_id, &s);
     if (rc != 0)
         return rc;
     json_t *body = billing__subscription_json(&s);
@@ -83,6 +66,7 @@ static const char *change_name(enum billing__change_kind k)
     case BILLING__CHANGE_RESUMED: return "resumed";
     case BILLING__CHANGE_CANCEL_SCHEDULED: return "cancel_scheduled";
     case BILLING__CHANGE_CANCELED: return "canceled";
+    case BILLING__CHANGE_PENDING: return "pending";
     }
     return "none";
 }
@@ -97,13 +81,8 @@ static json_t *change_json(struct bh_req *req, const struct billing__change_resu
     json_t *invoice = json_null();
     if (!bh_uuid_is_nil(&res->invoice_id)) {
         struct billing__invoice inv;
-        struct bh_tx *tx = NULL;
-        if (bh_tx_begin(&tx) == 0) {
-            if (billing__repo_invoice_get(tx, &res->sub.org_id, &res->invoice_id, false,
-                                          bh_req_arena(req), &inv) == 0)
-                invoice = billing__invoice_json(&inv);
-            bh_tx_rollback(tx);
-        }
+        if (billing__get_invoice(&res->sub.org_id, &res->invoice_id, bh_req_arena(req), &inv) == 0)
+            invoice = billing__invoice_json(&inv);
     }
     json_object_set_new(body, "invoice", invoice ? invoice : json_null());
     return body;
@@ -123,7 +102,9 @@ static int reply_change(struct bh_req *req, struct billing__idem *idem, int rc,
             billing__idem_release(idem);
             return BH_ENOMEM;
         }
-        return billing__idem_reply(req, idem, 200, body);
+        /* A charge whose outcome is unknown: accepted, settled later. */
+        return billing__idem_reply(req, idem, res->kind == BILLING__CHANGE_PENDING ? 202 : 200,
+                                   body);
     }
     case BH_EPAYMENT:
         if (!bh_uuid_is_nil(&res->invoice_id))
@@ -148,8 +129,7 @@ static int reply_change(struct bh_req *req, struct billing__idem *idem, int rc,
         extra = json_pack("{s:[{s:s, s:s}]}", "errors", "field", "plan_id", "message",
                           "is not a plan (see GET /v1/plans)");
         return billing__idem_problem(req, idem, 422, res->problem_code, res->detail, extra);
-    case BH_EUNAVAILABLE:
-    case BH_ETIMEOUT: {
+    case BH_EUNAVAILABLE: {
         billing__idem_release(idem);
         char after[16];
         snprintf(after, sizeof after, "%d", res->retry_after_s > 0 ? res->retry_after_s : 1);
@@ -220,7 +200,7 @@ int billing__http_post_payment_method(struct bh_req *req)
         bh_req_field_error(req, "token", "is not a usable card token");
         return bh_reply_field_errors(req);
     }
-    if (rc == BH_EUNAVAILABLE || rc == BH_ETIMEOUT) {
+    if (rc == BH_EUNAVAILABLE || rc == BH_ETIMEOUT) { /* no card was stored: retry */
         int after = 1;
         billing__payments_open(&after);
         char text[16];
@@ -273,14 +253,8 @@ int billing__http_list_invoices(struct bh_req *req)
     if (!page)
         return BH_ENOMEM;
     int n = 0;
-    struct bh_tx *tx = NULL;
-    rc = bh_tx_begin(&tx);
-    if (rc != 0)
-        return rc;
     /* One more than asked: it tells whether there is a next page. */
-    rc = billing__repo_invoices_list(tx, &who->org_id, before, limit + 1, bh_req_arena(req), page,
-                                     &n);
-    bh_tx_rollback(tx);
+    rc = billing__list_invoices(&who->org_id, before, limit + 1, bh_req_arena(req), page, &n);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
@@ -307,12 +281,7 @@ int billing__http_get_invoice(struct bh_req *req)
         return rc;
     if (!bh_uuid_parse(bh_req_param(req, "id"), &id))
         return BH_ENOTFOUND;
-    struct bh_tx *tx = NULL;
-    rc = bh_tx_begin(&tx);
-    if (rc != 0)
-        return rc;
-    rc = billing__repo_invoice_get(tx, &who->org_id, &id, false, bh_req_arena(req), &inv);
-    bh_tx_rollback(tx);
+    rc = billing__get_invoice(&who->org_id, &id, bh_req_arena(req), &inv);
     if (rc != 0)
         return rc;
     json_t *body = billing__invoice_json(&inv);
@@ -336,14 +305,7 @@ int billing__http_get_usage(struct bh_req *req)
     int rc = authorize(req, AUTH_ROLE_MEMBER, &who);
     if (rc != 0)
         return rc;
-    struct bh_tx *tx = NULL;
-    rc = bh_tx_begin(&tx);
-    if (rc != 0)
-        return rc;
-    rc = billing__repo_usage_get(tx, &who->org_id, &tasks, &members);
-    if (rc == 0)
-        rc = billing__repo_effective_limits(tx, &who->org_id, &limit_tasks, &limit_members);
-    bh_tx_rollback(tx);
+    rc = billing__get_usage(&who->org_id, &tasks, &members, &limit_tasks, &limit_members);
     if (rc != 0)
         return rc;
     json_t *body = json_pack("{s:o, s:o}", "tasks", meter_json(tasks, limit_tasks), "members",
@@ -362,23 +324,23 @@ int billing__http_post_webhook(struct bh_req *req)
         return BH_ENOTFOUND;
     size_t len = 0;
     const char *body = bh_req_body(req, &len);
-    int rc = billing__verify_signature(bh_req_header(req, "Billing-Signature"), body, len,
-                                       billing__webhook_secret(), time(NULL),
-                                       billing__webhook_tolerance_s());
-    if (rc == BH_EUNAUTH)
+    switch (billing__verify_signature(bh_req_header(req, "Billing-Signature"), body, len,
+                                      billing__webhook_secret(), time(NULL),
+                                      billing__webhook_tolerance_s())) {
+    case BILLING__SIGNATURE_VALID: break;
+    case BILLING__SIGNATURE_INVALID:
         return bh_reply_problem(req, 400, "webhook_signature_invalid",
                                 "The Billing-Signature header is missing or does not match.", NULL);
-    if (rc == BH_ETIMEOUT)
+    case BILLING__SIGNATURE_STALE:
         return bh_reply_problem(req, 400, "webhook_timestamp_stale",
                                 "The signature's timestamp is outside the tolerance window.", NULL);
-    if (rc != 0)
-        return rc;
+    }
     struct billing__payment_event ev;
     if (provider->parse_event(body, len, &ev) != 0)
         return bh_reply_problem(req, 400, "webhook_payload_invalid",
                                 "The event is not one this endpoint understands.", NULL);
     bool duplicate = false;
-    rc = billing__apply_payment_event(&ev, &duplicate);
+    int rc = billing__apply_payment_event(&ev, &duplicate);
     if (rc != 0)
         return rc; /* 5xx: the provider delivers again later */
     json_t *reply = json_pack("{s:b, s:b}", "received", true, "duplicate", duplicate);

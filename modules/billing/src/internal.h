@@ -38,11 +38,41 @@ struct billing__plan {
 
 enum { BILLING__UNLIMITED = -1 };
 
+/* A subscription's status (docs/billing.md, "The subscription"). It moves
+ * only through billing__transition(). */
+enum billing__status {
+    BILLING__TRIALING,
+    BILLING__ACTIVE,
+    BILLING__PAST_DUE,
+    BILLING__CANCELED,
+};
+
+/* What happens to a subscription, as far as its status is concerned. */
+enum billing__status_event {
+    BILLING__EV_PERIOD_PAID,       /* a renewal or trial-end charge was paid, or a debt */
+    BILLING__EV_PERIOD_FREE,       /* a period on the free plan rolled (nothing to pay) */
+    BILLING__EV_PAYMENT_FAILED,    /* a renewal charge failed: dunning */
+    BILLING__EV_DUNNING_EXHAUSTED, /* the last retry failed */
+    BILLING__EV_PERIOD_END_CANCEL, /* the period ended with cancel_at_period_end */
+    BILLING__EV_CANCEL_NOW,        /* DELETE while past due */
+    BILLING__EV_PLAN_CHANGED,      /* an upgrade took effect (the status stays) */
+    BILLING__EV_RESTART,           /* a plan chosen while canceled */
+};
+
+/* The status `ev` leads to from `from` into *to: 0, or BH_ECONFLICT when
+ * the event cannot happen in that status (*to is then `from`). */
+int billing__transition(enum billing__status from, enum billing__status_event ev,
+                        enum billing__status *to);
+/* "trialing", "active", "past_due", "canceled". */
+const char *billing__status_name(enum billing__status s);
+/* false for anything else. */
+bool billing__status_parse(const char *name, enum billing__status *out);
+
 struct billing__subscription {
     bh_uuid id;
     bh_uuid org_id;
     char plan_id[33];
-    char status[16];     /* trialing | active | past_due | canceled */
+    enum billing__status status;
     time_t period_start; /* seconds since the epoch, billing's clock */
     time_t period_end;
     bool cancel_at_period_end;
@@ -113,12 +143,19 @@ int64_t billing__prorate(int64_t amount_cents, int64_t remaining, int64_t length
 time_t billing__dunning_retry_at(time_t first_failure, int n);
 int billing__dunning_retries(void);
 
+/* What a webhook's Billing-Signature header proves. */
+enum billing__signature {
+    BILLING__SIGNATURE_VALID,
+    BILLING__SIGNATURE_INVALID, /* missing, malformed or not matching */
+    BILLING__SIGNATURE_STALE,   /* matches, but t is outside the tolerance */
+};
+
 /* Webhook signature check: header is `t=<unix>,v1=<hex>[,v1=<hex>...]`,
- * the signature HMAC-SHA256(secret, t + "." + body). 0 when valid;
- * BH_EUNAUTH for a bad or missing signature; BH_ETIMEOUT when t is further
- * than tolerance_s from now. */
-int billing__verify_signature(const char *header, const char *body, size_t body_len,
-                              const char *secret, time_t now, long tolerance_s);
+ * the signature HMAC-SHA256(secret, t + "." + body). STALE (checked after
+ * the signature matched) when t is further than tolerance_s from now. */
+enum billing__signature billing__verify_signature(const char *header, const char *body,
+                                                  size_t body_len, const char *secret, time_t now,
+                                                  long tolerance_s);
 /* The v1 signature for t and body, as 64 lower-case hex digits. */
 void billing__sign(const char *secret, long long t, const char *body, size_t body_len,
                    char out[65]);
@@ -128,8 +165,9 @@ void billing__sign(const char *secret, long long t, const char *body, size_t bod
 int billing__repo_plans(struct bh_tx *tx, struct billing__plan *out, int max, int *n);
 /* BH_ENOTFOUND for an unknown plan. */
 int billing__repo_plan(struct bh_tx *tx, const char *plan_id, struct billing__plan *out);
-/* The limits in force for org_id: its plan's while the subscription is live,
- * the free plan's when it is canceled or missing. */
+/* The limits in force for org_id: its plan's while the subscription is live
+ * (members: the lower of its plan's and a scheduled downgrade's), the free
+ * plan's when it is canceled or missing. */
 int billing__repo_effective_limits(struct bh_tx *tx, const bh_uuid *org_id, int64_t *tasks,
                                    int64_t *members);
 
@@ -174,19 +212,49 @@ int billing__repo_invoice_count_attempt(struct bh_tx *tx, const bh_uuid *id);
 int billing__repo_invoices_void_open_plan_changes(struct bh_tx *tx, const bh_uuid *subscription_id,
                                                   time_t now);
 
-/* Records a charge about to be made. BH_ECONFLICT when the organization
- * already has one in flight (stale ones, older than ten minutes, are closed
- * as errors first). */
+/* What came of a charge, as far as billing knows. */
+enum billing__outcome {
+    BILLING__OUTCOME_PAID,
+    BILLING__OUTCOME_DECLINED, /* the card said no */
+    BILLING__OUTCOME_FAILED,   /* the provider failed: nothing was taken */
+    BILLING__OUTCOME_UNKNOWN,  /* no answer in time: money may have moved */
+};
+
+/* A charge attempt; its id is the idempotency key sent to the provider. */
+struct billing__attempt {
+    bh_uuid id;
+    bh_uuid invoice_id;
+    bh_uuid org_id;
+    int64_t amount_cents;
+    bool in_flight; /* pending or unknown: not settled yet */
+};
+
+/* Records a charge about to be made (pending). BH_ECONFLICT when the
+ * organization already has one in flight, pending or unknown (a pending one
+ * older than ten minutes lost its caller and becomes unknown first). */
 int billing__repo_attempt_begin(struct bh_tx *tx, const bh_uuid *attempt_id,
                                 const bh_uuid *invoice_id, const bh_uuid *org_id,
                                 int64_t amount_cents);
-/* outcome: succeeded | declined | error. */
-int billing__repo_attempt_finish(struct bh_tx *tx, const bh_uuid *attempt_id, const char *outcome,
-                                 const char *failure_code, const char *provider_ref);
-/* An attempt the provider told us about (webhook). */
+/* Moves an attempt in flight to outcome (UNKNOWN keeps it in flight);
+ * settled_by is "charge", "reconciler" or "webhook". 0, or 1 when it was
+ * settled already (exactly one settler wins), or a bh_err. */
+int billing__repo_attempt_finish(struct bh_tx *tx, const bh_uuid *attempt_id,
+                                 enum billing__outcome outcome, const char *failure_code,
+                                 const char *provider_ref, const char *settled_by);
+/* An attempt the provider told us about (webhook) with none in flight. */
 int billing__repo_attempt_record(struct bh_tx *tx, const bh_uuid *invoice_id, const bh_uuid *org_id,
-                                 int64_t amount_cents, const char *outcome,
+                                 int64_t amount_cents, enum billing__outcome outcome,
                                  const char *failure_code);
+/* One attempt (for_update locks it); BH_ENOTFOUND. */
+int billing__repo_attempt_get(struct bh_tx *tx, const bh_uuid *id, bool for_update,
+                              struct billing__attempt *out);
+/* The invoice's attempt in flight, locked; BH_ENOTFOUND when none. */
+int billing__repo_attempt_in_flight(struct bh_tx *tx, const bh_uuid *invoice_id,
+                                    struct billing__attempt *out);
+/* Attempts to reconcile: unknown for older_than_s, or pending for ten
+ * minutes (their caller is gone). */
+int billing__repo_attempts_unsettled(struct bh_tx *tx, long older_than_s, int max, bh_uuid *out,
+                                     int *n);
 
 int billing__repo_usage_add(struct bh_tx *tx, const char *org_id, int64_t d_tasks,
                             int64_t d_members);
@@ -254,23 +322,77 @@ bool billing__payments_open(int *retry_after_s);
 int billing__payments_attach(const char *token, struct billing__card *out);
 int billing__payments_charge(const char *card_ref, int64_t amount_cents, const char *currency,
                              const char *idempotency_key, struct billing__charge_result *out);
+/* Asks the provider about the charge made with idempotency_key: 0 (made,
+ * *out tells how), BH_ENOTFOUND (never made), BH_EUNAVAILABLE or
+ * BH_ETIMEOUT (no answer now: still unknown). */
+int billing__payments_find_charge(const char *idempotency_key, struct billing__charge_result *out);
 
 /* ---------------------------------------------------------------- services */
 
-/* What came of charging an invoice. */
-enum billing__collected {
-    BILLING__COLLECT_PAID,
-    BILLING__COLLECT_DECLINED, /* the card said no */
-    BILLING__COLLECT_FAILED,   /* the provider failed or timed out: unknown, nothing taken */
+/* ------------------------------------------------ settling charges (settle.c) */
+
+/* What a charge's return code and result mean: a timeout is UNKNOWN (money
+ * may have moved), a provider failure FAILED, an answer PAID or DECLINED. */
+enum billing__outcome billing__outcome_of(int charge_rc, const struct billing__charge_result *res);
+
+/* Settles attempt_id of inv (its subscription s locked by tx) with what
+ * came of it: the attempt and the invoice are recorded, and the plan change
+ * or renewal the invoice was for takes effect (paid), waits (declined: the
+ * invoice stays open; renewal: dunning), or is undone (failed: a plan
+ * change's invoice is voided; a renewal goes to dunning). UNKNOWN records
+ * the attempt as unknown and changes nothing else. settled_by: "charge",
+ * "reconciler", "webhook". 1 when the attempt was settled by someone else
+ * first (then nothing was written: the caller rolls back or commits
+ * nothing new). *next_due (may be NULL)
+ * receives when the subscription's renewal job should run next (0: no
+ * change). */
+int billing__settle(struct bh_tx *tx, struct billing__subscription *s,
+                    const struct billing__invoice *inv, const bh_uuid *attempt_id,
+                    enum billing__outcome outcome, const struct billing__charge_result *res,
+                    const char *settled_by, const bh_uuid *actor_id, time_t *next_due);
+
+/* Applies what a paid invoice was for to s (locked by tx): a plan change's
+ * new plan (when s is still on the plan it was made from), or a renewal's
+ * period (the end of dunning). Marks the invoice paid and publishes.
+ * *next_due (may be NULL) as for billing__settle. */
+int billing__settle_paid(struct bh_tx *tx, struct billing__subscription *s,
+                         const struct billing__invoice *inv, const bh_uuid *actor_id,
+                         time_t *next_due);
+
+/* What billing__collect came to. */
+struct billing__collection {
+    enum billing__outcome outcome;
+    struct billing__charge_result res;
+    struct billing__subscription sub; /* as it is after settling */
+    bh_uuid attempt_id;               /* the idempotency key the charge carried */
+    time_t next_due;                  /* as for billing__settle */
 };
 
-/* Records the result of a charge on tx: finishes the attempt, counts it on
- * the invoice, and marks the invoice paid when it was. *err receives a
- * database error (then the outcome is meaningless). */
-enum billing__collected billing__record_charge(struct bh_tx *tx, const struct billing__invoice *inv,
-                                               const bh_uuid *attempt_id, int charge_rc,
-                                               const struct billing__charge_result *res, time_t now,
-                                               int *err);
+/* Charges inv (open, total > 0) on card (NULL: no card, settled as a
+ * decline) and settles the outcome. Takes tx, which holds the
+ * subscription's lock and whatever the caller wrote: the pending attempt is
+ * added to it and it commits before the provider is called; the outcome is
+ * settled in a second transaction. BH_ECONFLICT (tx rolled back) when the
+ * organization has a charge in flight already. An unknown outcome (or one
+ * that could not be recorded) is left to the reconciler, scheduled here. */
+int billing__collect(struct bh_tx *tx, struct billing__invoice *inv,
+                     const struct billing__card *card, const bh_uuid *actor_id,
+                     struct billing__collection *out);
+
+/* The reconciler: asks the provider what came of attempt_id (or charges
+ * again with the same idempotency key: the provider takes no money twice)
+ * and settles it. 0 when settled (by this call or anyone before it);
+ * BH_EUNAVAILABLE while the outcome is still unknown. */
+int billing__reconcile(const bh_uuid *attempt_id);
+/* Reconciles every attempt unknown for longer than the reconcile delay
+ * (the sweep's safety net); *n how many were looked at. */
+int billing__reconcile_due(int max, int *n);
+/* Schedules billing__reconcile for attempt_id through the job queue
+ * (schedule.c): after the reconcile delay (BULKHEAD_BILLING_RECONCILE_DELAY_MS),
+ * doubled for each earlier try, at most an hour. Best effort. */
+void billing__schedule_reconcile(const bh_uuid *attempt_id, int tries);
+long billing__reconcile_delay_ms(void);
+int billing__run_reconcile_job(const struct bh_job *job);
 
 /* What a plan change or cancellation came to, for the HTTP edge. */
 enum billing__change_kind {
@@ -280,6 +402,7 @@ enum billing__change_kind {
     BILLING__CHANGE_RESUMED,             /* a scheduled downgrade or cancel was undone */
     BILLING__CHANGE_CANCEL_SCHEDULED,    /* cancels at the period end */
     BILLING__CHANGE_CANCELED,            /* canceled now (it was past due) */
+    BILLING__CHANGE_PENDING,             /* charged, no answer in time: settles later (202) */
 };
 
 struct billing__change_result {
@@ -295,10 +418,11 @@ struct billing__change_result {
 };
 
 /* PUT subscription: upgrade now (prorated, invoiced, charged), downgrade at
- * the period end, or undo a scheduled change. Errors: BH_EUNPROCESSABLE
- * (unknown plan), BH_ECONFLICT (members over the new limit, past due, a
- * charge in flight), BH_EPAYMENT (declined or no card), BH_EUNAVAILABLE /
- * BH_ETIMEOUT (provider). */
+ * the period end, or undo a scheduled change. A charge without an answer in
+ * time is 0 with kind PENDING (the reconciler settles it). Errors:
+ * BH_EUNPROCESSABLE (unknown plan), BH_ECONFLICT (members over the new
+ * limit, past due, a charge in flight), BH_EPAYMENT (declined or no card),
+ * BH_EUNAVAILABLE (provider failed or breaker open: nothing changed). */
 int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const char *plan_id,
                          struct billing__change_result *out);
 /* DELETE subscription: cancel at the period end. BH_ECONFLICT when there is
@@ -309,6 +433,16 @@ int billing__cancel(const bh_uuid *org_id, const bh_uuid *actor_id,
 int billing__set_payment_method(const bh_uuid *org_id, const char *token,
                                 struct billing__card *out);
 
+/* Reads for the HTTP edge (each in its own read-only transaction). */
+int billing__get_plans(struct billing__plan *out, int max, int *n);
+int billing__get_subscription(const bh_uuid *org_id, struct billing__subscription *out);
+int billing__get_invoice(const bh_uuid *org_id, const bh_uuid *id, struct bh_arena *a,
+                         struct billing__invoice *out);
+int billing__list_invoices(const bh_uuid *org_id, int64_t before_number, int limit,
+                           struct bh_arena *a, struct billing__invoice *out, int *n);
+int billing__get_usage(const bh_uuid *org_id, int64_t *tasks, int64_t *members,
+                       int64_t *limit_tasks, int64_t *limit_members);
+
 /* Renews org_id's subscription if its period ended, or runs its due dunning
  * retry. Safe to run twice or concurrently: locks the row, checks dates.
  * *next_due is when it should run again (0: never); *acted tells whether
@@ -318,7 +452,7 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted);
 /* Renews every subscription that is due now; *n how many were looked at. */
 int billing__sweep(int max, int *n);
 /* Schedules billing__renew for org_id at `at` (billing's clock) through the
- * job queue; best effort (the sweep is the safety net). */
+ * job queue (schedule.c); best effort (the sweep is the safety net). */
 void billing__schedule_renewal(const bh_uuid *org_id, time_t at);
 
 /* Applies a verified provider event. *duplicate when it was seen before. */
@@ -328,7 +462,8 @@ int billing__apply_payment_event(const struct billing__payment_event *ev, bool *
 
 /* The domain events billing publishes, on tx (docs/events.md). */
 int billing__publish_subscription_changed(struct bh_tx *tx, const struct billing__subscription *s,
-                                          const char *previous_plan, const char *previous_status,
+                                          const char *previous_plan,
+                                          enum billing__status previous_status,
                                           const bh_uuid *actor_id, const char *reason);
 int billing__publish_invoice_paid(struct bh_tx *tx, const struct billing__invoice *inv,
                                   const bh_uuid *actor_id);

@@ -74,6 +74,7 @@ static const struct bh_subscription subscriptions[] = {
 static const struct bh_job_type job_types[] = {
     {"billing.renew", "billing", billing__run_renewal_job, 0},
     {"billing.sweep", "billing", billing__run_sweep_job, 0},
+    {"billing.reconcile", "billing", billing__run_reconcile_job, 0},
 };
 
 static const char *const emits[] = {"subscription.changed", "invoice.paid",

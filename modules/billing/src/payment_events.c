@@ -12,45 +12,57 @@
 #include "platform/err.h"
 #include "platform/log.h"
 
+/* The provider tells us what came of a charge of ours whose outcome we do
+ * not know yet (it timed out, or its answer was not recorded): the event
+ * settles that attempt, exactly as the reconciler would have. */
+static int settle_in_flight(struct bh_tx *tx, const struct billing__payment_event *ev,
+                            struct billing__invoice *inv, struct billing__subscription *s)
+{
+    struct billing__attempt attempt;
+    int rc = billing__repo_attempt_in_flight(tx, &inv->id, &attempt);
+    if (rc != 0)
+        return rc; /* BH_ENOTFOUND: none in flight */
+    struct billing__charge_result res;
+    memset(&res, 0, sizeof res);
+    bool paid = ev->kind == BILLING__PAYMENT_EVENT_SUCCEEDED;
+    res.outcome = paid ? BILLING__CHARGE_SUCCEEDED : BILLING__CHARGE_DECLINED;
+    res.decline = paid ? BILLING__DECLINE_NONE : ev->decline;
+    time_t next_due = 0;
+    rc = billing__settle(tx, s, inv, &attempt.id,
+                         paid ? BILLING__OUTCOME_PAID : BILLING__OUTCOME_DECLINED, &res, "webhook",
+                         NULL, &next_due);
+    if (rc == 0)
+        billing__schedule_renewal(&s->org_id, next_due); /* a restart's period */
+    return rc == 1 ? 0 : rc; /* 1: settled already (it is locked: cannot happen) */
+}
+
 static int on_succeeded(struct bh_tx *tx, struct billing__invoice *inv,
-                        struct billing__subscription *s, time_t now)
+                        struct billing__subscription *s)
 {
     if (strcmp(inv->status, "open") != 0)
         return 0; /* paid already, or void: nothing moves back or twice */
-    char prev_plan[33], prev_status[16];
-    billing__set_str(prev_plan, sizeof prev_plan, s->plan_id);
-    billing__set_str(prev_status, sizeof prev_status, s->status);
     int rc = 0;
     if (inv->total_cents > 0)
-        rc = billing__repo_attempt_record(tx, &inv->id, &inv->org_id, inv->total_cents, "succeeded",
-                                          NULL);
+        rc = billing__repo_attempt_record(tx, &inv->id, &inv->org_id, inv->total_cents,
+                                          BILLING__OUTCOME_PAID, NULL);
     if (rc == 0)
         rc = billing__repo_invoice_count_attempt(tx, &inv->id);
     if (rc == 0)
-        rc = billing__repo_invoice_set_status(tx, &inv->id, "paid", now);
+        inv->attempt_count++;
+    /* Only a debt in dunning ends this way; a renewal invoice paid while
+     * the subscription is current changes nothing but the invoice. */
+    bool applies = strcmp(inv->reason, "plan_change") == 0 || s->status == BILLING__PAST_DUE;
+    if (rc == 0 && applies) {
+        time_t next_due = 0;
+        rc = billing__settle_paid(tx, s, inv, NULL, &next_due);
+        if (rc == 0) /* the renewal job runs after this commits: it locks the row */
+            billing__schedule_renewal(&s->org_id, next_due);
+        return rc;
+    }
+    if (rc == 0)
+        rc = billing__repo_invoice_set_status(tx, &inv->id, "paid", billing__now());
     if (rc == 0)
         rc = billing__publish_invoice_paid(tx, inv, NULL);
-    if (rc != 0)
-        return rc;
-    const char *reason = NULL;
-    if (strcmp(inv->reason, "plan_change") == 0 && strcmp(s->plan_id, inv->from_plan_id) == 0 &&
-        (strcmp(s->status, "active") == 0 || strcmp(s->status, "trialing") == 0)) {
-        /* The upgrade this invoice was for is paid: it applies now. */
-        billing__set_str(s->plan_id, sizeof s->plan_id, inv->plan_id);
-        s->pending_plan_id[0] = '\0';
-        s->cancel_at_period_end = false;
-        reason = "upgraded";
-    } else if (strcmp(inv->reason, "renewal") == 0 && strcmp(s->status, "past_due") == 0) {
-        billing__set_str(s->status, sizeof s->status, "active");
-        s->dunning_attempts = 0;
-        s->next_retry_at = 0;
-        reason = "payment_recovered";
-    }
-    if (!reason)
-        return 0;
-    rc = billing__repo_subscription_update(tx, s, now);
-    if (rc == 0)
-        rc = billing__publish_subscription_changed(tx, s, prev_plan, prev_status, NULL, reason);
     return rc;
 }
 
@@ -61,23 +73,24 @@ static int on_failed(struct bh_tx *tx, const struct billing__payment_event *ev,
         return 0; /* a late failure for an invoice since paid or voided */
     int rc = 0;
     if (inv->total_cents > 0)
-        rc = billing__repo_attempt_record(tx, &inv->id, &inv->org_id, inv->total_cents, "declined",
+        rc = billing__repo_attempt_record(tx, &inv->id, &inv->org_id, inv->total_cents,
+                                          BILLING__OUTCOME_DECLINED,
                                           billing__decline_name(ev->decline));
     if (rc == 0)
         rc = billing__repo_invoice_count_attempt(tx, &inv->id);
     if (rc != 0)
         return rc;
-    char prev_status[16];
-    billing__set_str(prev_status, sizeof prev_status, s->status);
+    enum billing__status prev_status = s->status;
     bool moves = strcmp(inv->reason, "renewal") == 0 &&
-                 (strcmp(s->status, "active") == 0 || strcmp(s->status, "trialing") == 0) &&
+                 (s->status == BILLING__ACTIVE || s->status == BILLING__TRIALING) &&
                  ev->occurred_at >= s->status_changed_at;
     if (moves) {
-        billing__set_str(s->status, sizeof s->status, "past_due");
+        rc = billing__transition(s->status, BILLING__EV_PAYMENT_FAILED, &s->status);
         if (s->dunning_attempts < 1)
             s->dunning_attempts = 1;
         s->next_retry_at = billing__dunning_retry_at(inv->created_at, s->dunning_attempts);
-        rc = billing__repo_subscription_update(tx, s, now);
+        if (rc == 0)
+            rc = billing__repo_subscription_update(tx, s, now);
         if (rc == 0)
             rc = billing__publish_subscription_changed(tx, s, s->plan_id, prev_status, NULL,
                                                        "payment_failed");
@@ -86,6 +99,17 @@ static int on_failed(struct bh_tx *tx, const struct billing__payment_event *ev,
         rc = billing__publish_invoice_payment_failed(tx, inv, inv->attempt_count + 1,
                                                      s->next_retry_at, ev->decline, NULL);
     return rc;
+}
+
+/* Applies a payment event to its invoice (locked, with its subscription). */
+static int apply(struct bh_tx *tx, const struct billing__payment_event *ev,
+                 struct billing__invoice *inv, struct billing__subscription *s)
+{
+    int rc = settle_in_flight(tx, ev, inv, s);
+    if (rc != BH_ENOTFOUND)
+        return rc;
+    return ev->kind == BILLING__PAYMENT_EVENT_SUCCEEDED ? on_succeeded(tx, inv, s)
+                                                        : on_failed(tx, ev, inv, s, billing__now());
 }
 
 int billing__apply_payment_event(const struct billing__payment_event *ev, bool *duplicate)
@@ -123,9 +147,7 @@ int billing__apply_payment_event(const struct billing__payment_event *ev, bool *
     }
     if (rc != 0)
         goto out_rollback;
-    time_t now = billing__now();
-    rc = ev->kind == BILLING__PAYMENT_EVENT_SUCCEEDED ? on_succeeded(tx, &inv, &s, now)
-                                                      : on_failed(tx, ev, &inv, &s, now);
+    rc = apply(tx, ev, &inv, &s);
     if (rc != 0)
         goto out_rollback;
     return bh_tx_commit(tx);

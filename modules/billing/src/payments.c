@@ -21,7 +21,7 @@
 #include "platform/metrics.h"
 #include "provider.h"
 
-enum call_op { OP_ATTACH, OP_CHARGE };
+enum call_op { OP_ATTACH, OP_CHARGE, OP_FIND };
 
 /* One provider call. Shared by the waiting caller and the thread running it;
  * whoever lets go last frees it (the caller may give up on a hung call). */
@@ -124,9 +124,14 @@ static void call_release(struct call *c)
 static void *call_run(void *arg)
 {
     struct call *c = arg;
-    int rc = c->op == OP_ATTACH
-                 ? provider->attach_card(c->token, &c->card)
-                 : provider->charge(c->card_ref, c->amount_cents, c->currency, c->key, &c->result);
+    int rc = 0;
+    switch (c->op) {
+    case OP_ATTACH: rc = provider->attach_card(c->token, &c->card); break;
+    case OP_CHARGE:
+        rc = provider->charge(c->card_ref, c->amount_cents, c->currency, c->key, &c->result);
+        break;
+    case OP_FIND: rc = provider->find_charge(c->key, &c->result); break;
+    }
     pthread_mutex_lock(&c->lock);
     c->rc = rc;
     c->done = true;
@@ -146,12 +151,10 @@ static void count(const char *op, const char *outcome)
                    1);
 }
 
-/* Runs c on its own thread and waits at most the time budget; on success
- * copies the results into card_out or charge_out. Takes c. */
-static int call_with_budget(struct call *c, struct billing__card *card_out,
-                            struct billing__charge_result *charge_out)
+/* Lets c through the breaker and the cap on calls in flight and starts its
+ * thread. 0, or BH_EUNAVAILABLE (c is then freed). */
+static int call_start(struct call *c, const char *op)
 {
-    const char *op = c->op == OP_ATTACH ? "attach" : "charge";
     if (!bh_breaker_allow(&breaker, bh_now_ms())) {
         count(op, "breaker_open");
         free(c);
@@ -185,7 +188,20 @@ static int call_with_budget(struct call *c, struct billing__card *card_out,
         bh_breaker_failure(&breaker, bh_now_ms());
         return BH_EUNAVAILABLE;
     }
+    return 0;
+}
 
+/* Runs c on its own thread and waits at most the time budget; on success
+ * copies the results into card_out or charge_out. Takes c. */
+static int call_with_budget(struct call *c, struct billing__card *card_out,
+                            struct billing__charge_result *charge_out)
+{
+    static const char *const names[] = {
+        [OP_ATTACH] = "attach", [OP_CHARGE] = "charge", [OP_FIND] = "find"};
+    const char *op = names[c->op];
+    int err = call_start(c, op);
+    if (err != 0)
+        return err;
     struct timespec deadline = bh_deadline_ms((int)timeout_ms);
     pthread_mutex_lock(&c->lock);
     while (!c->done && err != ETIMEDOUT)
@@ -206,8 +222,9 @@ static int call_with_budget(struct call *c, struct billing__card *card_out,
         count(op, "timeout");
         return BH_ETIMEOUT;
     }
-    /* A decline or an unusable token is an answer: the provider works. */
-    if (rc == 0 || rc == BH_EUNPROCESSABLE) {
+    /* A decline, an unusable token or an unknown key is an answer: the
+     * provider works. */
+    if (rc == 0 || rc == BH_EUNPROCESSABLE || rc == BH_ENOTFOUND) {
         bh_breaker_success(&breaker);
         count(op, rc == 0 ? "ok" : "rejected");
     } else {
@@ -238,6 +255,16 @@ int billing__payments_charge(const char *card_ref, int64_t amount_cents, const c
     snprintf(c->card_ref, sizeof c->card_ref, "%s", card_ref);
     c->amount_cents = amount_cents;
     snprintf(c->currency, sizeof c->currency, "%s", currency);
+    snprintf(c->key, sizeof c->key, "%s", idempotency_key);
+    return call_with_budget(c, NULL, out);
+}
+
+int billing__payments_find_charge(const char *idempotency_key, struct billing__charge_result *out)
+{
+    struct call *c = calloc(1, sizeof *c);
+    if (!c)
+        return BH_ENOMEM;
+    c->op = OP_FIND;
     snprintf(c->key, sizeof c->key, "%s", idempotency_key);
     return call_with_budget(c, NULL, out);
 }

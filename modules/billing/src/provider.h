@@ -65,10 +65,17 @@ struct billing__provider {
 
     /* Charges the card. 0 with *out telling succeeded or declined (a
      * decline is an answer, not a failure); BH_EUNAVAILABLE when the
-     * provider failed. idempotency_key makes a retried charge a no-op at
-     * the provider. */
+     * provider failed, or while an earlier charge with the same key is still
+     * being processed. Every charge carries an idempotency_key: the same key
+     * again takes no money twice and answers the first charge's outcome. */
     int (*charge)(const char *card_ref, int64_t amount_cents, const char *currency,
                   const char *idempotency_key, struct billing__charge_result *out);
+
+    /* Asks what came of the charge made with idempotency_key (the caller
+     * may have given up waiting for its answer). 0 with *out when the
+     * provider made it; BH_ENOTFOUND when it has no charge under that key;
+     * BH_EUNAVAILABLE when it failed or is still processing the charge. */
+    int (*find_charge)(const char *idempotency_key, struct billing__charge_result *out);
 
     /* Translates a webhook body (its signature already verified). 0 or
      * BH_EINVAL. */

@@ -23,9 +23,10 @@ json_t *billing__subscription_json(const struct billing__subscription *s)
     char start[32], end[32];
     billing__format_time(s->period_start, start);
     billing__format_time(s->period_end, end);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b}", "plan_id", s->plan_id, "status", s->status,
-                          "current_period_start", start, "current_period_end", end,
-                          "cancel_at_period_end", s->cancel_at_period_end);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:b}", "plan_id", s->plan_id, "status",
+                  billing__status_name(s->status), "current_period_start", start,
+                  "current_period_end", end, "cancel_at_period_end", s->cancel_at_period_end);
     if (!o)
         return NULL;
     json_object_set_new(o, "pending_plan_id",

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/auth.h"
 #include "internal.h"
 #include "platform/db.h"
 #include "platform/err.h"
@@ -17,133 +18,153 @@
 #include "platform/log.h"
 #include "platform/redis.h"
 
-static const char RENEW_JOB[] = "billing.renew";
 static const char SWEEP_JOB[] = "billing.sweep";
 
-/* The job carries its due time: a run that finds the date not yet reached
- * re-arms itself for it (billing__run_renewal_job). */
-void billing__schedule_renewal(const bh_uuid *org_id, time_t at)
+/* Counts org_id's members (auth owns them; this is auth's read, not ours). */
+static int count_member(const bh_uuid *user_id, enum auth_role role, void *arg)
 {
-    if (at <= 0)
-        return;
-    time_t now = billing__now();
-    int64_t delay_ms = at > now ? (int64_t)(at - now) * 1000 : 0;
-    json_t *payload = json_pack("{s:s, s:I}", "org_id", org_id->str, "due_at", (json_int_t)at);
-    int rc = payload ? bh_job_enqueue(RENEW_JOB, payload, delay_ms) : BH_ENOMEM;
-    json_decref(payload);
-    if (rc != 0) /* the sweep will find it */
-        bh_log_warn("could not schedule the renewal of org %s: %s", org_id->str, bh_err_name(rc));
+    (void)user_id;
+    (void)role;
+    (*(int64_t *)arg)++;
+    return 0;
 }
 
-/* Charges inv (open, total > 0), then records what came of it and moves the
- * subscription: paid → active; failed → past_due with the next retry, or
- * canceled when the retries ran out. Takes tx (which holds the subscription
- * lock and whatever the caller wrote): the pending attempt is added to it
- * and it commits before the provider is called, so no transaction stays
- * open across the call. */
-static int collect(struct bh_tx *tx, const bh_uuid *org_id, struct billing__invoice *inv,
-                   time_t *next_due)
+/* A scheduled downgrade is applied whatever the member count (the customer
+ * asked for it; a dearer plan they declined is never charged instead), but
+ * it is checked again here: an organization found over the new plan's seat
+ * limit keeps its members, may add none until it is under the limit, and
+ * the change says so (reason "downgraded_over_seat_limit"). Member adds
+ * already count against the scheduled plan, so only a race gets here. */
+static const char *downgrade_reason(const struct billing__subscription *s,
+                                    const struct billing__plan *plan)
+{
+    int64_t members = 0;
+    if (plan->limit_members == BILLING__UNLIMITED ||
+        auth_each_member(&s->org_id, AUTH_ROLE_MEMBER, count_member, &members) != 0 ||
+        members <= plan->limit_members)
+        return "downgraded";
+    bh_log_warn("org %s moves to plan %s with %lld members over its limit of %lld", s->org_id.str,
+                plan->id, (long long)members, (long long)plan->limit_members);
+    return "downgraded_over_seat_limit";
+}
+
+/* The renewal invoice: the whole new period on the plan. */
+static void build_renewal_invoice(const struct billing__subscription *s,
+                                  const struct billing__plan *plan, struct billing__invoice *inv)
+{
+    memset(inv, 0, sizeof *inv);
+    inv->id = bh_uuid_v7();
+    inv->org_id = s->org_id;
+    inv->subscription_id = s->id;
+    billing__set_str(inv->reason, sizeof inv->reason, "renewal");
+    billing__set_str(inv->plan_id, sizeof inv->plan_id, plan->id);
+    billing__set_str(inv->currency, sizeof inv->currency, plan->currency);
+    inv->period_start = s->period_start;
+    inv->period_end = s->period_end;
+    inv->total_cents = plan->price_cents;
+    struct billing__invoice_line *l = &inv->lines[inv->n_lines++];
+    billing__set_str(l->kind, sizeof l->kind, "subscription");
+    snprintf(l->description, sizeof l->description, "%s plan, one %s", plan->name, plan->interval);
+    billing__set_str(l->plan_id, sizeof l->plan_id, plan->id);
+    l->amount_cents = plan->price_cents;
+    l->period_start = inv->period_start;
+    l->period_end = inv->period_end;
+}
+
+/* Charges inv on tx's subscription and settles it; takes tx. */
+static int collect(struct bh_tx *tx, struct billing__invoice *inv, time_t *next_due)
 {
     struct billing__card card;
-    struct billing__subscription s;
-    bh_uuid attempt_id = bh_uuid_v7();
-    struct billing__charge_result res;
-    memset(&res, 0, sizeof res);
+    struct billing__collection c;
+    bool has_card = billing__repo_payment_method_get(tx, &inv->org_id, &card) == 0;
+    /* A charge in flight for this organization (a plan change, or one whose
+     * outcome is unknown): this run is undone entirely; the job retries. */
+    int rc = billing__collect(tx, inv, has_card ? &card : NULL, NULL, &c);
+    if (rc == 0)
+        *next_due = c.outcome == BILLING__OUTCOME_UNKNOWN ? 0 : c.next_due;
+    return rc;
+}
 
-    bool has_card = billing__repo_payment_method_get(tx, org_id, &card) == 0;
-    int rc = billing__repo_attempt_begin(tx, &attempt_id, &inv->id, org_id, inv->total_cents);
+/* A past-due subscription whose dunning retry is due: retry the open
+ * renewal invoice (or, paid meanwhile by a webhook, end dunning). */
+static int retry_past_due(struct bh_tx *tx, struct billing__subscription *s, time_t now,
+                          time_t *next_due)
+{
+    struct billing__invoice inv;
+    int rc = billing__repo_invoice_open_renewal(tx, &s->id, &inv);
+    if (rc == BH_ENOTFOUND) {
+        rc = billing__transition(s->status, BILLING__EV_PERIOD_PAID, &s->status);
+        s->dunning_attempts = 0;
+        s->next_retry_at = 0;
+        *next_due = s->period_end;
+        if (rc == 0)
+            rc = billing__repo_subscription_update(tx, s, now);
+        if (rc != 0) {
+            bh_tx_rollback(tx);
+            return rc;
+        }
+        return bh_tx_commit(tx);
+    }
     if (rc != 0) {
-        /* A charge is in flight for this organization (a plan change): undo
-         * this run entirely; the job retries it later. */
         bh_tx_rollback(tx);
         return rc;
     }
-    rc = bh_tx_commit(tx);
-    if (rc != 0)
-        return rc;
+    return collect(tx, &inv, next_due);
+}
 
-    /* No card is a failed charge like any other: dunning gives the customer
-     * time to add one. */
-    int charge_rc = has_card ? billing__payments_charge(card.ref, inv->total_cents, inv->currency,
-                                                        inv->id.str, &res)
-                             : 0;
-    if (!has_card) {
-        res.outcome = BILLING__CHARGE_DECLINED;
-        res.decline = BILLING__DECLINE_GENERIC;
-    }
-
-    rc = bh_tx_begin(&tx);
-    if (rc == 0)
-        rc = billing__repo_subscription_get(tx, org_id, true, &s);
-    if (rc != 0)
-        goto out_rollback;
-    time_t now = billing__now();
-    int err = 0;
-    enum billing__collected c =
-        billing__record_charge(tx, inv, &attempt_id, charge_rc, &res, now, &err);
-    if (err != 0) {
-        rc = err;
-        goto out_rollback;
-    }
-    char prev_status[16];
-    billing__set_str(prev_status, sizeof prev_status, s.status);
-    if (c == BILLING__COLLECT_PAID) {
-        billing__set_str(s.status, sizeof s.status, "active");
-        s.dunning_attempts = 0;
-        s.next_retry_at = 0;
-        rc = billing__repo_subscription_update(tx, &s, now);
-        if (rc == 0)
-            rc = billing__publish_invoice_paid(tx, inv, NULL);
-        if (rc == 0 && strcmp(prev_status, "active") != 0)
-            rc = billing__publish_subscription_changed(
-                tx, &s, s.plan_id, prev_status, NULL,
-                strcmp(prev_status, "past_due") == 0 ? "payment_recovered" : "renewed");
-        *next_due = s.period_end;
+/* The period is over: cancel, or roll it onto the next plan (the scheduled
+ * downgrade, if any) and charge the new period. Takes tx. */
+static int end_period(struct bh_tx *tx, struct billing__subscription *s, time_t now,
+                      time_t *next_due)
+{
+    char prev_plan[33];
+    enum billing__status prev_status = s->status;
+    struct billing__plan plan;
+    struct billing__invoice inv;
+    billing__set_str(prev_plan, sizeof prev_plan, s->plan_id);
+    const char *reason = "canceled_at_period_end";
+    bool charge = false;
+    int rc = 0;
+    if (s->cancel_at_period_end) {
+        rc = billing__transition(s->status, BILLING__EV_PERIOD_END_CANCEL, &s->status);
+        s->cancel_at_period_end = false;
     } else {
-        s.dunning_attempts++;
-        time_t retry = billing__dunning_retry_at(inv->created_at, s.dunning_attempts);
-        if (retry == 0) {
-            /* The retries ran out: the subscription ends and the debt is
-             * written off (the invoice is voided); entitlements fall back to
-             * the free plan's. */
-            billing__set_str(s.status, sizeof s.status, "canceled");
-            s.next_retry_at = 0;
-            s.cancel_at_period_end = false;
-            s.pending_plan_id[0] = '\0';
-            rc = billing__repo_invoice_set_status(tx, &inv->id, "void", now);
-            *next_due = 0;
-        } else {
-            billing__set_str(s.status, sizeof s.status, "past_due");
-            s.next_retry_at = retry;
-            *next_due = retry;
+        rc = billing__repo_plan(tx, s->pending_plan_id[0] ? s->pending_plan_id : s->plan_id, &plan);
+        if (rc != 0) {
+            bh_tx_rollback(tx);
+            return rc;
         }
-        if (rc == 0)
-            rc = billing__repo_subscription_update(tx, &s, now);
-        if (rc == 0)
-            rc = billing__publish_invoice_payment_failed(
-                tx, inv, inv->attempt_count + 1, s.next_retry_at,
-                c == BILLING__COLLECT_DECLINED ? res.decline : BILLING__DECLINE_NONE, NULL);
-        if (rc == 0 && strcmp(prev_status, s.status) != 0)
-            rc = billing__publish_subscription_changed(
-                tx, &s, s.plan_id, prev_status, NULL,
-                strcmp(s.status, "canceled") == 0 ? "dunning_exhausted" : "payment_failed");
+        reason = s->pending_plan_id[0] ? downgrade_reason(s, &plan) : NULL;
+        billing__set_str(s->plan_id, sizeof s->plan_id, plan.id);
+        s->pending_plan_id[0] = '\0';
+        s->period_start = s->period_end;
+        s->period_end = billing__add_interval(s->period_start, plan.interval);
+        *next_due = s->period_end;
+        if (plan.price_cents == 0)
+            rc = billing__transition(s->status, BILLING__EV_PERIOD_FREE, &s->status);
+        charge = rc == 0 && plan.price_cents > 0;
+        if (charge) {
+            build_renewal_invoice(s, &plan, &inv);
+            rc = billing__repo_invoice_create(tx, &inv, now);
+        }
     }
-    if (rc != 0)
-        goto out_rollback;
-    bh_log_info("org %s invoice %" PRId64 ": %s", org_id->str, inv->number,
-                c == BILLING__COLLECT_PAID ? "paid" : s.status);
-    return bh_tx_commit(tx);
-
-out_rollback:
-    bh_tx_rollback(tx);
-    return rc;
+    if (rc == 0)
+        rc = billing__repo_subscription_update(tx, s, now);
+    if (rc == 0 && reason)
+        rc = billing__publish_subscription_changed(tx, s, prev_plan, prev_status, NULL, reason);
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        return rc;
+    }
+    if (!charge)
+        return bh_tx_commit(tx);
+    /* The new period and its invoice go on record with the pending charge. */
+    return collect(tx, &inv, next_due);
 }
 
 int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
 {
     struct billing__subscription s;
-    struct billing__plan plan;
-    struct billing__invoice inv;
     struct bh_tx *tx = NULL;
     *next_due = 0;
     *acted = false;
@@ -152,115 +173,24 @@ int billing__renew(const bh_uuid *org_id, time_t *next_due, bool *acted)
     if (rc != 0)
         return rc;
     rc = billing__repo_subscription_get(tx, org_id, true, &s);
-    if (rc == BH_ENOTFOUND) { /* the organization's creation rolled back */
-        bh_tx_rollback(tx);
-        return 0;
-    }
-    if (rc != 0)
-        goto out_rollback;
     time_t now = billing__now();
-    char prev_plan[33], prev_status[16];
-    billing__set_str(prev_plan, sizeof prev_plan, s.plan_id);
-    billing__set_str(prev_status, sizeof prev_status, s.status);
-
-    if (strcmp(s.status, "canceled") == 0) {
+    /* Nothing to do: the organization's creation rolled back, the
+     * subscription is canceled, or its date has not come. */
+    time_t due = s.status == BILLING__PAST_DUE ? s.next_retry_at : s.period_end;
+    if (rc == BH_ENOTFOUND ||
+        (rc == 0 && (s.status == BILLING__CANCELED || due == 0 || due > now))) {
+        if (rc == 0 && s.status != BILLING__CANCELED)
+            *next_due = due;
         bh_tx_rollback(tx);
         return 0;
     }
-    if (strcmp(s.status, "past_due") == 0) {
-        if (s.next_retry_at == 0 || s.next_retry_at > now) {
-            *next_due = s.next_retry_at;
-            bh_tx_rollback(tx);
-            return 0;
-        }
-        /* A dunning retry of the open renewal invoice. */
-        rc = billing__repo_invoice_open_renewal(tx, &s.id, &inv);
-        if (rc == BH_ENOTFOUND) { /* paid meanwhile (webhook): nothing owed */
-            billing__set_str(s.status, sizeof s.status, "active");
-            s.dunning_attempts = 0;
-            s.next_retry_at = 0;
-            rc = billing__repo_subscription_update(tx, &s, now);
-            *next_due = s.period_end;
-            *acted = true;
-            if (rc != 0)
-                goto out_rollback;
-            return bh_tx_commit(tx);
-        }
-        if (rc != 0)
-            goto out_rollback;
-        *acted = true;
-        return collect(tx, org_id, &inv, next_due);
-    }
-    if (s.period_end > now) {
-        *next_due = s.period_end;
+    if (rc != 0) {
         bh_tx_rollback(tx);
-        return 0;
+        return rc;
     }
-
-    /* The period is over. */
     *acted = true;
-    if (s.cancel_at_period_end) {
-        billing__set_str(s.status, sizeof s.status, "canceled");
-        s.cancel_at_period_end = false;
-        rc = billing__repo_subscription_update(tx, &s, now);
-        if (rc == 0)
-            rc = billing__publish_subscription_changed(tx, &s, prev_plan, prev_status, NULL,
-                                                       "canceled_at_period_end");
-        if (rc != 0)
-            goto out_rollback;
-        return bh_tx_commit(tx);
-    }
-    rc = billing__repo_plan(tx, s.pending_plan_id[0] ? s.pending_plan_id : s.plan_id, &plan);
-    if (rc != 0)
-        goto out_rollback;
-    billing__set_str(s.plan_id, sizeof s.plan_id, plan.id);
-    s.pending_plan_id[0] = '\0';
-    s.period_start = s.period_end;
-    s.period_end = billing__add_interval(s.period_start, plan.interval);
-    *next_due = s.period_end;
-    if (plan.price_cents == 0) {
-        billing__set_str(s.status, sizeof s.status, "active");
-        rc = billing__repo_subscription_update(tx, &s, now);
-        if (rc == 0 && (strcmp(prev_plan, s.plan_id) != 0 || strcmp(prev_status, s.status) != 0))
-            rc = billing__publish_subscription_changed(tx, &s, prev_plan, prev_status, NULL,
-                                                       "downgraded");
-        if (rc != 0)
-            goto out_rollback;
-        return bh_tx_commit(tx);
-    }
-
-    memset(&inv, 0, sizeof inv);
-    inv.id = bh_uuid_v7();
-    inv.org_id = s.org_id;
-    inv.subscription_id = s.id;
-    billing__set_str(inv.reason, sizeof inv.reason, "renewal");
-    billing__set_str(inv.plan_id, sizeof inv.plan_id, plan.id);
-    billing__set_str(inv.currency, sizeof inv.currency, plan.currency);
-    inv.period_start = s.period_start;
-    inv.period_end = s.period_end;
-    inv.total_cents = plan.price_cents;
-    struct billing__invoice_line *l = &inv.lines[inv.n_lines++];
-    billing__set_str(l->kind, sizeof l->kind, "subscription");
-    snprintf(l->description, sizeof l->description, "%s plan, one %s", plan.name, plan.interval);
-    billing__set_str(l->plan_id, sizeof l->plan_id, plan.id);
-    l->amount_cents = plan.price_cents;
-    l->period_start = inv.period_start;
-    l->period_end = inv.period_end;
-
-    rc = billing__repo_invoice_create(tx, &inv, now);
-    if (rc == 0)
-        rc = billing__repo_subscription_update(tx, &s, now);
-    if (rc == 0 && strcmp(prev_plan, s.plan_id) != 0)
-        rc = billing__publish_subscription_changed(tx, &s, prev_plan, prev_status, NULL,
-                                                   "downgraded");
-    if (rc != 0)
-        goto out_rollback;
-    /* The new period and its invoice go on record with the pending charge. */
-    return collect(tx, org_id, &inv, next_due);
-
-out_rollback:
-    bh_tx_rollback(tx);
-    return rc;
+    return s.status == BILLING__PAST_DUE ? retry_past_due(tx, &s, now, next_due)
+                                         : end_period(tx, &s, now, next_due);
 }
 
 int billing__sweep(int max, int *n)
@@ -288,6 +218,9 @@ int billing__sweep(int max, int *n)
             billing__schedule_renewal(&orgs[i], next);
         (*n)++;
     }
+    int reconciled = 0;
+    if (billing__reconcile_due(max, &reconciled) == 0 && reconciled > 0)
+        bh_log_info("looked again at %d charge(s) of unknown outcome", reconciled);
     int purged = 0;
     if (billing__repo_idem_purge(billing__now(), &purged) == 0 && purged > 0)
         bh_log_info("purged %d expired idempotency keys", purged);

@@ -79,15 +79,19 @@ int billing__repo_plan(struct bh_tx *tx, const char *plan_id, struct billing__pl
 }
 
 /* The subscription's plan while it is live, the free plan otherwise (also
- * when the organization has no subscription row at all). */
+ * when the organization has no subscription row at all). While a downgrade
+ * is scheduled, members count against the lower of the two plans' limits
+ * (least() skips NULL, which is unlimited), so the organization fits the
+ * plan it is moving to. */
 static const char SQL_EFFECTIVE_LIMITS[] =
     "SELECT CASE WHEN s.status IN ('trialing', 'active', 'past_due')"
     "            THEN p.limit_tasks ELSE f.limit_tasks END,"
     "       CASE WHEN s.status IN ('trialing', 'active', 'past_due')"
-    "            THEN p.limit_members ELSE f.limit_members END"
+    "            THEN least(p.limit_members, pp.limit_members) ELSE f.limit_members END"
     "  FROM billing.plans f"
     "  LEFT JOIN billing.subscriptions s ON s.org_id = $1"
     "  LEFT JOIN billing.plans p ON p.id = s.plan_id"
+    "  LEFT JOIN billing.plans pp ON pp.id = s.pending_plan_id"
     " WHERE f.id = 'free'";
 
 int billing__repo_effective_limits(struct bh_tx *tx, const bh_uuid *org_id, int64_t *tasks,
@@ -135,7 +139,8 @@ static void subscription_from_row(const PGresult *r, int row, struct billing__su
     bh_uuid_parse(bh_pg_str(r, row, 0), &s->id);
     bh_uuid_parse(bh_pg_str(r, row, 1), &s->org_id);
     billing__set_str(s->plan_id, sizeof s->plan_id, bh_pg_str(r, row, 2));
-    billing__set_str(s->status, sizeof s->status, bh_pg_str(r, row, 3));
+    if (!billing__status_parse(bh_pg_str(r, row, 3), &s->status))
+        s->status = BILLING__CANCELED; /* the table's CHECK allows no other */
     s->period_start = (time_t)get_i64(r, row, 4, 0);
     s->period_end = (time_t)get_i64(r, row, 5, 0);
     s->cancel_at_period_end = strcmp(bh_pg_str(r, row, 6), "t") == 0;
@@ -151,7 +156,7 @@ int billing__repo_subscription_insert(struct bh_tx *tx, const struct billing__su
     const char *params[] = {s->id.str,
                             s->org_id.str,
                             s->plan_id,
-                            s->status,
+                            billing__status_name(s->status),
                             epoch_param(start, s->period_start),
                             epoch_param(end, s->period_end)};
     PGresult *r = NULL;
@@ -210,7 +215,7 @@ int billing__repo_subscription_update(struct bh_tx *tx, const struct billing__su
     snprintf(dunning, sizeof dunning, "%d", s->dunning_attempts);
     const char *params[] = {s->id.str,
                             s->plan_id,
-                            s->status,
+                            billing__status_name(s->status),
                             epoch_param(start, s->period_start),
                             epoch_param(end, s->period_end),
                             s->cancel_at_period_end ? "true" : "false",
@@ -501,34 +506,68 @@ int billing__repo_invoices_void_open_plan_changes(struct bh_tx *tx, const bh_uui
 
 /* -------------------------------------------------------- payment attempts */
 
-static const char SQL_CLOSE_STALE_ATTEMPTS[] =
-    "UPDATE billing.payment_attempts"
-    "   SET outcome = 'error', failure_code = 'abandoned', finished_at = now()"
+/* A charge pending for ten minutes lost its caller (the process stopped
+ * during the call): its outcome is unknown, and the reconciler settles it. */
+static const char SQL_STALE_ATTEMPTS_UNKNOWN[] =
+    "UPDATE billing.payment_attempts SET outcome = 'unknown'"
     " WHERE org_id = $1 AND outcome = 'pending' AND created_at < now() - interval '10 minutes'";
 
 static const char SQL_BEGIN_ATTEMPT[] =
     "INSERT INTO billing.payment_attempts (id, invoice_id, org_id, amount_cents, source, outcome)"
     " VALUES ($1, $2, $3, $4, 'charge', 'pending')"
-    " ON CONFLICT (org_id) WHERE outcome = 'pending' DO NOTHING"
+    " ON CONFLICT (org_id) WHERE outcome IN ('pending', 'unknown') DO NOTHING"
     " RETURNING id";
 
+/* Only an attempt still in flight moves: whoever settles it first wins, a
+ * second settler finds no row. */
 static const char SQL_FINISH_ATTEMPT[] =
     "UPDATE billing.payment_attempts"
     "   SET outcome = $2, failure_code = nullif($3, ''), provider_ref = nullif($4, ''),"
-    "       finished_at = now()"
-    " WHERE id = $1 AND outcome = 'pending'";
+    "       settled_by = CASE WHEN $2 = 'unknown' THEN NULL ELSE $5 END,"
+    "       finished_at = CASE WHEN $2 = 'unknown' THEN NULL ELSE now() END"
+    " WHERE id = $1 AND outcome IN ('pending', 'unknown')"
+    " RETURNING id";
 
 static const char SQL_RECORD_ATTEMPT[] =
     "INSERT INTO billing.payment_attempts (id, invoice_id, org_id, amount_cents, source, outcome,"
-    "                                      failure_code, finished_at)"
-    " VALUES ($1, $2, $3, $4, 'webhook', $5, nullif($6, ''), now())";
+    "                                      failure_code, settled_by, finished_at)"
+    " VALUES ($1, $2, $3, $4, 'webhook', $5, nullif($6, ''), 'webhook', now())";
+
+#define ATTEMPT_COLUMNS "id, invoice_id, org_id, amount_cents, outcome IN ('pending', 'unknown')"
+
+static const char SQL_GET_ATTEMPT[] =
+    "SELECT " ATTEMPT_COLUMNS " FROM billing.payment_attempts WHERE id = $1";
+
+static const char SQL_GET_ATTEMPT_FOR_UPDATE[] =
+    "SELECT " ATTEMPT_COLUMNS " FROM billing.payment_attempts WHERE id = $1 FOR UPDATE";
+
+static const char SQL_INVOICE_ATTEMPT_IN_FLIGHT[] =
+    "SELECT " ATTEMPT_COLUMNS " FROM billing.payment_attempts"
+    " WHERE invoice_id = $1 AND outcome IN ('pending', 'unknown') FOR UPDATE";
+
+static const char SQL_ATTEMPTS_UNSETTLED[] =
+    "SELECT id FROM billing.payment_attempts"
+    " WHERE (outcome = 'unknown' AND created_at < now() - make_interval(secs => $1::bigint))"
+    "    OR (outcome = 'pending' AND created_at < now() - interval '10 minutes')"
+    " ORDER BY created_at LIMIT $2";
+
+static const char *outcome_name(enum billing__outcome o)
+{
+    switch (o) {
+    case BILLING__OUTCOME_PAID: return "succeeded";
+    case BILLING__OUTCOME_DECLINED: return "declined";
+    case BILLING__OUTCOME_FAILED: return "error";
+    case BILLING__OUTCOME_UNKNOWN: break;
+    }
+    return "unknown";
+}
 
 int billing__repo_attempt_begin(struct bh_tx *tx, const bh_uuid *attempt_id,
                                 const bh_uuid *invoice_id, const bh_uuid *org_id,
                                 int64_t amount_cents)
 {
     const char *p1[] = {org_id->str};
-    int rc = bh_tx_query(tx, NULL, SQL_CLOSE_STALE_ATTEMPTS, 1, p1);
+    int rc = bh_tx_query(tx, NULL, SQL_STALE_ATTEMPTS_UNKNOWN, 1, p1);
     if (rc != 0)
         return rc;
     char amount[24];
@@ -544,24 +583,85 @@ int billing__repo_attempt_begin(struct bh_tx *tx, const bh_uuid *attempt_id,
     return rc;
 }
 
-int billing__repo_attempt_finish(struct bh_tx *tx, const bh_uuid *attempt_id, const char *outcome,
-                                 const char *failure_code, const char *provider_ref)
+int billing__repo_attempt_finish(struct bh_tx *tx, const bh_uuid *attempt_id,
+                                 enum billing__outcome outcome, const char *failure_code,
+                                 const char *provider_ref, const char *settled_by)
 {
-    const char *params[] = {attempt_id->str, outcome, failure_code ? failure_code : "",
-                            provider_ref ? provider_ref : ""};
-    return bh_tx_query(tx, NULL, SQL_FINISH_ATTEMPT, 4, params);
+    const char *params[] = {attempt_id->str, outcome_name(outcome),
+                            failure_code ? failure_code : "", provider_ref ? provider_ref : "",
+                            settled_by};
+    PGresult *r = NULL;
+    int rc = bh_tx_query(tx, &r, SQL_FINISH_ATTEMPT, 5, params);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 0)
+        rc = 1; /* settled by someone else first */
+    PQclear(r);
+    return rc;
 }
 
 int billing__repo_attempt_record(struct bh_tx *tx, const bh_uuid *invoice_id, const bh_uuid *org_id,
-                                 int64_t amount_cents, const char *outcome,
+                                 int64_t amount_cents, enum billing__outcome outcome,
                                  const char *failure_code)
 {
     bh_uuid id = bh_uuid_v7();
     char amount[24];
     snprintf(amount, sizeof amount, "%" PRId64, amount_cents);
-    const char *params[] = {id.str, invoice_id->str, org_id->str,
-                            amount, outcome,         failure_code ? failure_code : ""};
+    const char *params[] = {id.str, invoice_id->str,       org_id->str,
+                            amount, outcome_name(outcome), failure_code ? failure_code : ""};
     return bh_tx_query(tx, NULL, SQL_RECORD_ATTEMPT, 6, params);
+}
+
+static int attempt_query(struct bh_tx *tx, const char *sql, const bh_uuid *id,
+                         struct billing__attempt *out)
+{
+    PGresult *r = NULL;
+    const char *params[] = {id->str};
+    int rc = bh_tx_query(tx, &r, sql, 1, params);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) == 0) {
+        rc = BH_ENOTFOUND;
+    } else {
+        bh_uuid_parse(bh_pg_str(r, 0, 0), &out->id);
+        bh_uuid_parse(bh_pg_str(r, 0, 1), &out->invoice_id);
+        bh_uuid_parse(bh_pg_str(r, 0, 2), &out->org_id);
+        out->amount_cents = get_i64(r, 0, 3, 0);
+        out->in_flight = strcmp(bh_pg_str(r, 0, 4), "t") == 0;
+    }
+    PQclear(r);
+    return rc;
+}
+
+int billing__repo_attempt_get(struct bh_tx *tx, const bh_uuid *id, bool for_update,
+                              struct billing__attempt *out)
+{
+    return attempt_query(tx, for_update ? SQL_GET_ATTEMPT_FOR_UPDATE : SQL_GET_ATTEMPT, id, out);
+}
+
+int billing__repo_attempt_in_flight(struct bh_tx *tx, const bh_uuid *invoice_id,
+                                    struct billing__attempt *out)
+{
+    return attempt_query(tx, SQL_INVOICE_ATTEMPT_IN_FLIGHT, invoice_id, out);
+}
+
+int billing__repo_attempts_unsettled(struct bh_tx *tx, long older_than_s, int max, bh_uuid *out,
+                                     int *n)
+{
+    char secs[24], limit[16];
+    snprintf(secs, sizeof secs, "%ld", older_than_s);
+    snprintf(limit, sizeof limit, "%d", max);
+    const char *params[] = {secs, limit};
+    PGresult *r = NULL;
+    *n = 0;
+    int rc = bh_tx_query(tx, &r, SQL_ATTEMPTS_UNSETTLED, 2, params);
+    if (rc != 0)
+        return rc;
+    for (int i = 0; i < PQntuples(r) && i < max; i++)
+        if (bh_uuid_parse(bh_pg_str(r, i, 0), &out[*n]))
+            (*n)++;
+    PQclear(r);
+    return 0;
 }
 
 /* ------------------------------------------------------------------- usage */

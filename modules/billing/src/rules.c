@@ -1,5 +1,6 @@
-/* Billing's pure rules: proration arithmetic, the dunning schedule and the
- * webhook signature check. No I/O, no clock, no database: everything they
+/* Billing's pure rules: subscription statuses and their transitions,
+ * proration arithmetic, the dunning schedule and the webhook signature
+ * check. No I/O, no clock, no database: everything they
  * need is passed in, so the unit tests can pin each rule down exactly. */
 #include <ctype.h>
 #include <openssl/crypto.h>
@@ -11,6 +12,69 @@
 
 #include "internal.h"
 #include "platform/err.h"
+
+/* ------------------------------------------------------------- statuses */
+
+static const char *const status_names[] = {
+    [BILLING__TRIALING] = "trialing",
+    [BILLING__ACTIVE] = "active",
+    [BILLING__PAST_DUE] = "past_due",
+    [BILLING__CANCELED] = "canceled",
+};
+
+const char *billing__status_name(enum billing__status s)
+{
+    if ((size_t)s >= sizeof status_names / sizeof status_names[0])
+        return "canceled";
+    return status_names[s];
+}
+
+bool billing__status_parse(const char *name, enum billing__status *out)
+{
+    for (size_t i = 0; name && i < sizeof status_names / sizeof status_names[0]; i++)
+        if (strcmp(name, status_names[i]) == 0) {
+            *out = (enum billing__status)i;
+            return true;
+        }
+    return false;
+}
+
+/* The table of docs/billing.md, "The subscription": for each event, the
+ * status it leads to from each status, or -1 where it cannot happen. */
+enum {
+    NO = -1,
+    T = BILLING__TRIALING,
+    A = BILLING__ACTIVE,
+    P = BILLING__PAST_DUE,
+    C = BILLING__CANCELED
+};
+
+static const int transitions[][4] = {
+    /*                               trialing active past_due canceled */
+    [BILLING__EV_PERIOD_PAID] = {A, A, A, NO},
+    [BILLING__EV_PERIOD_FREE] = {A, A, NO, NO},
+    [BILLING__EV_PAYMENT_FAILED] = {P, P, P, NO},
+    [BILLING__EV_DUNNING_EXHAUSTED] = {NO, NO, C, NO},
+    [BILLING__EV_PERIOD_END_CANCEL] = {C, C, NO, NO},
+    [BILLING__EV_CANCEL_NOW] = {NO, NO, C, NO},
+    [BILLING__EV_PLAN_CHANGED] = {T, A, NO, NO},
+    [BILLING__EV_RESTART] = {NO, NO, NO, A},
+};
+
+int billing__transition(enum billing__status from, enum billing__status_event ev,
+                        enum billing__status *to)
+{
+    *to = from;
+    if ((size_t)ev >= sizeof transitions / sizeof transitions[0] || (size_t)from > C)
+        return BH_ECONFLICT;
+    int next = transitions[ev][from];
+    if (next == NO)
+        return BH_ECONFLICT;
+    *to = (enum billing__status)next;
+    return 0;
+}
+
+/* ------------------------------------------------------------- money */
 
 /* Proration: amount × remaining / length, rounded half up to a cent, in
  * integer arithmetic (no floating point ever touches money). The product
@@ -67,17 +131,19 @@ void billing__sign(const char *secret, long long t, const char *body, size_t bod
 }
 
 /* Reads "t=<digits>" and every "v1=<64 hex>" from the header. */
-int billing__verify_signature(const char *header, const char *body, size_t body_len,
-                              const char *secret, time_t now, long tolerance_s)
+enum billing__signature billing__verify_signature(const char *header, const char *body,
+                                                  size_t body_len, const char *secret, time_t now,
+                                                  long tolerance_s)
 {
+    enum billing__signature bad = BILLING__SIGNATURE_INVALID;
     if (!header || !*header || !secret || !*secret)
-        return BH_EUNAUTH;
+        return bad;
     long long t = -1;
     const char *candidates[8];
     int n = 0;
     char copy[1024];
     if (strlen(header) >= sizeof copy)
-        return BH_EUNAUTH;
+        return bad;
     snprintf(copy, sizeof copy, "%s", header);
     for (char *save = NULL, *part = strtok_r(copy, ",", &save); part;
          part = strtok_r(NULL, ",", &save)) {
@@ -87,20 +153,20 @@ int billing__verify_signature(const char *header, const char *body, size_t body_
             char *end = NULL;
             const char *digits = part + 2;
             if (!isdigit((unsigned char)*digits))
-                return BH_EUNAUTH;
+                return bad;
             t = strtoll(digits, &end, 10);
             if (*end != '\0' || end - digits > 12)
-                return BH_EUNAUTH;
+                return bad;
         } else if (strncmp(part, "v1=", 3) == 0 && n < 8) {
             candidates[n++] = part + 3;
         } /* other schemes (v0, future ones) are ignored */
     }
     if (t < 0 || n == 0)
-        return BH_EUNAUTH;
+        return bad;
     char expected[65];
     billing__sign(secret, t, body, body_len, expected);
     if (strlen(expected) != 64)
-        return BH_EINTERNAL;
+        return bad; /* HMAC unavailable: nothing can be proven */
     bool match = false;
     for (int i = 0; i < n; i++) {
         char given[65];
@@ -114,10 +180,10 @@ int billing__verify_signature(const char *header, const char *body, size_t body_
         match |= CRYPTO_memcmp(given, expected, 64) == 0;
     }
     if (!match)
-        return BH_EUNAUTH;
+        return bad;
     /* Checked after the signature, so a forged timestamp cannot probe it. */
     long long skew = (long long)now - t;
     if (skew > tolerance_s || skew < -tolerance_s)
-        return BH_ETIMEOUT;
-    return 0;
+        return BILLING__SIGNATURE_STALE;
+    return BILLING__SIGNATURE_VALID;
 }

@@ -58,10 +58,10 @@ int billing_create_subscription(struct bh_tx *tx, const bh_uuid *org_id, const c
     snprintf(s.plan_id, sizeof s.plan_id, "%s", plan.id);
     s.period_start = now;
     if (plan.trial_days > 0 && plan.price_cents > 0) {
-        snprintf(s.status, sizeof s.status, "trialing");
+        s.status = BILLING__TRIALING;
         s.period_end = now + (time_t)plan.trial_days * 86400;
     } else {
-        snprintf(s.status, sizeof s.status, "active");
+        s.status = BILLING__ACTIVE;
         s.period_end = billing__add_interval(now, plan.interval);
     }
     rc = billing__repo_subscription_insert(tx, &s);
@@ -71,34 +71,6 @@ int billing_create_subscription(struct bh_tx *tx, const bh_uuid *org_id, const c
 out_leave:;
     int leave = bh_tx_leave(tx, prev);
     return rc != 0 ? rc : leave;
-}
-
-/* ------------------------------------------------------- charging invoices */
-
-enum billing__collected billing__record_charge(struct bh_tx *tx, const struct billing__invoice *inv,
-                                               const bh_uuid *attempt_id, int charge_rc,
-                                               const struct billing__charge_result *res, time_t now,
-                                               int *err)
-{
-    const char *outcome = "error";
-    const char *code = charge_rc == BH_ETIMEOUT ? "timeout" : "provider_unavailable";
-    enum billing__collected c = BILLING__COLLECT_FAILED;
-    if (charge_rc == 0 && res->outcome == BILLING__CHARGE_SUCCEEDED) {
-        outcome = "succeeded";
-        code = "";
-        c = BILLING__COLLECT_PAID;
-    } else if (charge_rc == 0) {
-        outcome = "declined";
-        code = billing__decline_name(res->decline);
-        c = BILLING__COLLECT_DECLINED;
-    }
-    *err =
-        billing__repo_attempt_finish(tx, attempt_id, outcome, code, charge_rc == 0 ? res->ref : "");
-    if (*err == 0)
-        *err = billing__repo_invoice_count_attempt(tx, &inv->id);
-    if (*err == 0 && c == BILLING__COLLECT_PAID)
-        *err = billing__repo_invoice_set_status(tx, &inv->id, "paid", now);
-    return c;
 }
 
 /* ------------------------------------------------------------ plan changes */
@@ -163,21 +135,39 @@ static void build_upgrade_invoice(const struct billing__subscription *s,
     inv->total_cents = charge - credit;
 }
 
-/* Moves s onto plan `to` now (the upgrade took effect). */
-static void apply_upgrade(struct billing__subscription *s, const struct billing__plan *to,
-                          const struct billing__invoice *inv, bool restart)
+/* Refuses a downgrade the organization does not fit: more members than
+ * the new plan allows (counted exactly, through auth). */
+static int check_downgrade_fits(const struct billing__subscription *s,
+                                const struct billing__plan *to, struct billing__change_result *out)
 {
+    int64_t members = 0;
+    int rc = auth_each_member(&s->org_id, AUTH_ROLE_MEMBER, count_member, &members);
+    if (rc != 0)
+        return rc;
+    if (to->limit_members == BILLING__UNLIMITED || members <= to->limit_members)
+        return 0;
+    out->problem_code = "plan_limits_exceeded";
+    out->detail = "The organization has more members than the new plan allows: remove members "
+                  "before downgrading.";
+    out->members_used = members;
+    out->members_limit = to->limit_members;
+    return BH_ECONFLICT;
+}
+
+/* Restarts a canceled subscription on the free plan: a new period now. */
+static int restart_free(struct billing__subscription *s, const struct billing__plan *to, time_t now)
+{
+    int rc = billing__transition(s->status, BILLING__EV_RESTART, &s->status);
+    if (rc != 0)
+        return rc;
     billing__set_str(s->plan_id, sizeof s->plan_id, to->id);
-    if (strcmp(s->status, "trialing") != 0)
-        billing__set_str(s->status, sizeof s->status, "active");
+    s->period_start = now;
+    s->period_end = billing__add_interval(now, to->interval);
     s->pending_plan_id[0] = '\0';
     s->cancel_at_period_end = false;
     s->dunning_attempts = 0;
     s->next_retry_at = 0;
-    if (restart) {
-        s->period_start = inv->period_start;
-        s->period_end = inv->period_end;
-    }
+    return 0;
 }
 
 /* The part of a plan change that needs no payment: same plan, downgrade,
@@ -188,13 +178,14 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
                                   const bh_uuid *actor_id, time_t now,
                                   struct billing__change_result *out)
 {
-    char prev_plan[33], prev_status[16];
+    char prev_plan[33];
+    enum billing__status prev_status = s->status;
     billing__set_str(prev_plan, sizeof prev_plan, s->plan_id);
-    billing__set_str(prev_status, sizeof prev_status, s->status);
-    bool canceled = strcmp(s->status, "canceled") == 0;
+    bool canceled = s->status == BILLING__CANCELED;
     const char *reason = NULL;
+    int rc = 0;
 
-    if (strcmp(s->status, "past_due") == 0) {
+    if (s->status == BILLING__PAST_DUE) {
         out->problem_code = "subscription_past_due";
         out->detail = "The subscription is past due: pay the open invoice (update the payment "
                       "method) before changing plans.";
@@ -210,38 +201,20 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
         out->kind = BILLING__CHANGE_RESUMED;
         reason = "scheduled_change_undone";
     } else if (!canceled && to->rank < from->rank) {
-        int64_t members = 0;
-        int rc = auth_each_member(&s->org_id, AUTH_ROLE_MEMBER, count_member, &members);
-        if (rc != 0)
+        if ((rc = check_downgrade_fits(s, to, out)) != 0)
             return rc;
-        if (to->limit_members != BILLING__UNLIMITED && members > to->limit_members) {
-            out->problem_code = "plan_limits_exceeded";
-            out->detail = "The organization has more members than the new plan allows: remove "
-                          "members before downgrading.";
-            out->members_used = members;
-            out->members_limit = to->limit_members;
-            return BH_ECONFLICT;
-        }
-        if (strcmp(s->pending_plan_id, to->id) == 0 && !s->cancel_at_period_end) {
-            out->kind = BILLING__CHANGE_DOWNGRADE_SCHEDULED; /* already scheduled */
-            return 0;
-        }
+        out->kind = BILLING__CHANGE_DOWNGRADE_SCHEDULED;
+        if (strcmp(s->pending_plan_id, to->id) == 0 && !s->cancel_at_period_end)
+            return 0; /* already scheduled */
         billing__set_str(s->pending_plan_id, sizeof s->pending_plan_id, to->id);
         s->cancel_at_period_end = false;
-        out->kind = BILLING__CHANGE_DOWNGRADE_SCHEDULED;
         reason = "downgrade_scheduled";
     } else if (canceled && to->price_cents == 0) {
-        billing__set_str(s->plan_id, sizeof s->plan_id, to->id);
-        billing__set_str(s->status, sizeof s->status, "active");
-        s->period_start = now;
-        s->period_end = billing__add_interval(now, to->interval);
-        s->pending_plan_id[0] = '\0';
-        s->cancel_at_period_end = false;
-        s->dunning_attempts = 0;
-        s->next_retry_at = 0;
+        if ((rc = restart_free(s, to, now)) != 0)
+            return rc;
         out->kind = BILLING__CHANGE_UPGRADED;
         reason = "restarted";
-    } else if (strcmp(s->status, "trialing") == 0) {
+    } else if (s->status == BILLING__TRIALING) {
         /* The trial covers the new plan too: the first charge comes when it
          * ends, at the new plan's price. */
         billing__set_str(s->plan_id, sizeof s->plan_id, to->id);
@@ -252,19 +225,95 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
     } else {
         return 1;
     }
-    int rc = billing__repo_subscription_update(tx, s, now);
+    rc = billing__repo_subscription_update(tx, s, now);
     if (rc == 0)
         rc = billing__publish_subscription_changed(tx, s, prev_plan, prev_status, actor_id, reason);
     return rc;
+}
+
+/* Reads what a plan change starts from, on tx: the new plan, the
+ * subscription (locked) and its current plan. */
+static int load_change(struct bh_tx *tx, const bh_uuid *org_id, const char *plan_id,
+                       struct billing__plan *to, struct billing__subscription *s,
+                       struct billing__plan *from, struct billing__change_result *out)
+{
+    int rc = billing__repo_plan(tx, plan_id, to);
+    if (rc == BH_ENOTFOUND) {
+        out->problem_code = "unknown_plan";
+        out->detail = "No such plan: see GET /v1/plans.";
+        return BH_EUNPROCESSABLE;
+    }
+    if (rc == 0)
+        rc = billing__repo_subscription_get(tx, org_id, true, s);
+    if (rc == 0)
+        rc = billing__repo_plan(tx, s->plan_id, from);
+    return rc;
+}
+
+/* Writes the upgrade's invoice on tx, after checking that it can be paid
+ * (a card, a provider that is not known to be down) before writing
+ * anything. A new attempt supersedes earlier unpaid plan-change invoices. */
+static int invoice_upgrade(struct bh_tx *tx, const struct billing__subscription *s,
+                           const struct billing__plan *from, const struct billing__plan *to,
+                           time_t now, struct billing__card *card, struct billing__invoice *inv,
+                           struct billing__change_result *out)
+{
+    int rc = billing__repo_payment_method_get(tx, &s->org_id, card);
+    if (rc == BH_ENOTFOUND) {
+        out->problem_code = "payment_method_required";
+        out->detail = "Add a payment method (POST /payment-method) before upgrading.";
+        return BH_EPAYMENT;
+    }
+    if (rc != 0)
+        return rc;
+    if (billing__payments_open(&out->retry_after_s)) {
+        out->problem_code = "payment_provider_unavailable";
+        out->detail = "The payment provider is unavailable; nothing was changed. Try again later.";
+        return BH_EUNAVAILABLE;
+    }
+    build_upgrade_invoice(s, from, to, s->status == BILLING__CANCELED, now, inv);
+    rc = billing__repo_invoices_void_open_plan_changes(tx, &s->id, now);
+    if (rc == 0)
+        rc = billing__repo_invoice_create(tx, inv, now);
+    if (rc == 0)
+        out->invoice_id = inv->id;
+    return rc;
+}
+
+/* What a collected upgrade tells the client. */
+static int upgrade_result(const struct billing__collection *c, int rc,
+                          struct billing__change_result *out)
+{
+    if (rc == BH_ECONFLICT) {
+        out->problem_code = "payment_in_progress";
+        out->detail = "Another payment for this organization is in progress; try again shortly.";
+    }
+    if (rc != 0)
+        return rc;
+    out->sub = c->sub;
+    switch (c->outcome) {
+    case BILLING__OUTCOME_PAID: out->kind = BILLING__CHANGE_UPGRADED; return 0;
+    case BILLING__OUTCOME_UNKNOWN: out->kind = BILLING__CHANGE_PENDING; return 0;
+    case BILLING__OUTCOME_DECLINED:
+        out->problem_code = "payment_declined";
+        out->detail = "The card was declined; the plan did not change.";
+        out->decline = c->res.decline;
+        return BH_EPAYMENT;
+    case BILLING__OUTCOME_FAILED: break;
+    }
+    out->problem_code = "payment_provider_unavailable";
+    out->detail = "The payment provider failed; nothing was charged and the plan did not change.";
+    billing__payments_open(&out->retry_after_s);
+    return BH_EUNAVAILABLE;
 }
 
 int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const char *plan_id,
                          struct billing__change_result *out)
 {
     struct billing__plan from, to;
-    struct billing__subscription s;
     struct billing__card card;
     struct billing__invoice inv;
+    struct billing__collection c;
     struct bh_tx *tx = NULL;
     time_t now = billing__now();
     memset(out, 0, sizeof *out);
@@ -272,222 +321,95 @@ int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const c
     int rc = bh_tx_begin(&tx);
     if (rc != 0)
         return rc;
-    rc = billing__repo_plan(tx, plan_id, &to);
-    if (rc == BH_ENOTFOUND) {
-        out->problem_code = "unknown_plan";
-        out->detail = "No such plan: see GET /v1/plans.";
-        rc = BH_EUNPROCESSABLE;
-    }
+    rc = load_change(tx, org_id, plan_id, &to, &out->sub, &from, out);
     if (rc == 0)
-        rc = billing__repo_subscription_get(tx, org_id, true, &s);
+        rc = change_without_payment(tx, &out->sub, &from, &to, actor_id, now, out);
     if (rc == 0)
-        rc = billing__repo_plan(tx, s.plan_id, &from);
-    if (rc != 0)
-        goto out_rollback;
-
-    rc = change_without_payment(tx, &s, &from, &to, actor_id, now, out);
-    if (rc <= 0) {
-        out->sub = s;
-        if (rc == 0)
-            return bh_tx_commit(tx);
-        goto out_rollback;
-    }
-
+        return bh_tx_commit(tx);
     /* An upgrade: invoice the difference and charge it before it applies. */
-    bool restart = strcmp(s.status, "canceled") == 0;
-    rc = billing__repo_payment_method_get(tx, org_id, &card);
-    if (rc == BH_ENOTFOUND) {
-        out->problem_code = "payment_method_required";
-        out->detail = "Add a payment method (POST /payment-method) before upgrading.";
-        rc = BH_EPAYMENT;
+    if (rc == 1)
+        rc = invoice_upgrade(tx, &out->sub, &from, &to, now, &card, &inv, out);
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        return rc;
     }
-    if (rc != 0)
-        goto out_rollback;
-    /* Fail fast, before writing anything, while the provider is known down. */
-    if (billing__payments_open(&out->retry_after_s)) {
-        out->problem_code = "payment_provider_unavailable";
-        out->detail = "The payment provider is unavailable; nothing was changed. Try again later.";
-        rc = BH_EUNAVAILABLE;
-        goto out_rollback;
-    }
-    build_upgrade_invoice(&s, &from, &to, restart, now, &inv);
-    /* A new attempt supersedes earlier unpaid plan-change invoices. */
-    rc = billing__repo_invoices_void_open_plan_changes(tx, &s.id, now);
-    if (rc == 0)
-        rc = billing__repo_invoice_create(tx, &inv, now);
-    if (rc != 0)
-        goto out_rollback;
-    out->invoice_id = inv.id;
-
-    char prev_plan[33], prev_status[16];
-    billing__set_str(prev_plan, sizeof prev_plan, s.plan_id);
-    billing__set_str(prev_status, sizeof prev_status, s.status);
     if (inv.total_cents == 0) { /* nothing to collect (the period is over) */
-        rc = billing__repo_invoice_set_status(tx, &inv.id, "paid", now);
-        apply_upgrade(&s, &to, &inv, restart);
-        if (rc == 0)
-            rc = billing__repo_subscription_update(tx, &s, now);
-        if (rc == 0)
-            rc = billing__publish_invoice_paid(tx, &inv, actor_id);
-        if (rc == 0)
-            rc = billing__publish_subscription_changed(tx, &s, prev_plan, prev_status, actor_id,
-                                                       "upgraded");
-        if (rc != 0)
-            goto out_rollback;
         out->kind = BILLING__CHANGE_UPGRADED;
-        out->sub = s;
+        rc = billing__settle_paid(tx, &out->sub, &inv, actor_id, NULL);
+        if (rc != 0) {
+            bh_tx_rollback(tx);
+            return rc;
+        }
         return bh_tx_commit(tx);
     }
-    bh_uuid attempt_id = bh_uuid_v7();
-    rc = billing__repo_attempt_begin(tx, &attempt_id, &inv.id, org_id, inv.total_cents);
-    if (rc == BH_ECONFLICT) {
-        out->problem_code = "payment_in_progress";
-        out->detail = "Another payment for this organization is in progress; try again shortly.";
-    }
-    if (rc != 0)
-        goto out_rollback;
-    /* The invoice and the pending attempt are on record before any money
-     * moves; no transaction stays open while the provider is called. */
-    rc = bh_tx_commit(tx);
-    tx = NULL;
-    if (rc != 0)
-        return rc;
-
-    struct billing__charge_result res;
-    memset(&res, 0, sizeof res);
-    int charge_rc =
-        billing__payments_charge(card.ref, inv.total_cents, inv.currency, inv.id.str, &res);
-
-    rc = bh_tx_begin(&tx);
-    if (rc == 0)
-        rc = billing__repo_subscription_get(tx, org_id, true, &s);
-    if (rc != 0)
-        goto out_rollback;
-    now = billing__now();
-    int err = 0;
-    enum billing__collected c =
-        billing__record_charge(tx, &inv, &attempt_id, charge_rc, &res, now, &err);
-    if (err != 0) {
-        rc = err;
-        goto out_rollback;
-    }
-    switch (c) {
-    case BILLING__COLLECT_PAID:
-        billing__set_str(prev_plan, sizeof prev_plan, s.plan_id);
-        billing__set_str(prev_status, sizeof prev_status, s.status);
-        apply_upgrade(&s, &to, &inv, restart);
-        rc = billing__repo_subscription_update(tx, &s, now);
-        if (rc == 0)
-            rc = billing__publish_invoice_paid(tx, &inv, actor_id);
-        if (rc == 0)
-            rc = billing__publish_subscription_changed(tx, &s, prev_plan, prev_status, actor_id,
-                                                       restart ? "restarted" : "upgraded");
-        out->kind = BILLING__CHANGE_UPGRADED;
-        break;
-    case BILLING__COLLECT_DECLINED:
-        /* The invoice stays open (it can still be paid); the plan stays. */
-        rc = billing__publish_invoice_payment_failed(tx, &inv, inv.attempt_count + 1, 0,
-                                                     res.decline, actor_id);
-        out->problem_code = "payment_declined";
-        out->detail = "The card was declined; the plan did not change.";
-        out->decline = res.decline;
-        break;
-    case BILLING__COLLECT_FAILED:
-        /* Nothing was collected and nothing applies: void the invoice so no
-         * half-done change stays behind. */
-        rc = billing__repo_invoice_set_status(tx, &inv.id, "void", now);
-        out->problem_code = "payment_provider_unavailable";
-        out->detail = charge_rc == BH_ETIMEOUT
-                          ? "The payment provider did not answer in time; nothing was charged "
-                            "and the plan did not change."
-                          : "The payment provider failed; nothing was charged and the plan did "
-                            "not change.";
-        billing__payments_open(&out->retry_after_s);
-        break;
-    }
-    if (rc != 0)
-        goto out_rollback;
-    out->sub = s;
-    rc = bh_tx_commit(tx);
-    if (rc != 0)
-        return rc;
-    if (c == BILLING__COLLECT_PAID && restart)
-        billing__schedule_renewal(org_id, s.period_end);
-    if (c == BILLING__COLLECT_DECLINED)
-        return BH_EPAYMENT;
-    if (c == BILLING__COLLECT_FAILED)
-        return charge_rc == BH_ETIMEOUT ? BH_ETIMEOUT : BH_EUNAVAILABLE;
-    return 0;
-
-out_rollback:
-    bh_tx_rollback(tx);
+    rc = upgrade_result(&c, billing__collect(tx, &inv, &card, actor_id, &c), out);
+    if (rc == 0 && c.next_due) /* a restart: its new period's renewal */
+        billing__schedule_renewal(org_id, c.next_due);
     return rc;
+}
+
+/* A past-due subscription is canceled now: nothing was paid for this
+ * period, so its open renewal invoice is voided and dunning stops. */
+static int cancel_now(struct bh_tx *tx, struct billing__subscription *s, time_t now)
+{
+    struct billing__invoice inv;
+    int rc = billing__transition(s->status, BILLING__EV_CANCEL_NOW, &s->status);
+    if (rc == 0)
+        rc = billing__repo_invoice_open_renewal(tx, &s->id, &inv);
+    if (rc == 0)
+        rc = billing__repo_invoice_set_status(tx, &inv.id, "void", now);
+    s->next_retry_at = 0;
+    s->pending_plan_id[0] = '\0';
+    return rc == BH_ENOTFOUND ? 0 : rc;
 }
 
 int billing__cancel(const bh_uuid *org_id, const bh_uuid *actor_id,
                     struct billing__change_result *out)
 {
     struct billing__plan plan;
-    struct billing__subscription s;
+    struct billing__subscription *s = &out->sub;
     struct bh_tx *tx = NULL;
     time_t now = billing__now();
     memset(out, 0, sizeof *out);
 
     int rc = bh_tx_begin(&tx);
     if (rc == 0)
-        rc = billing__repo_subscription_get(tx, org_id, true, &s);
+        rc = billing__repo_subscription_get(tx, org_id, true, s);
     if (rc == 0)
-        rc = billing__repo_plan(tx, s.plan_id, &plan);
-    if (rc != 0)
-        goto out_rollback;
-    out->sub = s;
-    if (strcmp(s.status, "canceled") == 0 || plan.price_cents == 0) {
+        rc = billing__repo_plan(tx, s->plan_id, &plan);
+    if (rc == 0 && (s->status == BILLING__CANCELED || plan.price_cents == 0)) {
         out->problem_code = "nothing_to_cancel";
-        out->detail = strcmp(s.status, "canceled") == 0
+        out->detail = s->status == BILLING__CANCELED
                           ? "The subscription is already canceled."
                           : "The free plan cannot be canceled; it is what remains.";
         rc = BH_ECONFLICT;
-        goto out_rollback;
     }
-    if (s.cancel_at_period_end) {
+    if (rc == 0 && s->cancel_at_period_end) {
         out->kind = BILLING__CHANGE_NONE;
         return bh_tx_commit(tx);
     }
-    char prev_plan[33], prev_status[16];
-    billing__set_str(prev_plan, sizeof prev_plan, s.plan_id);
-    billing__set_str(prev_status, sizeof prev_status, s.status);
-    if (strcmp(s.status, "past_due") == 0) {
-        /* Nothing was paid for this period: canceling ends it now and stops
-         * the dunning retries. */
-        struct billing__invoice inv;
-        rc = billing__repo_invoice_open_renewal(tx, &s.id, &inv);
-        if (rc == 0)
-            rc = billing__repo_invoice_set_status(tx, &inv.id, "void", now);
-        if (rc == BH_ENOTFOUND)
-            rc = 0;
-        billing__set_str(s.status, sizeof s.status, "canceled");
-        s.next_retry_at = 0;
-        s.pending_plan_id[0] = '\0';
+    enum billing__status prev_status = s->status;
+    char prev_plan[33];
+    billing__set_str(prev_plan, sizeof prev_plan, s->plan_id);
+    if (rc == 0 && s->status == BILLING__PAST_DUE) {
+        rc = cancel_now(tx, s, now);
         out->kind = BILLING__CHANGE_CANCELED;
-    } else {
-        s.cancel_at_period_end = true;
-        s.pending_plan_id[0] = '\0'; /* a cancellation replaces a scheduled downgrade */
+    } else if (rc == 0) {
+        s->cancel_at_period_end = true;
+        s->pending_plan_id[0] = '\0'; /* a cancellation replaces a scheduled downgrade */
         out->kind = BILLING__CHANGE_CANCEL_SCHEDULED;
     }
     if (rc == 0)
-        rc = billing__repo_subscription_update(tx, &s, now);
+        rc = billing__repo_subscription_update(tx, s, now);
     if (rc == 0)
         rc = billing__publish_subscription_changed(
-            tx, &s, prev_plan, prev_status, actor_id,
-            strcmp(s.status, "canceled") == 0 ? "canceled" : "cancel_scheduled");
-    if (rc != 0)
-        goto out_rollback;
-    out->sub = s;
+            tx, s, prev_plan, prev_status, actor_id,
+            s->status == BILLING__CANCELED ? "canceled" : "cancel_scheduled");
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        return rc;
+    }
     return bh_tx_commit(tx);
-
-out_rollback:
-    bh_tx_rollback(tx);
-    return rc;
 }
 
 int billing__set_payment_method(const bh_uuid *org_id, const char *token, struct billing__card *out)
@@ -502,7 +424,7 @@ int billing__set_payment_method(const bh_uuid *org_id, const char *token, struct
         rc = billing__repo_payment_method_put(tx, org_id, billing__provider()->name, out);
     if (rc == 0)
         rc = billing__repo_subscription_get(tx, org_id, true, &s);
-    bool retry_now = rc == 0 && strcmp(s.status, "past_due") == 0;
+    bool retry_now = rc == 0 && s.status == BILLING__PAST_DUE;
     time_t now = billing__now();
     if (retry_now) {
         /* A new card is the moment to collect what is owed: the next dunning
@@ -521,5 +443,69 @@ int billing__set_payment_method(const bh_uuid *org_id, const char *token, struct
     rc = bh_tx_commit(tx);
     if (rc == 0 && retry_now)
         billing__schedule_renewal(org_id, now);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ reads */
+
+/* Each read runs in its own read-only transaction, rolled back. */
+
+int billing__get_plans(struct billing__plan *out, int max, int *n)
+{
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    rc = billing__repo_plans(tx, out, max, n);
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+int billing__get_subscription(const bh_uuid *org_id, struct billing__subscription *out)
+{
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    rc = billing__repo_subscription_get(tx, org_id, false, out);
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+int billing__get_invoice(const bh_uuid *org_id, const bh_uuid *id, struct bh_arena *a,
+                         struct billing__invoice *out)
+{
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    rc = billing__repo_invoice_get(tx, org_id, id, false, a, out);
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+int billing__list_invoices(const bh_uuid *org_id, int64_t before_number, int limit,
+                           struct bh_arena *a, struct billing__invoice *out, int *n)
+{
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    rc = billing__repo_invoices_list(tx, org_id, before_number, limit, a, out, n);
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+int billing__get_usage(const bh_uuid *org_id, int64_t *tasks, int64_t *members,
+                       int64_t *limit_tasks, int64_t *limit_members)
+{
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    rc = billing__repo_usage_get(tx, org_id, tasks, members);
+    if (rc == 0)
+        rc = billing__repo_effective_limits(tx, org_id, limit_tasks, limit_members);
+    bh_tx_rollback(tx);
     return rc;
 }

@@ -112,14 +112,17 @@ static void valid_signatures_within_the_tolerance_pass(void **state)
     const time_t now = 1800000000;
     char h[200];
     header_for(body, now - 299, SECRET, h, sizeof h);
-    assert_int_equal(billing__verify_signature(h, body, strlen(body), SECRET, now, 300), 0);
+    assert_int_equal(billing__verify_signature(h, body, strlen(body), SECRET, now, 300),
+                     BILLING__SIGNATURE_VALID);
     header_for(body, now + 299, SECRET, h, sizeof h);
-    assert_int_equal(billing__verify_signature(h, body, strlen(body), SECRET, now, 300), 0);
+    assert_int_equal(billing__verify_signature(h, body, strlen(body), SECRET, now, 300),
+                     BILLING__SIGNATURE_VALID);
     /* Several v1 entries (a secret being rotated): one match is enough. */
     char sig[65], two[300];
     billing__sign(SECRET, now, body, strlen(body), sig);
     snprintf(two, sizeof two, "t=%lld,v1=%064d,v1=%s", (long long)now, 0, sig);
-    assert_int_equal(billing__verify_signature(two, body, strlen(body), SECRET, now, 300), 0);
+    assert_int_equal(billing__verify_signature(two, body, strlen(body), SECRET, now, 300),
+                     BILLING__SIGNATURE_VALID);
 }
 
 static void forged_tampered_and_malformed_signatures_fail(void **state)
@@ -130,15 +133,15 @@ static void forged_tampered_and_malformed_signatures_fail(void **state)
     char h[200];
     header_for(body, now, "another_secret", h, sizeof h);
     assert_int_equal(billing__verify_signature(h, body, strlen(body), SECRET, now, 300),
-                     BH_EUNAUTH);
+                     BILLING__SIGNATURE_INVALID);
     header_for("{\"id\":\"evt_2\"}", now, SECRET, h, sizeof h);
     assert_int_equal(billing__verify_signature(h, body, strlen(body), SECRET, now, 300),
-                     BH_EUNAUTH);
+                     BILLING__SIGNATURE_INVALID);
     const char *bad[] = {NULL,       "",           "t=1800000000", "v1=abc",
                          "t=,v1=00", "t=-5,v1=00", "t=18x,v1=00",  "t=1800000000,v1=zz"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(billing__verify_signature(bad[i], body, strlen(body), SECRET, now, 300),
-                         BH_EUNAUTH);
+                         BILLING__SIGNATURE_INVALID);
 }
 
 static void signatures_outside_the_tolerance_are_stale(void **state)
@@ -148,9 +151,11 @@ static void signatures_outside_the_tolerance_are_stale(void **state)
     const time_t now = 1800000000;
     char h[200];
     header_for(body, now - 301, SECRET, h, sizeof h);
-    assert_int_equal(billing__verify_signature(h, body, 2, SECRET, now, 300), BH_ETIMEOUT);
+    assert_int_equal(billing__verify_signature(h, body, 2, SECRET, now, 300),
+                     BILLING__SIGNATURE_STALE);
     header_for(body, now + 301, SECRET, h, sizeof h);
-    assert_int_equal(billing__verify_signature(h, body, 2, SECRET, now, 300), BH_ETIMEOUT);
+    assert_int_equal(billing__verify_signature(h, body, 2, SECRET, now, 300),
+                     BILLING__SIGNATURE_STALE);
 }
 
 /* ------------------------------------------------------------ the simulator */
@@ -180,6 +185,105 @@ static void the_simulator_translates_tokens_into_billing_outcomes(void **state)
 
     assert_int_equal(p->attach_card("tok_chargeDeclinedProcessingError", &card), 0);
     assert_int_equal(p->charge(card.ref, 1200, "USD", "k4", &res), BH_EUNAVAILABLE);
+    /* A provider error took nothing: the key is free, a retry charges. */
+    assert_int_equal(p->find_charge("k4", &res), BH_ENOTFOUND);
+}
+
+/* Every charge carries an idempotency key: the same key again answers the
+ * first outcome and takes nothing; find_charge tells what came of it. */
+static void the_simulator_charges_each_idempotency_key_once(void **state)
+{
+    (void)state;
+    const struct billing__provider *p = &billing__provider_simulator;
+    struct billing__card card;
+    struct billing__charge_result first, again, found;
+    assert_int_equal(p->find_charge("idem-1", &found), BH_ENOTFOUND);
+    assert_int_equal(p->attach_card("tok_visa", &card), 0);
+    assert_int_equal(p->charge(card.ref, 1200, "USD", "idem-1", &first), 0);
+    assert_int_equal(p->charge(card.ref, 1200, "USD", "idem-1", &again), 0);
+    assert_string_equal(first.ref, again.ref);
+    assert_int_equal(p->find_charge("idem-1", &found), 0);
+    assert_int_equal(found.outcome, BILLING__CHARGE_SUCCEEDED);
+    assert_string_equal(found.ref, first.ref);
+
+    assert_int_equal(p->attach_card("tok_chargeDeclined", &card), 0);
+    assert_int_equal(p->charge(card.ref, 1200, "USD", "idem-2", &first), 0);
+    assert_int_equal(p->find_charge("idem-2", &found), 0);
+    assert_int_equal(found.outcome, BILLING__CHARGE_DECLINED);
+}
+
+/* tok_timeout hangs past the caller's budget and then succeeds: the money
+ * moved although the caller gave up. */
+static void a_hanging_charge_succeeds_in_the_end(void **state)
+{
+    (void)state;
+    setenv("BULKHEAD_BILLING_SIMULATOR_HANG_MS", "100", 1);
+    const struct billing__provider *p = &billing__provider_simulator;
+    struct billing__card card;
+    struct billing__charge_result res, found;
+    assert_int_equal(p->attach_card("tok_timeout", &card), 0);
+    assert_int_equal(p->charge(card.ref, 1200, "USD", "idem-hang", &res), 0);
+    assert_int_equal(res.outcome, BILLING__CHARGE_SUCCEEDED);
+    assert_int_equal(p->find_charge("idem-hang", &found), 0);
+    assert_string_equal(found.ref, res.ref);
+}
+
+/* ---------------------------------------------------------------- statuses */
+
+static void statuses_move_only_along_the_documented_transitions(void **state)
+{
+    (void)state;
+    enum billing__status to;
+    const struct {
+        enum billing__status from;
+        enum billing__status_event ev;
+        int ok;
+        enum billing__status to;
+    } cases[] = {
+        {BILLING__TRIALING, BILLING__EV_PERIOD_PAID, 1, BILLING__ACTIVE},
+        {BILLING__ACTIVE, BILLING__EV_PERIOD_PAID, 1, BILLING__ACTIVE},
+        {BILLING__PAST_DUE, BILLING__EV_PERIOD_PAID, 1, BILLING__ACTIVE},
+        {BILLING__CANCELED, BILLING__EV_PERIOD_PAID, 0, BILLING__CANCELED},
+        {BILLING__ACTIVE, BILLING__EV_PAYMENT_FAILED, 1, BILLING__PAST_DUE},
+        {BILLING__TRIALING, BILLING__EV_PAYMENT_FAILED, 1, BILLING__PAST_DUE},
+        {BILLING__PAST_DUE, BILLING__EV_PAYMENT_FAILED, 1, BILLING__PAST_DUE},
+        {BILLING__CANCELED, BILLING__EV_PAYMENT_FAILED, 0, BILLING__CANCELED},
+        {BILLING__PAST_DUE, BILLING__EV_DUNNING_EXHAUSTED, 1, BILLING__CANCELED},
+        {BILLING__ACTIVE, BILLING__EV_DUNNING_EXHAUSTED, 0, BILLING__ACTIVE},
+        {BILLING__ACTIVE, BILLING__EV_PERIOD_END_CANCEL, 1, BILLING__CANCELED},
+        {BILLING__TRIALING, BILLING__EV_PERIOD_END_CANCEL, 1, BILLING__CANCELED},
+        {BILLING__PAST_DUE, BILLING__EV_PERIOD_END_CANCEL, 0, BILLING__PAST_DUE},
+        {BILLING__PAST_DUE, BILLING__EV_CANCEL_NOW, 1, BILLING__CANCELED},
+        {BILLING__ACTIVE, BILLING__EV_CANCEL_NOW, 0, BILLING__ACTIVE},
+        {BILLING__ACTIVE, BILLING__EV_PLAN_CHANGED, 1, BILLING__ACTIVE},
+        {BILLING__TRIALING, BILLING__EV_PLAN_CHANGED, 1, BILLING__TRIALING},
+        {BILLING__PAST_DUE, BILLING__EV_PLAN_CHANGED, 0, BILLING__PAST_DUE},
+        {BILLING__CANCELED, BILLING__EV_PLAN_CHANGED, 0, BILLING__CANCELED},
+        {BILLING__CANCELED, BILLING__EV_RESTART, 1, BILLING__ACTIVE},
+        {BILLING__ACTIVE, BILLING__EV_RESTART, 0, BILLING__ACTIVE},
+        {BILLING__ACTIVE, BILLING__EV_PERIOD_FREE, 1, BILLING__ACTIVE},
+        {BILLING__CANCELED, BILLING__EV_PERIOD_FREE, 0, BILLING__CANCELED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = billing__transition(cases[i].from, cases[i].ev, &to);
+        assert_int_equal(rc, cases[i].ok ? 0 : BH_ECONFLICT);
+        assert_int_equal(to, cases[i].to);
+    }
+}
+
+static void status_names_round_trip(void **state)
+{
+    (void)state;
+    enum billing__status s;
+    const enum billing__status all[] = {BILLING__TRIALING, BILLING__ACTIVE, BILLING__PAST_DUE,
+                                        BILLING__CANCELED};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        assert_true(billing__status_parse(billing__status_name(all[i]), &s));
+        assert_int_equal(s, all[i]);
+    }
+    assert_string_equal(billing__status_name(BILLING__PAST_DUE), "past_due");
+    assert_false(billing__status_parse("pastdue", &s));
+    assert_false(billing__status_parse(NULL, &s));
 }
 
 static void the_simulator_translates_events_and_rejects_malformed_ones(void **state)
@@ -230,6 +334,10 @@ int main(void)
         cmocka_unit_test(signatures_outside_the_tolerance_are_stale),
         cmocka_unit_test(the_simulator_translates_tokens_into_billing_outcomes),
         cmocka_unit_test(the_simulator_translates_events_and_rejects_malformed_ones),
+        cmocka_unit_test(the_simulator_charges_each_idempotency_key_once),
+        cmocka_unit_test(a_hanging_charge_succeeds_in_the_end),
+        cmocka_unit_test(statuses_move_only_along_the_documented_transitions),
+        cmocka_unit_test(status_names_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,6 +194,38 @@ int notifications__on_member_added(const struct bh_event *ev)
                   &rs);
 }
 
+/* member.invited: the invitee hears of it, in the inbox and by email, and
+ * answers through auth's /v1/me/invitations. The text quotes the org name
+ * and keeps it out of the subject. */
+int notifications__on_member_invited(const struct bh_event *ev)
+{
+    bh_uuid user, org, actor, invitation;
+    const char *org_id = org_of(ev, &org);
+    if (!uuid_field(ev, "user_id", &user) || !uuid_field(ev, "invitation_id", &invitation) ||
+        !org_id) {
+        skip(ev, "no user_id, invitation_id or org_id");
+        return 0;
+    }
+    bool has_actor = actor_of(ev, "invited_by", &actor);
+    struct recipients rs = {0};
+    json_t *vars = json_object();
+    json_t *data = json_pack("{s:s, s:s, s:s}", "org_id", org_id, "user_id", user.str,
+                             "invitation_id", invitation.str);
+    int rc = set_actor_name(vars, has_actor ? &actor : NULL);
+    if (rc == 0)
+        rc = add_recipient(&rs, &user);
+    const char *org_name = str_field(ev, "org_name"), *role = str_field(ev, "role");
+    const char *expires = str_field(ev, "expires_at");
+    set_str(vars, "org_name", org_name ? org_name : "an organization");
+    set_str(vars, "role", role ? role : "member");
+    set_str(vars, "expires_at", expires ? expires : "in a week");
+    keep(data, ev, "role");
+    keep(data, ev, "org_name");
+    keep(data, ev, "expires_at");
+    return finish(ev, rc, NOTIF_MEMBER_INVITED, "notifications.member_invited", org_id, vars, data,
+                  &rs);
+}
+
 /* What every task notification shows and keeps. */
 static void task_texts(const struct bh_event *ev, json_t *vars, json_t *data)
 {

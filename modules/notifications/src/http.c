@@ -43,23 +43,23 @@ int notifications__http_list(struct bh_req *req)
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
 
-    PGresult *r = NULL;
-    rc = notifications__repo_list(me->user_id.str, unread_only, cursor ? &after : NULL, limit, &r);
+    struct notifications__rows rows = {0};
+    rc = notifications__repo_list(me->user_id.str, unread_only, cursor ? &after : NULL, limit,
+                                  &rows);
     if (rc != 0)
         return rc;
-    int rows = PQntuples(r);
-    bool more = rows > limit;
+    size_t shown = rows.n < (size_t)limit ? rows.n : (size_t)limit;
+    bool more = rows.n > (size_t)limit;
     json_t *data = json_array();
-    for (int i = 0; data && i < rows && i < limit; i++)
-        if (json_array_append_new(data, notifications__row_json(r, i)) != 0) {
+    for (size_t i = 0; data && i < shown; i++)
+        if (json_array_append_new(data, notifications__row_json(&rows.v[i])) != 0) {
             json_decref(data);
             data = NULL;
         }
-    char *next = more
-                     ? bh_cursor_encode(bh_req_arena(req), bh_pg_str(r, limit - 1, NCOL_CREATED_AT),
-                                        bh_pg_str(r, limit - 1, NCOL_ID))
-                     : NULL;
-    PQclear(r);
+    char *next = more ? bh_cursor_encode(bh_req_arena(req), rows.v[shown - 1].created_at,
+                                         rows.v[shown - 1].id.str)
+                      : NULL;
+    notifications__rows_release(&rows);
     if (!data || (more && !next)) {
         json_decref(data);
         return BH_ENOMEM;
@@ -168,5 +168,5 @@ int notifications__http_stream(struct bh_req *req)
         bh_req_field_error(req, field, "must be the id of a notification");
         return bh_reply_field_errors(req);
     }
-    return notifications__stream_serve(req, me->user_id.str, last && *last ? last_id.str : NULL);
+    return notifications__stream_serve(req, last && *last ? last_id.str : NULL);
 }

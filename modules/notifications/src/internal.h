@@ -6,9 +6,9 @@
 #define NOTIFICATIONS_INTERNAL_H
 
 #include <jansson.h>
-#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "platform/cursor.h"
@@ -25,6 +25,7 @@ struct bh_tx;
 enum notifications__type {
     NOTIF_USER_SIGNED_UP,
     NOTIF_MEMBER_ADDED,
+    NOTIF_MEMBER_INVITED,
     NOTIF_TASK_ASSIGNED,
     NOTIF_TASK_COMPLETED,
     NOTIF_TASK_COMMENTED,
@@ -123,8 +124,22 @@ char *notifications__buf_finish(struct notifications__buf *b, size_t *len);
 
 /* ---- persistence (repo.c: all the module's SQL) ------------------------- */
 
-/* Columns of every notification row the repo returns, in this order. */
-enum { NCOL_ID, NCOL_TYPE, NCOL_TITLE, NCOL_BODY, NCOL_DATA, NCOL_READ_AT, NCOL_CREATED_AT };
+/* A notification as stored (the repo's answer; strings malloc'd, released
+ * with notifications__rows_release). */
+struct notifications__row {
+    bh_uuid id;
+    char type[64];
+    char *title;
+    char *body;
+    char *data;          /* the JSON object, as text */
+    char read_at[40];    /* RFC 3339, "" while unread */
+    char created_at[40]; /* RFC 3339 */
+};
+struct notifications__rows {
+    struct notifications__row *v;
+    size_t n;
+};
+void notifications__rows_release(struct notifications__rows *rows);
 
 struct notifications__new {
     bh_uuid id;
@@ -150,17 +165,19 @@ struct notifications__delivery {
     const char *html_body;
 };
 
-/* A claimed delivery, ready to send (strings owned by the PGresult). */
-enum {
-    DCOL_ID,
-    DCOL_TO_ADDRESS,
-    DCOL_TO_NAME,
-    DCOL_SUBJECT,
-    DCOL_TEXT,
-    DCOL_HTML,
-    DCOL_ATTEMPTS,
-    DCOL_CREATED_EPOCH
+/* A claimed delivery, ready to send (strings malloc'd, released with
+ * notifications__claimed_release). */
+struct notifications__claimed {
+    bh_uuid id;
+    char *to_address;
+    char *to_name;
+    char *subject;
+    char *text;
+    char *html;
+    int attempts;
+    int64_t created_epoch; /* Unix seconds: the message's Date */
 };
+void notifications__claimed_release(struct notifications__claimed *d);
 
 /* A user's preferences over the defaults, on tx (or the pool when NULL). */
 int notifications__repo_prefs_load(struct bh_tx *tx, const char *user_id,
@@ -171,24 +188,29 @@ int notifications__repo_prefs_replace(struct bh_tx *tx, const char *user_id,
 int notifications__repo_insert(struct bh_tx *tx, const struct notifications__new *n,
                                char **created_at);
 int notifications__repo_insert_delivery(struct bh_tx *tx, const struct notifications__delivery *d);
-/* Ids of this event's deliveries that were not sent yet (*res to PQclear). */
-int notifications__repo_unsent_for_event(struct bh_tx *tx, const char *event_id, PGresult **res);
+/* Ids of this event's deliveries that were not sent yet: *ids malloc'd
+ * (the caller frees it), *n of them. */
+int notifications__repo_unsent_for_event(struct bh_tx *tx, const char *event_id, bh_uuid **ids,
+                                         size_t *n);
 /* A page of user_id's notifications, newest first; limit + 1 rows are
  * asked for so the caller knows whether there is a next page. */
 int notifications__repo_list(const char *user_id, bool unread_only, const struct bh_cursor *after,
-                             int limit, PGresult **res);
+                             int limit, struct notifications__rows *out);
 /* Notifications of user_id created after the one with id last_id: the
  * newest `limit` of them, newest first (the Last-Event-ID resume). */
-int notifications__repo_since(const char *user_id, const char *last_id, int limit, PGresult **res);
+int notifications__repo_since(const char *user_id, const char *last_id, int limit,
+                              struct notifications__rows *out);
 /* Marks one notification read: 0, or BH_ENOTFOUND when the user has none
  * with that id. */
 int notifications__repo_mark_read(const char *user_id, const char *id);
 int notifications__repo_mark_all_read(const char *user_id, long *count);
 /* Claims a delivery for one send attempt (a lease, so two copies of the
- * same job cannot both send): *res (to PQclear) has one row (DCOL_*) when
- * claimed. Otherwise *busy tells whether someone else holds the lease (try
- * again later) rather than it being sent already or gone (nothing to do). */
-int notifications__repo_claim_delivery(const char *id, int lease_s, PGresult **res, bool *busy);
+ * same job cannot both send): *claimed says whether *out was filled.
+ * Otherwise *busy tells whether someone else holds the lease (try again
+ * later) rather than it being sent already or gone (nothing to do). */
+int notifications__repo_claim_delivery(const char *id, int lease_s,
+                                       struct notifications__claimed *out, bool *claimed,
+                                       bool *busy);
 int notifications__repo_delivery_sent(const char *id, const char *transport);
 /* Records a failure: attempted says whether the server was tried at all
  * (not when the breaker refused), final marks the delivery failed for good. */
@@ -226,13 +248,14 @@ int notifications__deliver(const struct bh_event *ev, const struct notifications
 #define NOTIF_EMAIL_MAX_ATTEMPTS 15
 /* The notifications.send_email job: payload {"delivery_id": "..."}. */
 int notifications__send_email_job(const struct bh_job *job);
-/* A notification row as the API shows it (columns NCOL_*). */
-json_t *notifications__row_json(const PGresult *r, int row);
+/* A notification as the API shows it. */
+json_t *notifications__row_json(const struct notifications__row *row);
 
 /* ---- event consumers (events.c): one per consumed event type ----------- */
 
 int notifications__on_user_signed_up(const struct bh_event *ev);
 int notifications__on_member_added(const struct bh_event *ev);
+int notifications__on_member_invited(const struct bh_event *ev);
 int notifications__on_task_assigned(const struct bh_event *ev);
 int notifications__on_task_completed(const struct bh_event *ev);
 int notifications__on_task_commented(const struct bh_event *ev);
@@ -264,13 +287,14 @@ enum notifications__send_result notifications__transport_send(const char *from_a
                                                               size_t len, const char *name,
                                                               char *err, size_t err_size);
 
-/* ---- the live stream hub (stream.c) -------------------------------------- */
+/* ---- the live stream (stream.h has its parts) ----------------------------- */
 
 /* Publishes a new notification (the API's JSON) to user_id's channel, for
  * every API process streaming to that user. Best effort: 0 or a bh_err. */
 int notifications__stream_publish(const char *user_id, const json_t *notification);
-/* GET /v1/me/notifications/stream, after authentication. */
-int notifications__stream_serve(struct bh_req *req, const char *user_id, const char *last_id);
+/* GET /v1/me/notifications/stream, after auth_authenticate (stream.c):
+ * the stream lasts as long as the request's session does. */
+int notifications__stream_serve(struct bh_req *req, const char *last_id);
 void notifications__stream_shutdown(void);
 
 /* ---- handlers (http.c) -------------------------------------------------- */

@@ -1,7 +1,7 @@
 /* Email messages as bytes: RFC 5322 headers, a multipart/alternative body
  * (plain text and HTML, quoted-printable UTF-8) and RFC 2047 encoded words for
- * non-ASCII headers. Pure functions; the transport sends what this builds.
- * A header value with a line break is refused, never passed through. */
+ * non-ASCII headers and for headers that hold "=?". Pure functions; the transport sends what this
+ * builds. A header value with a line break is refused, never passed through. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +14,15 @@ static bool has_line_break(const char *s)
     return strpbrk(s, "\r\n") != NULL;
 }
 
+/* Printable ASCII, and short enough to stay on one header line as it is
+ * (RFC 5322: 998 characters at most); anything else is written as folded
+ * encoded words. */
 static bool is_ascii_printable(const char *s)
 {
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+    enum { MAX_PLAIN = 200 };
+    size_t n = 0;
+    for (; *s; s++, n++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || n == MAX_PLAIN)
             return false;
     return true;
 }
@@ -96,10 +101,19 @@ static void add_encoded_words(struct notifications__buf *b, const char *s)
     }
 }
 
+/* Text that a mail reader would show as something else unless encoded:
+ * non-ASCII or control bytes, and "=?", which starts an encoded word, so a
+ * value holding one would otherwise be decoded into text of its sender's
+ * choosing. Such text goes out as encoded words, which decode to itself. */
+static bool needs_encoding(const char *s)
+{
+    return !is_ascii_printable(s) || strstr(s, "=?") != NULL;
+}
+
 /* A display name: plain ASCII as a quoted string, anything else encoded. */
 static void add_display_name(struct notifications__buf *b, const char *name)
 {
-    if (!is_ascii_printable(name)) {
+    if (needs_encoding(name)) {
         add_encoded_words(b, name);
         return;
     }
@@ -120,9 +134,14 @@ bool notifications__mail_address(const char *from, char *out, size_t size)
     size_t n = lt && gt ? (size_t)(gt - lt - 1) : strlen(from);
     if (n == 0 || n >= size || memchr(start, '@', n) == NULL)
         return false;
+    /* A header holds 7-bit text only: an address with control characters
+     * or bytes beyond ASCII (which signup allows) cannot be written. */
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)start[i] < 0x21 || (unsigned char)start[i] > 0x7e)
+            return false;
     memcpy(out, start, n);
     out[n] = '\0';
-    return !has_line_break(out) && strpbrk(out, " <>\"") == NULL;
+    return strpbrk(out, "<>\"") == NULL;
 }
 
 char *notifications__mime_compose(const struct notifications__mail *m, size_t *len)
@@ -160,10 +179,10 @@ char *notifications__mime_compose(const struct notifications__mail *m, size_t *l
     notifications__buf_str(&b, "<");
     notifications__buf_str(&b, to_addr);
     notifications__buf_str(&b, ">\r\nSubject: ");
-    if (is_ascii_printable(m->subject))
-        notifications__buf_str(&b, m->subject);
-    else
+    if (needs_encoding(m->subject))
         add_encoded_words(&b, m->subject);
+    else
+        notifications__buf_str(&b, m->subject);
     notifications__buf_str(&b, "\r\nMessage-ID: ");
     notifications__buf_str(&b, m->message_id);
     notifications__buf_str(&b, "\r\nMIME-Version: 1.0\r\n"

@@ -22,6 +22,8 @@ static const struct bh_subscription subscriptions[] = {
      notifications__on_user_signed_up, 0},
     {"member.added", "notifications.member_added", "notifications", notifications__on_member_added,
      0},
+    {"member.invited", "notifications.member_invited", "notifications",
+     notifications__on_member_invited, 0},
     {"task.assigned", "notifications.task_assigned", "notifications",
      notifications__on_task_assigned, 0},
     {"task.completed", "notifications.task_completed", "notifications",

@@ -10,6 +10,7 @@
 static const char *const type_names[NOTIF_N_TYPES] = {
     [NOTIF_USER_SIGNED_UP] = "user.signed_up",
     [NOTIF_MEMBER_ADDED] = "member.added",
+    [NOTIF_MEMBER_INVITED] = "member.invited",
     [NOTIF_TASK_ASSIGNED] = "task.assigned",
     [NOTIF_TASK_COMPLETED] = "task.completed",
     [NOTIF_TASK_COMMENTED] = "task.commented",

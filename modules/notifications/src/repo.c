@@ -154,28 +154,96 @@ int notifications__repo_insert_delivery(struct bh_tx *tx, const struct notificat
     return bh_tx_query(tx, NULL, SQL_INSERT_DELIVERY, 10, params);
 }
 
-int notifications__repo_unsent_for_event(struct bh_tx *tx, const char *event_id, PGresult **res)
+/* ---- rows as structs: nothing past this file sees libpq ---- */
+
+void notifications__rows_release(struct notifications__rows *rows)
+{
+    for (size_t i = 0; rows->v && i < rows->n; i++) {
+        free(rows->v[i].title);
+        free(rows->v[i].body);
+        free(rows->v[i].data);
+    }
+    free(rows->v);
+    rows->v = NULL;
+    rows->n = 0;
+}
+
+/* Columns of NOTIFICATION_COLUMNS, in order. */
+enum { NCOL_ID, NCOL_TYPE, NCOL_TITLE, NCOL_BODY, NCOL_DATA, NCOL_READ_AT, NCOL_CREATED_AT };
+
+/* r's rows into *out (which owns copies). Clears r. */
+static int rows_from(PGresult *r, struct notifications__rows *out)
+{
+    int n = PQntuples(r);
+    out->n = 0;
+    out->v = n > 0 ? calloc((size_t)n, sizeof *out->v) : NULL;
+    if (n > 0 && !out->v) {
+        PQclear(r);
+        return BH_ENOMEM;
+    }
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        struct notifications__row *row = &out->v[out->n++];
+        bh_uuid_parse(bh_pg_str(r, i, NCOL_ID), &row->id);
+        snprintf(row->type, sizeof row->type, "%s", bh_pg_str(r, i, NCOL_TYPE));
+        row->title = strdup(bh_pg_str(r, i, NCOL_TITLE));
+        row->body = strdup(bh_pg_str(r, i, NCOL_BODY));
+        row->data = strdup(bh_pg_str(r, i, NCOL_DATA));
+        snprintf(row->read_at, sizeof row->read_at, "%s",
+                 bh_pg_null(r, i, NCOL_READ_AT) ? "" : bh_pg_str(r, i, NCOL_READ_AT));
+        snprintf(row->created_at, sizeof row->created_at, "%s", bh_pg_str(r, i, NCOL_CREATED_AT));
+        if (!row->title || !row->body || !row->data) {
+            rc = BH_ENOMEM;
+            break;
+        }
+    }
+    PQclear(r);
+    if (rc != 0)
+        notifications__rows_release(out);
+    return rc;
+}
+
+int notifications__repo_unsent_for_event(struct bh_tx *tx, const char *event_id, bh_uuid **ids,
+                                         size_t *n)
 {
     const char *params[] = {event_id};
-    return bh_tx_query(tx, res, SQL_UNSENT_FOR_EVENT, 1, params);
+    PGresult *r = NULL;
+    *ids = NULL;
+    *n = 0;
+    int rc = bh_tx_query(tx, &r, SQL_UNSENT_FOR_EVENT, 1, params);
+    if (rc != 0)
+        return rc;
+    int rows = PQntuples(r);
+    if (rows > 0 && !(*ids = calloc((size_t)rows, sizeof **ids)))
+        rc = BH_ENOMEM;
+    for (int i = 0; rc == 0 && i < rows; i++)
+        if (bh_uuid_parse(bh_pg_str(r, i, 0), &(*ids)[*n]))
+            (*n)++;
+    PQclear(r);
+    return rc;
 }
 
 int notifications__repo_list(const char *user_id, bool unread_only, const struct bh_cursor *after,
-                             int limit, PGresult **res)
+                             int limit, struct notifications__rows *out)
 {
     char n[16];
     snprintf(n, sizeof n, "%d", limit + 1);
     const char *params[] = {user_id, after ? after->created_at : "infinity",
                             after ? after->id : "ffffffff-ffff-ffff-ffff-ffffffffffff", n};
-    return bh_db_query(res, unread_only ? SQL_LIST_UNREAD : SQL_LIST, 4, params);
+    PGresult *r = NULL;
+    int rc = bh_db_query(&r, unread_only ? SQL_LIST_UNREAD : SQL_LIST, 4, params);
+    return rc != 0 ? rc : rows_from(r, out);
 }
 
-int notifications__repo_since(const char *user_id, const char *last_id, int limit, PGresult **res)
+int notifications__repo_since(const char *user_id, const char *last_id, int limit,
+                              struct notifications__rows *out)
 {
     char n[16];
     snprintf(n, sizeof n, "%d", limit);
     const char *params[] = {user_id, last_id, n};
-    return bh_db_query(res, SQL_SINCE, 3, params);
+    PGresult *r = NULL;
+    int rc = bh_db_query(&r, SQL_SINCE, 3, params);
+    return rc != 0 ? rc : rows_from(r, out);
 }
 
 int notifications__repo_mark_read(const char *user_id, const char *id)
@@ -202,23 +270,64 @@ int notifications__repo_mark_all_read(const char *user_id, long *count)
     return 0;
 }
 
-int notifications__repo_claim_delivery(const char *id, int lease_s, PGresult **res, bool *busy)
+void notifications__claimed_release(struct notifications__claimed *d)
+{
+    free(d->to_address);
+    free(d->to_name);
+    free(d->subject);
+    free(d->text);
+    free(d->html);
+    memset(d, 0, sizeof *d);
+}
+
+/* Columns of SQL_CLAIM_DELIVERY's RETURNING, in order. */
+enum {
+    DCOL_ID,
+    DCOL_TO_ADDRESS,
+    DCOL_TO_NAME,
+    DCOL_SUBJECT,
+    DCOL_TEXT,
+    DCOL_HTML,
+    DCOL_ATTEMPTS,
+    DCOL_CREATED_EPOCH
+};
+
+int notifications__repo_claim_delivery(const char *id, int lease_s,
+                                       struct notifications__claimed *out, bool *claimed,
+                                       bool *busy)
 {
     char lease[16];
     snprintf(lease, sizeof lease, "%d", lease_s);
     const char *params[] = {id, lease};
-    *busy = false;
-    int rc = bh_db_query(res, SQL_CLAIM_DELIVERY, 2, params);
-    if (rc != 0 || PQntuples(*res) > 0)
+    PGresult *r = NULL;
+    *busy = *claimed = false;
+    memset(out, 0, sizeof *out);
+    int rc = bh_db_query(&r, SQL_CLAIM_DELIVERY, 2, params);
+    if (rc != 0)
         return rc;
+    if (PQntuples(r) > 0) {
+        bh_uuid_parse(bh_pg_str(r, 0, DCOL_ID), &out->id);
+        out->to_address = strdup(bh_pg_str(r, 0, DCOL_TO_ADDRESS));
+        out->to_name = strdup(bh_pg_str(r, 0, DCOL_TO_NAME));
+        out->subject = strdup(bh_pg_str(r, 0, DCOL_SUBJECT));
+        out->text = strdup(bh_pg_str(r, 0, DCOL_TEXT));
+        out->html = strdup(bh_pg_str(r, 0, DCOL_HTML));
+        out->attempts = (int)strtol(bh_pg_str(r, 0, DCOL_ATTEMPTS), NULL, 10);
+        out->created_epoch = strtoll(bh_pg_str(r, 0, DCOL_CREATED_EPOCH), NULL, 10);
+        PQclear(r);
+        if (!out->to_address || !out->to_name || !out->subject || !out->text || !out->html) {
+            notifications__claimed_release(out);
+            return BH_ENOMEM; /* the lease runs out and the job comes back */
+        }
+        *claimed = true;
+        return 0;
+    }
+    PQclear(r);
     /* Not claimed: sent already, gone, or someone holds the lease. */
     PGresult *st = NULL;
     rc = bh_db_query(&st, SQL_DELIVERY_STATUS, 1, params);
-    if (rc != 0) { /* the caller gets a result only with 0 */
-        PQclear(*res);
-        *res = NULL;
+    if (rc != 0)
         return rc;
-    }
     *busy = PQntuples(st) > 0 && strcmp(bh_pg_str(st, 0, 0), "sent") != 0;
     PQclear(st);
     return 0;

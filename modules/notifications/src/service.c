@@ -15,19 +15,16 @@
 
 #define SEND_EMAIL_JOB "notifications.send_email"
 
-json_t *notifications__row_json(const PGresult *r, int row)
+json_t *notifications__row_json(const struct notifications__row *row)
 {
     json_error_t jerr;
-    json_t *data = json_loads(bh_pg_str(r, row, NCOL_DATA), 0, &jerr);
+    json_t *data = json_loads(row->data, 0, &jerr);
     if (!data)
         data = json_object();
-    json_t *read_at = bh_pg_null(r, row, NCOL_READ_AT)
-                          ? json_null()
-                          : json_string(bh_pg_str(r, row, NCOL_READ_AT));
-    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "id", bh_pg_str(r, row, NCOL_ID),
-                     "type", bh_pg_str(r, row, NCOL_TYPE), "title", bh_pg_str(r, row, NCOL_TITLE),
-                     "body", bh_pg_str(r, row, NCOL_BODY), "data", data, "read_at", read_at,
-                     "created_at", bh_pg_str(r, row, NCOL_CREATED_AT));
+    json_t *read_at = row->read_at[0] ? json_string(row->read_at) : json_null();
+    return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "id", row->id.str, "type", row->type,
+                     "title", row->title, "body", row->body, "data", data, "read_at", read_at,
+                     "created_at", row->created_at);
 }
 
 static int enqueue_email(const char *delivery_id)
@@ -48,16 +45,18 @@ static int enqueue_email(const char *delivery_id)
  * commit) still needs doing; queueing one twice is harmless (the lease). */
 static int redelivered(struct bh_tx *tx, const struct bh_event *ev)
 {
-    PGresult *r = NULL;
-    int rc = notifications__repo_unsent_for_event(tx, ev->id, &r);
+    bh_uuid *ids = NULL;
+    size_t n = 0;
+    int rc = notifications__repo_unsent_for_event(tx, ev->id, &ids, &n);
     if (rc != 0) {
+        free(ids);
         bh_tx_rollback(tx);
         return rc;
     }
     rc = bh_tx_commit(tx);
-    for (int i = 0; rc == 0 && i < PQntuples(r); i++)
-        rc = enqueue_email(bh_pg_str(r, i, 0));
-    PQclear(r);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = enqueue_email(ids[i].str);
+    free(ids);
     bh_log_debug("event %s (%s) seen before: skipped", ev->id, ev->type);
     return rc;
 }
@@ -189,9 +188,9 @@ out:
 
 /* ---- the email job ------------------------------------------------------- */
 
-static int send_claimed(const PGresult *r, const struct bh_job *job)
+static int send_claimed(const struct notifications__claimed *d, const struct bh_job *job)
 {
-    const char *id = bh_pg_str(r, 0, DCOL_ID);
+    const char *id = d->id.str;
     const char *from =
         bh_config_str("NOTIFICATIONS_MAIL_FROM", "Bulkhead <no-reply@bulkhead.localhost>");
     char from_addr[256], message_id[320];
@@ -203,20 +202,28 @@ static int send_claimed(const PGresult *r, const struct bh_job *job)
     snprintf(message_id, sizeof message_id, "<%s@%s>", id, strchr(from_addr, '@') + 1);
     struct notifications__mail m = {
         .from = from,
-        .to_address = bh_pg_str(r, 0, DCOL_TO_ADDRESS),
-        .to_name = bh_pg_str(r, 0, DCOL_TO_NAME),
-        .subject = bh_pg_str(r, 0, DCOL_SUBJECT),
-        .text = bh_pg_str(r, 0, DCOL_TEXT),
-        .html = bh_pg_str(r, 0, DCOL_HTML),
+        .to_address = d->to_address,
+        .to_name = d->to_name,
+        .subject = d->subject,
+        .text = d->text,
+        .html = d->html,
         .message_id = message_id,
-        .date = (time_t)strtoll(bh_pg_str(r, 0, DCOL_CREATED_EPOCH), NULL, 10),
+        .date = (time_t)d->created_epoch,
     };
     size_t len = 0;
     char *msg = notifications__mime_compose(&m, &len);
     if (!msg) {
-        notifications__repo_delivery_failed(id, "message could not be composed", false, true);
-        bh_log_error("delivery %s: message could not be composed", id);
-        return 0; /* no retry can fix it */
+        /* A stored value the composer refuses (a line break in a header:
+         * the API refuses those, so older or hand-made rows). Never dropped
+         * in silence: the delivery stays pending with the reason, and the
+         * job fails each attempt until it lands in the dead letters
+         * (`bulkhead jobs dead`), from where it can be retried once the
+         * row is fixed. */
+        notifications__repo_delivery_failed(id, "message could not be composed", false, false);
+        bh_log_error("delivery %s: message could not be composed (a header value holds a line "
+                     "break); attempt %d of %d, then the dead letters",
+                     id, job->attempt, NOTIF_EMAIL_MAX_ATTEMPTS);
+        return BH_EINVAL;
     }
     char err[512];
     enum notifications__send_result sent =
@@ -250,19 +257,17 @@ int notifications__send_email_job(const struct bh_job *job)
         bh_log_error("job %s: payload has no valid delivery_id: dropped", job->id);
         return 0;
     }
-    PGresult *r = NULL;
-    bool busy = false;
+    struct notifications__claimed d;
+    bool busy = false, claimed = false;
     int lease = (int)(notifications__transport_timeout_ms() / 1000) + 30;
-    int rc = notifications__repo_claim_delivery(delivery.str, lease, &r, &busy);
+    int rc = notifications__repo_claim_delivery(delivery.str, lease, &d, &claimed, &busy);
     if (rc != 0)
         return rc;
-    if (PQntuples(r) == 0) {
-        PQclear(r);
-        /* Sent already or gone: done. Leased by another attempt (a
-         * duplicate job, or one whose worker died): look again later. */
+    /* Sent already or gone: done. Leased by another attempt (a duplicate
+     * job, or one whose worker died): look again later. */
+    if (!claimed)
         return busy ? BH_EUNAVAILABLE : 0;
-    }
-    rc = send_claimed(r, job);
-    PQclear(r);
+    rc = send_claimed(&d, job);
+    notifications__claimed_release(&d);
     return rc;
 }

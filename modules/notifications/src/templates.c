@@ -26,11 +26,28 @@ static const struct template templates[NOTIF_N_TYPES] = {
             "<p>Your account <strong>{{email}}</strong> is ready, with a personal organization of "
             "your own.</p><p>Create a project, add tasks and invite your team.</p>",
         },
+    /* Organization names are chosen by whoever creates the organization:
+     * never in a subject, and quoted in the text, so they cannot pose as
+     * the platform's own words. */
     [NOTIF_MEMBER_ADDED] =
         {
-            "You were added to {{org_name}}",
-            "{{actor_name}} added you to {{org_name}} as {{role}}.",
-            "<p>{{actor_name}} added you to <strong>{{org_name}}</strong> as {{role}}.</p>",
+            "You joined an organization",
+            "You are now a member of the organization \"{{org_name}}\" as {{role}} "
+            "(invited by {{actor_name}}).",
+            "<p>You are now a member of the organization &ldquo;{{org_name}}&rdquo; as {{role}} "
+            "(invited by {{actor_name}}).</p>",
+        },
+    [NOTIF_MEMBER_INVITED] =
+        {
+            "You have an invitation to an organization",
+            "{{actor_name}} invited you to join the organization \"{{org_name}}\" as {{role}}. "
+            "Nothing changes unless you accept: your pending invitations are at "
+            "GET /v1/me/invitations (accept or decline each one there). It expires at "
+            "{{expires_at}}. If you do not know who this is, decline it.",
+            "<p>{{actor_name}} invited you to join the organization &ldquo;{{org_name}}&rdquo; "
+            "as {{role}}.</p><p>Nothing changes unless you accept: your pending invitations are "
+            "at <code>GET /v1/me/invitations</code> (accept or decline each one there). It "
+            "expires at {{expires_at}}. If you do not know who this is, decline it.</p>",
         },
     [NOTIF_TASK_ASSIGNED] =
         {

@@ -140,6 +140,24 @@ static void non_ascii_subject_and_name_are_encoded_words(void **state)
     free(msg);
 }
 
+/* A value holding an encoded word must not be decoded by the reader into
+ * text of its author's choosing: the whole value is encoded instead, so it
+ * reads back as itself. */
+static void encoded_words_in_values_are_encoded(void **state)
+{
+    struct notifications__mail m = sample_mail();
+    m.subject = "Fix =?UTF-8?B?UGF5IG5vdw==?= now";
+    m.to_name = "=?UTF-8?B?QWRtaW4=?=";
+    size_t len = 0;
+    char *msg = notifications__mime_compose(&m, &len);
+    assert_non_null(msg);
+    assert_non_null(
+        strstr(msg, "Subject: =?UTF-8?B?Rml4ID0/VVRGLTg/Qj9VR0Y1SUc1dmR3PT0/PSBub3c=?=\r\n"));
+    assert_non_null(
+        strstr(msg, "To: =?UTF-8?B?PT9VVEYtOD9CP1FXUnRhVzQ9Pz0=?= <ada@example.com>\r\n"));
+    free(msg);
+}
+
 static void header_injection_is_refused(void **state)
 {
     struct notifications__mail m = sample_mail();
@@ -185,6 +203,7 @@ int main(void)
         cmocka_unit_test(message_has_headers_and_both_parts),
         cmocka_unit_test(long_lines_get_soft_breaks),
         cmocka_unit_test(non_ascii_subject_and_name_are_encoded_words),
+        cmocka_unit_test(encoded_words_in_values_are_encoded),
         cmocka_unit_test(header_injection_is_refused),
         cmocka_unit_test(quotes_in_display_names_are_escaped),
         cmocka_unit_test(sender_address_is_taken_from_the_angle_brackets),

@@ -102,7 +102,7 @@ static int read_task_body(struct bh_req *req, struct task_body *b, bool create)
 {
     struct tasks__task_input *in = &b->in;
     const struct bh_json_field fields[] = {
-        {"title", BH_JSON_T_STRING, &in->title, 1, 200, create, &in->has_title},
+        {"title", BH_JSON_T_LINE, &in->title, 1, 200, create, &in->has_title},
         BH_JSON_NSTRING("description", &in->description, 0, 10000, &in->has_description),
         {"status", BH_JSON_T_STRING, &in->status, 1, 32, false, &in->has_status},
         {"priority", BH_JSON_T_STRING, &in->priority, 1, 32, false, &in->has_priority},

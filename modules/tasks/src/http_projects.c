@@ -51,7 +51,7 @@ int tasks__http_project_create(struct bh_req *req)
     if (rc != 0)
         return rc;
     const char *name = NULL;
-    const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, true), {0}};
+    const struct bh_json_field fields[] = {BH_JSON_LINE("name", &name, 1, 100, true), {0}};
     if (bh_json_read(req, bh_req_json(req), fields) != 0)
         return bh_reply_field_errors(req);
     struct tasks__project out;
@@ -88,7 +88,7 @@ int tasks__http_project_patch(struct bh_req *req)
     if (rc != 0 || (rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     const char *name = NULL;
-    const struct bh_json_field fields[] = {BH_JSON_STRING("name", &name, 1, 100, true), {0}};
+    const struct bh_json_field fields[] = {BH_JSON_LINE("name", &name, 1, 100, true), {0}};
     if (bh_json_read(req, bh_req_json(req), fields) != 0)
         return bh_reply_field_errors(req);
     struct tasks__project out;

@@ -24,7 +24,12 @@ enum bh_json_type {
     BH_JSON_T_INT,
     BH_JSON_T_BOOL,
     BH_JSON_T_ANY,
-    BH_JSON_T_NULLABLE_STRING
+    BH_JSON_T_NULLABLE_STRING,
+    /* A string that is one line of text: names and titles that end up in
+     * email headers, logs and other people's screens. It refuses every
+     * control character (C0 with CR, LF and TAB, DEL, C1) and the Unicode
+     * line and paragraph separators, with a field error naming the field. */
+    BH_JSON_T_LINE
 };
 
 struct bh_json_field {
@@ -45,6 +50,11 @@ struct bh_json_field {
 #define BH_JSON_NSTRING(n, o, lo, hi, pres)                                                        \
     {                                                                                              \
         (n), BH_JSON_T_NULLABLE_STRING, (o), (lo), (hi), false, (pres)                             \
+    }
+/* One line of text (BH_JSON_T_LINE): a string without control characters. */
+#define BH_JSON_LINE(n, o, lo, hi, req)                                                            \
+    {                                                                                              \
+        (n), BH_JSON_T_LINE, (o), (lo), (hi), (req), NULL                                          \
     }
 #define BH_JSON_INT(n, o, lo, hi, req)                                                             \
     {                                                                                              \

@@ -29,6 +29,14 @@ int bh_redis_as(const char *user, redisReply **out, const char *fmt, ...);
 int bh_redis_argv_as(const char *user, redisReply **out, int argc, const char **argv,
                      const size_t *argvlen);
 
+/* A connection of its own for SUBSCRIBE, which takes a connection over for
+ * good and so cannot come from the pool: connected to REDIS_URL and logged in
+ * as user exactly like the pool's connections (same URL parsing, password,
+ * database and timeout), with TCP keepalive on. It is not behind the
+ * breaker: its owner decides when to try again (and tells the log). NULL
+ * when Redis cannot be reached or user has no pool. The caller owns it: redisFree(). */
+redisContext *bh_redis_subscriber_as(const char *user);
+
 /* A Lua script: kept in a .lua file beside the C file that runs it, and
  * embedded at build time by cmake/embed-lua, which names it
  * <part>__lua_<file name> (private to the part, like every double
@@ -55,7 +63,8 @@ int bh_redis_ping(const char *user);
 const char *bh_redis_breaker_state(const char *user);
 
 #ifdef BH_MODULE_NAME
-#define bh_redis(out, ...) bh_redis_as(BH_MODULE_NAME, (out), __VA_ARGS__)
+#define bh_redis(out, ...)    bh_redis_as(BH_MODULE_NAME, (out), __VA_ARGS__)
+#define bh_redis_subscriber() bh_redis_subscriber_as(BH_MODULE_NAME)
 #define bh_redis_argv(out, argc, argv, lens)                                                       \
     bh_redis_argv_as(BH_MODULE_NAME, (out), (argc), (argv), (lens))
 #define bh_redis_script(s, out, nkeys, n, args, lens)                                              \

@@ -44,6 +44,28 @@ int auth_authenticate(struct bh_req *req, const struct auth_principal **out);
 int auth_require_role(struct bh_req *req, const char *org_id, enum auth_role min_role,
                       const struct auth_principal **out);
 
+/* The session behind an authenticated request, for a reply that outlives
+ * the request (a live stream) to check again later: the token is only
+ * checked when the request arrives, so a long reply must ask whether its
+ * session was revoked since (logout, logout-all, a password change) and end
+ * itself at expires_at. Plain data: copy it anywhere. */
+struct auth_session {
+    bh_uuid user_id;
+    bh_uuid session_id;
+    bh_uuid token_id;
+    int64_t expires_at; /* the access token's exp, Unix seconds */
+};
+
+/* The session of a request auth_authenticate() accepted. 0, or BH_EUNAUTH
+ * when the request was not authenticated. */
+int auth_request_session(struct bh_req *req, struct auth_session *out);
+
+/* Is the session still good? 0: yes. BH_EUNAUTH: revoked, or its token
+ * expired. BH_EUNAVAILABLE: neither Redis nor Postgres could tell. The
+ * same denylist as every request (one Redis round trip; Postgres when
+ * Redis cannot be trusted). Any thread. */
+int auth_session_check(const struct auth_session *s);
+
 /* A user's public profile. */
 struct auth_profile {
     bh_uuid id;
