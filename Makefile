@@ -7,6 +7,7 @@
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
 #   make tour            a guided walk through the patterns, faults included (STEP=breaker: one step; ENV=.run: make run's Postgres and Redis)
 #   make docker          the same system in containers (docker compose up --build)
+#   make compose-test    drive the running compose stack, scaled out (scripts/compose-test)
 #   make mutants [NAME=x] break each guarantee on purpose; its tests must fail (slow)
 #   make test-tsan       integration, e2e and fault tests under ThreadSanitizer (slow)
 SHELL := /bin/bash
@@ -14,11 +15,11 @@ SHELL := /bin/bash
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker clean \
+.PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker compose-test clean \
         mutants test-tsan
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^#//'
+	@sed -n '2,12p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -34,9 +35,9 @@ build-release: bootstrap
 run: build-release
 	@scripts/devenv start $(RUN_DIR) >/dev/null
 	@source $(RUN_DIR)/env && BULKHEAD_MIGRATIONS_DIR=$(CURDIR)/migrations build/release/bulkhead migrate
+	@# The secrets (JWT, webhook, ops token) are random per install, in
+	@# $(RUN_DIR)/secrets/ (0600), exported by $(RUN_DIR)/env.
 	@source $(RUN_DIR)/env && exec env BULKHEAD_MIGRATIONS_DIR=$(CURDIR)/migrations \
-	    BULKHEAD_JWT_SECRET=$${BULKHEAD_JWT_SECRET:-$$(cat $(RUN_DIR)/jwt-secret 2>/dev/null || \
-	        (head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | tee $(RUN_DIR)/jwt-secret))} \
 	    build/release/bulkhead serve
 
 stop:
@@ -79,6 +80,12 @@ tour: build
 
 docker:
 	docker compose up --build
+
+# Needs the stack up (make docker, or docker compose up -d --build); minutes.
+# Without a Docker engine it goes through podman's Docker API.
+compose-test:
+	@if [ -z "$${DOCKER_HOST:-}" ] && ! docker info >/dev/null 2>&1 && command -v podman >/dev/null; then \
+	    scripts/container-podman scripts/compose-test; else scripts/compose-test; fi
 
 clean:
 	rm -rf build

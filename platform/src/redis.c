@@ -21,6 +21,7 @@
 #include "platform/err.h"
 #include "platform/log.h"
 #include "platform/module.h"
+#include "redis_internal.h"
 
 enum {
     REDIS_POOL_MAX = 64,         /* connections per user, at most */
@@ -519,4 +520,13 @@ const char *bh_redis_breaker_state(const char *user)
 
     /* A user without a pool has never failed: its breaker is closed. */
     return p ? bh_breaker_state_name(bh_breaker_state(&p->breaker)) : "closed";
+}
+
+/* ---- dedicated connections (platform/src only) ----------------------------------- */
+
+redisContext *bh__redis_connect(const char *user)
+{
+    struct redis_pool *p = find_pool(user);
+
+    return p != NULL ? pool_connect(p) : NULL;
 }

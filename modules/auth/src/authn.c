@@ -1,6 +1,7 @@
 /* Who is calling and what may they do: the public API every module calls on
  * every request. The token is checked in memory; revocation and membership
- * come from one Redis MGET (denylist + cached role), with Postgres behind it
+ * come from one lookup of this process's near cache, Redis behind it
+ * (denylist + cached role in one MGET), and Postgres behind that
  * when Redis is down or not yet trusted. It must never let a Redis outage
  * resurrect a revoked session, and never tell a non-member that an org exists. */
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "platform/config.h"
 #include "platform/err.h"
 #include "platform/log.h"
+#include "platform/nearcache.h"
 #include "platform/redis.h"
 
 /* What auth keeps on the request. The principal comes first, so the
@@ -32,31 +34,9 @@ const struct auth__jwt_keys *auth__keys(void)
         keys.secret_len = secret ? strlen(secret) : 0;
         keys.issuer = auth__settings.issuer;
         keys.audience = auth__settings.audience;
+        keys.max_ttl_s = auth__settings.access_ttl_s;
     }
     return &keys;
-}
-
-const char *auth_role_name(enum auth_role role)
-{
-    switch (role) {
-    case AUTH_ROLE_OWNER: return "owner";
-    case AUTH_ROLE_ADMIN: return "admin";
-    case AUTH_ROLE_MEMBER: return "member";
-    default: return "none";
-    }
-}
-
-enum auth_role auth__role_parse(const char *name)
-{
-    if (!name)
-        return AUTH_ROLE_NONE;
-    if (strcmp(name, "owner") == 0)
-        return AUTH_ROLE_OWNER;
-    if (strcmp(name, "admin") == 0)
-        return AUTH_ROLE_ADMIN;
-    if (strcmp(name, "member") == 0)
-        return AUTH_ROLE_MEMBER;
-    return AUTH_ROLE_NONE;
 }
 
 /* ------------------------------------------------------------ membership cache */
@@ -138,54 +118,55 @@ static const char *bearer_token(struct bh_req *req)
     return *h ? h : NULL;
 }
 
-/* The denylist and, when org is not NULL, the cached role, in one MGET.
- * Returns 0 when Redis answered: *revoked is decided when *decided, and
- * *role_known tells whether *role came from the cache. */
-static int redis_state(const struct auth__claims *c, const bh_uuid *org, bool want_revocation,
-                       bool *decided, bool *revoked, bool *role_known, enum auth_role *role)
+/* The denylist and, when org is not NULL, the cached role, in one lookup
+ * through this process's near cache (platform/nearcache.h; what it does not
+ * hold comes from one MGET). Returns 0 when Redis answered: *revoked is
+ * decided when *decided, and *role_known tells whether *role came from the
+ * cache. */
+static int redis_state(struct bh_arena *a, const struct auth__claims *c, const bh_uuid *org,
+                       bool want_revocation, bool *decided, bool *revoked, bool *role_known,
+                       enum auth_role *role)
 {
     char k_sync[] = "auth:deny:sync", k_jti[64], k_sid[64], k_member[128];
-    const char *argv[5] = {"MGET"};
-    int argc = 1;
+    const char *names[4], *vals[4];
+    size_t lens[4];
+    int n = 0;
     if (want_revocation) {
         snprintf(k_jti, sizeof k_jti, "auth:deny:%s", c->jti.str);
         snprintf(k_sid, sizeof k_sid, "auth:deny:%s", c->sid.str);
-        argv[argc++] = k_sync;
-        argv[argc++] = k_jti;
-        argv[argc++] = k_sid;
+        names[n++] = k_sync;
+        names[n++] = k_jti;
+        names[n++] = k_sid;
     }
     if (org) {
         member_key(org, &c->sub, k_member);
-        argv[argc++] = k_member;
+        names[n++] = k_member;
     }
     *decided = !want_revocation; /* nothing to decide when it was checked already */
     *role_known = false;
-    redisReply *r = NULL;
-    int rc = bh_redis_argv(&r, argc, argv, NULL);
-    if (rc != 0 || !r || r->type != REDIS_REPLY_ARRAY || r->elements != (size_t)(argc - 1)) {
-        if (r)
-            freeReplyObject(r);
+    if (bh_nearcache_mget(a, n, names, vals, lens, NULL) != 0)
         return BH_EUNAVAILABLE;
-    }
-    size_t i = 0;
+    int i = 0;
     if (want_revocation) {
-        bool marker = r->element[0]->type == REDIS_REPLY_STRING;
-        *revoked = r->element[1]->type != REDIS_REPLY_NIL || r->element[2]->type != REDIS_REPLY_NIL;
+        bool marker = vals[0] != NULL;
+        *revoked = vals[1] != NULL || vals[2] != NULL;
         if (!marker)
             auth__revoke_kick(); /* Redis lost its data, or has not been seeded yet */
         /* A hit is final; a miss counts only when the denylist is complete. */
         *decided = *revoked || (marker && auth__deny_trusted());
         i = 3;
     }
-    if (org)
-        *role_known = cached_role(r->element[i], role);
-    freeReplyObject(r);
+    if (org && vals[i] != NULL) {
+        *role = auth__role_parse(vals[i]);
+        *role_known = true;
+    }
     return 0;
 }
 
 /* Checks revocation (unless already done for this request) and, when org is
  * not NULL, looks up the caller's role there. */
-static int check_state(struct req_auth *ctx, const bh_uuid *org, enum auth_role *role)
+static int check_state(struct bh_arena *a, struct req_auth *ctx, const bh_uuid *org,
+                       enum auth_role *role)
 {
     bool want_revocation = !ctx->revocation_checked;
     bool decided = !want_revocation, revoked = false, role_known = false;
@@ -195,7 +176,7 @@ static int check_state(struct req_auth *ctx, const bh_uuid *org, enum auth_role 
     if (role)
         *role = AUTH_ROLE_NONE;
     if (want_revocation || org)
-        rc = redis_state(c, org, want_revocation, &decided, &revoked, &role_known, role);
+        rc = redis_state(a, c, org, want_revocation, &decided, &revoked, &role_known, role);
     bool redis_up = rc == 0;
     if (!decided || (org && !role_known)) {
         /* One Postgres statement answers both questions. */
@@ -252,7 +233,7 @@ int auth_authenticate(struct bh_req *req, const struct auth_principal **out)
     if (rc != 0)
         return rc;
     if (!ctx->revocation_checked) {
-        rc = check_state(ctx, NULL, NULL);
+        rc = check_state(bh_req_arena(req), ctx, NULL, NULL);
         if (rc == BH_EUNAUTH) {
             bh_req_set_principal(req, NULL);
             return unauthorized(req);
@@ -280,7 +261,7 @@ int auth_require_role(struct bh_req *req, const char *org_id, enum auth_role min
         rc = auth_authenticate(req, &p);
         return rc != 0 ? rc : BH_ENOTFOUND;
     }
-    rc = check_state(ctx, &org, &role);
+    rc = check_state(bh_req_arena(req), ctx, &org, &role);
     if (rc == BH_EUNAUTH) {
         bh_req_set_principal(req, NULL);
         return unauthorized(req);
@@ -332,7 +313,13 @@ int auth_session_check(const struct auth_session *s)
                    .jti = s->token_id,
                    .exp = (long)s->expires_at},
     };
-    return check_state(&ctx, NULL, NULL);
+    /* The lookups copy what they read into an arena: a short-lived one. */
+    struct bh_arena *a = bh_arena_new();
+    if (!a)
+        return BH_ENOMEM;
+    int rc = check_state(a, &ctx, NULL, NULL);
+    bh_arena_free(a);
+    return rc;
 }
 
 /* ------------------------------------------------------------ lookups */
@@ -340,8 +327,7 @@ int auth_session_check(const struct auth_session *s)
 int auth_user_profile(const bh_uuid *user_id, struct auth_profile *out)
 {
     struct auth__user u;
-    int rc = auth__repo_user_by_id(NULL, user_id, &u);
-    sodium_memzero(u.password_hash, sizeof u.password_hash);
+    int rc = auth__user_get(user_id, &u);
     if (rc != 0)
         return rc == BH_ENOTFOUND ? rc : BH_EUNAVAILABLE;
     out->id = u.id;

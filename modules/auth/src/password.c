@@ -4,6 +4,7 @@
  * once, so a flood of logins holds no HTTP thread and cannot slow the other
  * routes. It must never log a password. */
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -27,21 +28,32 @@ int auth__password_init(void)
     auth__password_pool.threads = auth__settings.hash_slots;
     auth__password_pool.queue_max = auth__settings.hash_queue;
     auth__password_pool.max_wait_ms = auth__settings.hash_wait_ms;
+    auth__password_pool.per_client_max = auth__settings.hash_per_client;
     pool.runs = bh_counter_get("bulkhead_auth_hash_runs_total", "Argon2id computations.", "");
     pool.duration =
         bh_histogram_get("bulkhead_auth_hash_duration_seconds", "Time of one Argon2id run.", "");
 
     /* The hash an unknown email is checked against, so that "no such user"
-     * costs the same Argon2 run as "wrong password". */
-    unsigned char random_pw[32];
-    randombytes_buf(random_pw, sizeof random_pw);
-    int rc = crypto_pwhash_str_alg(pool.dummy, (const char *)random_pw, sizeof random_pw,
-                                   auth__settings.opslimit, auth__settings.memlimit,
-                                   crypto_pwhash_ALG_ARGON2ID13);
-    sodium_memzero(random_pw, sizeof random_pw);
-    if (rc != 0) {
-        bh_log_error("cannot compute the dummy password hash (out of memory?)");
-        return BH_ENOMEM;
+     * costs the same Argon2 run as "wrong password". Verifying costs what
+     * the parameters in the string say, whatever produced the salt and the
+     * tag, so random ones serve (no password matches a random 256-bit tag)
+     * and start-up does not spend an Argon2 run and its memory on it. */
+    unsigned char salt[crypto_pwhash_SALTBYTES], tag[32];
+    char salt64[sodium_base64_ENCODED_LEN(sizeof salt, sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+    char tag64[sodium_base64_ENCODED_LEN(sizeof tag, sodium_base64_VARIANT_ORIGINAL_NO_PADDING)];
+    randombytes_buf(salt, sizeof salt);
+    randombytes_buf(tag, sizeof tag);
+    sodium_bin2base64(salt64, sizeof salt64, salt, sizeof salt,
+                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    sodium_bin2base64(tag64, sizeof tag64, tag, sizeof tag,
+                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    int n = snprintf(pool.dummy, sizeof pool.dummy, "$argon2id$v=19$m=%zu,t=%llu,p=1$%s$%s",
+                     auth__settings.memlimit / 1024, auth__settings.opslimit, salt64, tag64);
+    if (n <= 0 || (size_t)n >= sizeof pool.dummy ||
+        crypto_pwhash_str_needs_rehash(pool.dummy, auth__settings.opslimit,
+                                       auth__settings.memlimit) != 0) {
+        bh_log_error("cannot build the dummy password hash");
+        return BH_EINTERNAL;
     }
     return 0;
 }

@@ -5,6 +5,9 @@
  * lease is still its own; a writer deletes both keys after it commits. So a
  * fill that raced a write is refused instead of caching the old version, and
  * one reader per key goes to Postgres when a hot entry expires.
+ * Reads go through this process's near cache (platform/nearcache.h), which
+ * Redis keeps exact by invalidation messages for "tasks:*"; writes go to
+ * Redis, and every process's near cache drops the key when Redis says so.
  * Redis trouble is never an error here: callers get BH_EUNAVAILABLE and
  * answer from Postgres. An invalidation Redis missed is kept and replayed
  * before this process reads the cache again, so an entry that survived an
@@ -23,12 +26,13 @@
 #include "platform/log.h"
 #include "platform/metrics.h"
 #include "lua_scripts.h"
+#include "platform/nearcache.h"
 #include "platform/redis.h"
 
 enum {
     LEASE_TTL_MS = 1000,
     MAX_PENDING = 1024, /* invalidations kept while Redis is unreachable */
-    KEY_LEN = 48,       /* "tasks:task:" + a UUID */
+    KEY_LEN = 52,       /* "tasks:task:" or "tasks:listver:" + a UUID */
 };
 
 static long ttl_ms = 60000;
@@ -78,11 +82,11 @@ void tasks__cache_count_load(void)
     bh_counter_add(loads, 1);
 }
 
-static void pending_add(const char *id)
+static void pending_add(const char *key)
 {
     pthread_mutex_lock(&pending_lock);
     if (pending_len < MAX_PENDING) {
-        snprintf(pending[pending_len++], KEY_LEN, "tasks:task:%s", id);
+        snprintf(pending[pending_len++], KEY_LEN, "%s", key);
         atomic_store(&n_pending, pending_len);
     } else if (!pending_overflowed) {
         pending_overflowed = true;
@@ -125,23 +129,18 @@ static int pending_replay(void)
 
 int tasks__cache_get(struct bh_arena *a, const char *id, const char **entry, size_t *len)
 {
-    redisReply *r = NULL;
+    char key[KEY_LEN + 16];
+    const char *keys[1] = {key};
     if (pending_replay() != 0)
         return BH_EUNAVAILABLE;
-    int rc = bh_redis(&r, "GET tasks:task:%s", id);
-    if (rc != 0) {
-        rc = BH_EUNAVAILABLE; /* an error reply is as good as no cache */
-    } else if (r->type == REDIS_REPLY_STRING) {
-        char *copy = bh_arena_strndup(a, r->str, r->len);
-        *entry = copy;
-        *len = r->len;
-        rc = copy ? 0 : BH_ENOMEM;
-    } else {
-        rc = BH_ENOTFOUND;
-    }
-    if (r)
-        freeReplyObject(r);
-    return rc;
+    snprintf(key, sizeof key, "tasks:task:%s", id);
+    /* This process's near cache first, Redis behind it (platform/nearcache.h). */
+    int rc = bh_nearcache_mget(a, 1, keys, entry, len, NULL);
+    if (rc == BH_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return BH_EUNAVAILABLE; /* an error reply is as good as no cache */
+    return *entry != NULL ? 0 : BH_ENOTFOUND;
 }
 
 int tasks__cache_lease(const char *id, char token[33])
@@ -201,7 +200,103 @@ void tasks__cache_invalidate(const char *id)
          * process reads the cache again. */
         bh_log_warn("could not invalidate the cached task %s (%s): will retry", id,
                     bh_err_name(rc));
-        pending_add(id);
+        char key[KEY_LEN];
+        snprintf(key, sizeof key, "tasks:task:%s", id);
+        pending_add(key);
+    }
+    if (r)
+        freeReplyObject(r);
+}
+
+/* ------------------------------------------------------------ list pages
+ * First pages of task lists, per org and query:
+ *   tasks:listver:<org>                 the org's list version (random token)
+ *   tasks:list:<org>:<version>:<query>  a rendered page, with a TTL
+ * Any committed change to the org's tasks deletes the version (after the
+ * commit, like a task entry), so pages cached under it are never read
+ * again and expire on their own. A page filled from a read that raced a
+ * change lands under the old version: orphaned, never served. */
+
+/* The org's list version in out (33 bytes): the current one, or a new one
+ * when there is none. 0 or BH_EUNAVAILABLE. */
+static int list_version(struct bh_arena *a, const char *org, char out[33])
+{
+    char key[KEY_LEN];
+    const char *keys[1] = {key}, *val = NULL;
+    size_t len = 0;
+    snprintf(key, sizeof key, "tasks:listver:%s", org);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (bh_nearcache_mget(a, 1, keys, &val, &len, NULL) != 0)
+            return BH_EUNAVAILABLE;
+        if (val != NULL && len == 32) {
+            memcpy(out, val, 33);
+            return 0;
+        }
+        unsigned char raw[16];
+        randombytes_buf(raw, sizeof raw);
+        sodium_bin2hex(out, 33, raw, sizeof raw);
+        redisReply *r = NULL;
+        int rc = bh_redis(&r, "SET %s %s NX PX %ld", key, out, ttl_ms);
+        bool set = rc == 0 && r->type == REDIS_REPLY_STATUS;
+        if (r)
+            freeReplyObject(r);
+        if (rc != 0)
+            return BH_EUNAVAILABLE;
+        if (set)
+            return 0;
+        /* Another reader set one first: read it. */
+    }
+    return BH_EUNAVAILABLE;
+}
+
+static void list_key(char *out, size_t size, const char *org, const char *version,
+                     const char *query)
+{
+    unsigned char h[16];
+    char hex[33];
+    crypto_generichash(h, sizeof h, (const unsigned char *)query, strlen(query), NULL, 0);
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    snprintf(out, size, "tasks:list:%s:%s:%s", org, version, hex);
+}
+
+int tasks__list_cache_get(struct bh_arena *a, const char *org, const char *query, const char **page,
+                          size_t *len, char version[33])
+{
+    char key[160];
+    const char *keys[1] = {key};
+    if (pending_replay() != 0 || list_version(a, org, version) != 0)
+        return BH_EUNAVAILABLE;
+    list_key(key, sizeof key, org, version, query);
+    int rc = bh_nearcache_mget(a, 1, keys, page, len, NULL);
+    if (rc == BH_ENOMEM)
+        return rc;
+    if (rc != 0)
+        return BH_EUNAVAILABLE;
+    return *page != NULL ? 0 : BH_ENOTFOUND;
+}
+
+void tasks__list_cache_fill(const char *org, const char *version, const char *query,
+                            const char *page, size_t len)
+{
+    char key[160];
+    list_key(key, sizeof key, org, version, query);
+    redisReply *r = NULL;
+    /* Best effort: a page that is not cached is read from Postgres. */
+    bh_redis(&r, "SET %s %b PX %ld", key, page, len, ttl_ms);
+    if (r)
+        freeReplyObject(r);
+}
+
+void tasks__list_cache_invalidate(const char *org)
+{
+    char key[KEY_LEN];
+    snprintf(key, sizeof key, "tasks:listver:%s", org);
+    redisReply *r = NULL;
+    int rc = bh_redis(&r, "DEL %s", key);
+    if (rc != 0) {
+        bh_log_warn("could not invalidate the cached lists of org %s (%s): will retry", org,
+                    bh_err_name(rc));
+        pending_add(key);
     }
     if (r)
         freeReplyObject(r);

@@ -1,6 +1,7 @@
 /* The tasks module's descriptor: its routes, the events it publishes and
  * its start-up. What the composition root mounts and runs; no logic here. */
 #include "internal.h"
+#include "platform/nearcache.h"
 #include "tasks/tasks.h"
 
 static const struct bh_route routes[] = {
@@ -20,7 +21,13 @@ static const struct bh_route routes[] = {
 
 static int tasks_init(void)
 {
-    return tasks__cache_init();
+    int rc = tasks__cache_init();
+    return rc != 0 ? rc : bh_nearcache_start();
+}
+
+static void tasks_shutdown(void)
+{
+    bh_nearcache_stop();
 }
 
 const struct bh_module tasks_module = {
@@ -29,4 +36,5 @@ const struct bh_module tasks_module = {
     .routes = routes,
     .n_routes = sizeof routes / sizeof routes[0],
     .emits = tasks__emits,
+    .shutdown = tasks_shutdown,
 };

@@ -128,22 +128,40 @@ char *tasks__like_pattern(struct bh_arena *a, const char *q)
     return out;
 }
 
-char *tasks__url_encode(struct bh_arena *a, const char *s)
+/* "YYYY-MM-DD HH:MM:SS[.frac][ BC]" (Postgres's ISO text of a timestamp,
+ * fraction without trailing zeros, four or more year digits) as RFC 3339
+ * UTC: "YYYY-MM-DDTHH:MM:SS[.frac]Z", 1 BC being year 0000. */
+bool tasks__rfc3339_from_pg(const char *pg, char *out, size_t size)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = bh_arena_alloc(a, 3 * strlen(s) + 1);
-    if (!out)
-        return NULL;
-    char *w = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || strchr("-._~", *p)) {
-            *w++ = (char)*p;
-        } else {
-            *w++ = '%';
-            *w++ = hex[*p >> 4];
-            *w++ = hex[*p & 15];
-        }
+    size_t y = 0, n = strlen(pg);
+    while (isdigit((unsigned char)pg[y]))
+        y++;
+    if (y < 4 || y > 6)
+        return false;
+    const char *rest = pg + y; /* "-MM-DD HH:MM:SS[.frac][ BC]" */
+    static const char shape[] = "-dd-dd dd:dd:dd";
+    for (size_t i = 0; i < sizeof shape - 1; i++)
+        if (shape[i] == 'd' ? !isdigit((unsigned char)rest[i]) : rest[i] != shape[i])
+            return false;
+    const char *frac = rest + sizeof shape - 1, *end = pg + n;
+    bool bc = n >= 3 && strcmp(end - 3, " BC") == 0;
+    if (bc)
+        end -= 3;
+    size_t nfrac = (size_t)(end - frac);
+    if (nfrac > 0) {
+        if (nfrac < 2 || nfrac > 7 || frac[0] != '.')
+            return false;
+        for (size_t i = 1; i < nfrac; i++)
+            if (!isdigit((unsigned char)frac[i]))
+                return false;
     }
-    *w = '\0';
-    return out;
+    long year = strtol(pg, NULL, 10);
+    int w;
+    if (bc)
+        w = snprintf(out, size, "%04ld%.*sT%.8s%.*sZ", 1 - year, 6, rest, rest + 7, (int)nfrac,
+                     frac);
+    else
+        w = snprintf(out, size, "%.*s%.*sT%.8s%.*sZ", (int)y, pg, 6, rest, rest + 7, (int)nfrac,
+                     frac);
+    return w > 0 && (size_t)w < size;
 }

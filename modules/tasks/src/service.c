@@ -32,7 +32,7 @@ static void sleep_ms(long ms)
 /* An assignee must be a member of the task's org (auth decides, usually
  * from its cache). assignee_id is a UUID already (the handler checked). */
 static int check_assignee(const struct auth_principal *p, const char *assignee_id,
-                          struct tasks__fault *fault)
+                          struct bh_refusal *fault)
 {
     bh_uuid user;
     enum auth_role role = AUTH_ROLE_NONE;
@@ -54,7 +54,7 @@ static int check_assignee(const struct auth_principal *p, const char *assignee_i
 /* ----------------------------------------------------------------- create */
 
 int tasks__task_create(const struct auth_principal *p, const struct tasks__task_input *in,
-                       struct bh_arena *a, struct tasks__task *out, struct tasks__fault *fault)
+                       struct bh_arena *a, struct tasks__task *out, struct bh_refusal *fault)
 {
     int rc = check_assignee(p, in->assignee_id, fault);
     if (rc != 0)
@@ -83,8 +83,9 @@ int tasks__task_create(const struct auth_principal *p, const struct tasks__task_
         goto out_rollback;
     rc = billing_check_limit(tx, &p->org_id, BILLING_RESOURCE_TASKS, count - 1, &limit);
     if (rc == BH_ELIMIT) {
+        fault->resource = "tasks";
         fault->limit = limit;
-        fault->current = count - 1;
+        fault->usage = count - 1;
         goto out_rollback;
     }
     if (rc == 0)
@@ -93,7 +94,10 @@ int tasks__task_create(const struct auth_principal *p, const struct tasks__task_
         rc = tasks__emit_task(tx, "task.assigned", out, p->user_id.str);
     if (rc != 0)
         goto out_rollback;
-    return bh_tx_commit(tx);
+    rc = bh_tx_commit(tx);
+    if (rc == 0)
+        tasks__list_cache_invalidate(p->org_id.str);
+    return rc;
 
 out_rollback:
     bh_tx_rollback(tx);
@@ -235,7 +239,7 @@ static int emit_changes(struct bh_tx *tx, const struct tasks__task *before,
 
 int tasks__task_update(const struct auth_principal *p, const char *id,
                        const struct tasks__task_input *in, const char *if_match, struct bh_arena *a,
-                       struct tasks__task *out, struct tasks__fault *fault)
+                       struct tasks__task *out, struct bh_refusal *fault)
 {
     int rc = in->has_assignee ? check_assignee(p, in->assignee_id, fault) : 0;
     if (rc != 0)
@@ -276,8 +280,10 @@ int tasks__task_update(const struct auth_principal *p, const char *id,
     if (rc != 0)
         goto out_rollback;
     rc = bh_tx_commit(tx);
-    if (rc == 0)
+    if (rc == 0) {
         tasks__cache_invalidate(id);
+        tasks__list_cache_invalidate(p->org_id.str);
+    }
     return rc;
 
 out_rollback:
@@ -313,8 +319,10 @@ int tasks__task_delete(const struct auth_principal *p, const char *id, const cha
     if (rc != 0)
         goto out_rollback;
     rc = bh_tx_commit(tx);
-    if (rc == 0)
+    if (rc == 0) {
         tasks__cache_invalidate(id);
+        tasks__list_cache_invalidate(p->org_id.str);
+    }
     return rc;
 
 out_rollback:

@@ -73,7 +73,10 @@ int tasks__project_delete(const struct auth_principal *p, const char *id, struct
         bh_tx_rollback(tx);
         return rc;
     }
-    return bh_tx_commit(tx);
+    rc = bh_tx_commit(tx);
+    if (rc == 0) /* a list filtered by this project now answers 404 */
+        tasks__list_cache_invalidate(p->org_id.str);
+    return rc;
 }
 
 int tasks__project_list(struct bh_arena *a, const char *org_id, const struct bh_cursor *after,
