@@ -56,3 +56,33 @@ for round in 1 2 3; do
   expect 204
 done
 pass "eight parallel creates at limit-1 yield exactly one 201 and seven 402 (three rounds)"
+
+# A plan without a task limit counts nothing (no per-org lock); moving back
+# to a limited plan must still see every task the org has.
+set_plan() {
+  psql "${BH_PG_ADMIN_URL:?}" -qAtX -v ON_ERROR_STOP=1 \
+    -c "UPDATE billing.subscriptions SET plan_id = '$2' WHERE org_id = '$1'" >/dev/null
+}
+read -r TOKEN ORG _ _ <<<"$(tasks_signup unlimited)"
+T="/v1/orgs/$ORG/tasks"
+for i in 1 2; do api POST "$T" "{\"title\":\"limited $i\"}"; expect 201; done
+set_plan "$ORG" business
+pids=()
+for k in $(seq 1 8); do
+  curl -sS -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' --data "{\"title\":\"unlimited $k\"}" "$BH_URL$T" \
+    >"$BH_TMP/unl.$k" &
+  pids+=($!)
+done
+wait "${pids[@]}"
+[ "$(cat "$BH_TMP"/unl.* | grep -c '^201$' || true)" = 8 ] ||
+  fail "unlimited plan: $(cat "$BH_TMP"/unl.* | tr '\n' ' ')"
+set_plan "$ORG" free
+for i in $(seq 11 1000); do
+  api POST "$T" "{\"title\":\"again $i\"}"
+  [ "$STATUS" = 402 ] && break
+  expect 201 "task $i under the limit"
+done
+[ "$i" = $((limit + 1)) ] && [ "$(jget .usage)" = "$limit" ] ||
+  fail "after a plan without limit: refused at task $i (limit $limit): $BODY"
+pass "tasks created under a plan without limit count when the limit returns"
