@@ -7,15 +7,16 @@
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
 #   make tour            a guided walk through the patterns, faults included (STEP=breaker: one step; ENV=.run: make run's Postgres and Redis)
 #   make docker          the same system in containers (docker compose up --build)
+#   make compose-test    drive the running compose stack, scaled out (scripts/compose-test)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker clean
+.PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker compose-test clean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^#//'
+	@sed -n '2,10p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -31,9 +32,9 @@ build-release: bootstrap
 run: build-release
 	@scripts/devenv start $(RUN_DIR) >/dev/null
 	@source $(RUN_DIR)/env && BULKHEAD_MIGRATIONS_DIR=$(CURDIR)/migrations build/release/bulkhead migrate
+	@# The secrets (JWT, webhook, ops token) are random per install, in
+	@# $(RUN_DIR)/secrets/ (0600), exported by $(RUN_DIR)/env.
 	@source $(RUN_DIR)/env && exec env BULKHEAD_MIGRATIONS_DIR=$(CURDIR)/migrations \
-	    BULKHEAD_JWT_SECRET=$${BULKHEAD_JWT_SECRET:-$$(cat $(RUN_DIR)/jwt-secret 2>/dev/null || \
-	        (head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' | tee $(RUN_DIR)/jwt-secret))} \
 	    build/release/bulkhead serve
 
 stop:
@@ -69,6 +70,12 @@ tour: build
 
 docker:
 	docker compose up --build
+
+# Needs the stack up (make docker, or docker compose up -d --build); minutes.
+# Without a Docker engine it goes through podman's Docker API.
+compose-test:
+	@if [ -z "$${DOCKER_HOST:-}" ] && ! docker info >/dev/null 2>&1 && command -v podman >/dev/null; then \
+	    scripts/container-podman scripts/compose-test; else scripts/compose-test; fi
 
 clean:
 	rm -rf build

@@ -181,6 +181,6 @@ const struct bh_route bh_app_routes[] = {
 const size_t bh_app_routes_count = sizeof bh_app_routes / sizeof bh_app_routes[0];
 
 const struct bh_route bh_app_dev_routes[] = {
-    {"GET", "/_modules", modules_route, 0},
+    {"GET", "/_modules", modules_route, BH_ROUTE_OPS},
 };
 const size_t bh_app_dev_routes_count = sizeof bh_app_dev_routes / sizeof bh_app_dev_routes[0];

@@ -29,8 +29,11 @@ static int days_in_month(int year, int month)
     return month == 2 && leap ? 29 : days[month - 1];
 }
 
+enum { MAX_OFFSET_MIN = 14 * 60 };
+
 /* YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM); 't' and 'z' are allowed by
- * RFC 3339 too. Leap seconds are refused: Postgres would refuse them. */
+ * RFC 3339 too. Leap seconds are refused: Postgres would refuse them; so are
+ * offsets beyond 14:00 (see below). */
 bool bh_rfc3339_valid(const char *s)
 {
     if (!s || strlen(s) < 20)
@@ -53,8 +56,11 @@ bool bh_rfc3339_valid(const char *s)
     if ((*p == 'Z' || *p == 'z') && p[1] == '\0')
         return true;
     if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+        /* RFC 3339's grammar allows +23:59; Postgres refuses offsets of 16
+         * hours or more, and no zone on Earth is beyond UTC-12 or UTC+14:
+         * accept those, so no offset ever reaches SQL to be refused there. */
         int oh = digits(p + 1, 2), om = digits(p + 4, 2);
-        return oh >= 0 && oh <= 23 && om >= 0 && om <= 59;
+        return oh >= 0 && om >= 0 && om <= 59 && oh * 60 + om <= MAX_OFFSET_MIN;
     }
     return false;
 }

@@ -22,12 +22,16 @@
 
 #include "http_internal.h"
 #include "platform/breaker.h"
+#include "platform/config.h"
 #include "platform/err.h"
 #include "platform/json.h"
 #include "platform/log.h"
 #include "platform/metrics.h"
 #include "platform/server.h"
 #include "platform/uuid.h"
+
+/* Refused body bytes read and dropped, beyond which the connection is cut. */
+enum { DRAIN_MAX = 64 << 20 };
 
 static struct MHD_Daemon *daemon_handle;
 static long body_limit = 65536;
@@ -145,6 +149,41 @@ static bool parse_traceparent(const char *tp, char out[33])
     return true;
 }
 
+/* The request path as the router reads it, written canonically: no empty
+ * segments ("//v1//orgs/" is "/v1/orgs"), and every byte outside RFC 3986's
+ * pchar percent-encoded (libmicrohttpd has decoded the URL), so a path put
+ * into a header or a link is always an absolute path of this origin. */
+static char *canonical_path(struct bh_arena *a, const char *url)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(url);
+    char *out = bh_arena_alloc(a, 3 * n + 2);
+    if (!out)
+        return NULL;
+    size_t w = 0;
+    for (const char *p = url; *p;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        out[w++] = '/';
+        for (; *p && *p != '/'; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (isalnum(c) || strchr("-._~!$&'()*+,;=:@", c)) {
+                out[w++] = (char)c;
+            } else {
+                out[w++] = '%';
+                out[w++] = hex[c >> 4];
+                out[w++] = hex[c & 15];
+            }
+        }
+    }
+    if (w == 0)
+        out[w++] = '/';
+    out[w] = '\0';
+    return out;
+}
+
 static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct bh_arena *arena = bh_arena_new();
@@ -158,7 +197,7 @@ static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, cons
     req->arena = arena;
     req->conn = conn;
     req->method = bh_arena_strdup(arena, method);
-    req->path = bh_arena_strdup(arena, url);
+    req->path = canonical_path(arena, url);
     req->started_ms = bh_now_ms();
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (rid && request_id_ok(rid)) {
@@ -353,11 +392,32 @@ static bool method_has_body(const char *m)
            strcmp(m, "DELETE") == 0;
 }
 
+/* An operational route's bearer token is the ops token. Compared as
+ * digests, so the time taken says nothing about either. */
+static bool ops_authorized(struct bh_req *req)
+{
+    const char *h = bh_req_header(req, "Authorization");
+    const char *want = bh_config()->ops_token;
+    if (!h || !want || !*want || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    unsigned char a[crypto_generichash_BYTES], b[crypto_generichash_BYTES];
+    crypto_generichash(a, sizeof a, (const unsigned char *)h + 7, strlen(h + 7), NULL, 0);
+    crypto_generichash(b, sizeof b, (const unsigned char *)want, strlen(want), NULL, 0);
+    return sodium_memcmp(a, b, sizeof a) == 0;
+}
+
 /* Matches the route (once, for the whole request) and makes the body
  * checks that can be decided from the headers alone. */
 static void check_headers(struct bh_req *req)
 {
     req->route = bh__route_find(req, &req->allow);
+    if (req->route && (req->route->m.route.flags & BH_ROUTE_OPS) && !ops_authorized(req)) {
+        bh_reply_header(req, "WWW-Authenticate", "Bearer realm=\"bulkhead-ops\"");
+        bh_reply_problem(req, 401, "ops_token_required",
+                         "Operational routes need Authorization: Bearer <BULKHEAD_OPS_TOKEN>.",
+                         NULL);
+        return;
+    }
     const char *cl = bh_req_header(req, "Content-Length");
     long long length = cl ? strtoll(cl, NULL, 10) : 0;
     if (length > body_limit) {
@@ -420,9 +480,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             req->body_len += n;
             req->body[req->body_len] = '\0';
         } else {
+            /* libmicrohttpd takes no reply before the upload is read: read
+             * and drop what comes, so the client gets its 413, up to a bound
+             * beyond which it is a flood, not a mistake. */
             req->discarded += *upload_data_size;
-            if (req->discarded > 8 * (size_t)body_limit)
-                return MHD_NO; /* a flood, not a mistake: drop the connection */
+            if (req->discarded > DRAIN_MAX)
+                return MHD_NO;
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -439,7 +502,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 bh_log_context_set(NULL, NULL);
                 return MHD_YES; /* parked: the pool answers */
             }
-        } else if (run) {
+        } else if (run && bh__admit(req)) {
             bh__run_handler(req);
         }
         bh__finish(req);

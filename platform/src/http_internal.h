@@ -101,8 +101,11 @@ int bh__pools_start(bh__request_step_fn run, bh__request_step_fn finish);
 void bh__pools_stop(void);
 /* Stops (if not yet) and frees the pools: after the daemon stopped. */
 void bh__pools_free(void);
-/* Parks the request and queues it on its route's pool. False (with a 503
- * reply made) when the queue is full. */
+/* Takes a place in the route's pool (503 when full, 429 when the client's
+ * address holds its share), runs the route's admit(), then parks the
+ * request and queues it. False (with a reply made) when refused. */
 bool bh__offload(struct bh_req *req);
+/* Runs the route's admit() if it has one: false when it refused (replied). */
+bool bh__admit(struct bh_req *req);
 
 #endif

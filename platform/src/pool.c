@@ -1,10 +1,12 @@
 /* Handler pools (struct bh_handler_pool in http.h): a bulkhead for slow
  * routes. Their requests are parked and their handlers run on the pool's
  * own few threads, never on an HTTP thread; a full queue or a long wait is
- * a 503 at once. */
+ * a 503 at once, one client address holding too many places a 429, and the
+ * route's admission check runs before a place is given. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "http_internal.h"
 #include "platform/clock.h"
@@ -25,7 +27,15 @@ struct bh_pool_state {
     bool stopping;
     pthread_t *threads;
     int n_threads;
+    /* Places held per client address (pool->per_client_max > 0): at most
+     * threads + queue_max addresses hold one at once. */
+    struct client_places {
+        char addr[INET6_ADDRSTRLEN];
+        int n;
+    } * clients;
+    int n_clients;
     struct bh_counter *rejected;
+    struct bh_counter *client_capped;
     struct bh_histogram *waited;
     struct bh_pool_state *next; /* all started pools */
 };
@@ -39,6 +49,36 @@ static void reply_busy(struct bh_req *req, const char *pool)
         req, 503, "busy",
         bh_arena_printf(req->arena, "Too many %s requests at once; try again shortly.", pool),
         NULL);
+}
+
+/* The slot of addr in the places table, or a free one; NULL when full
+ * (cannot happen while every place is counted). Under ps->lock. */
+static struct client_places *client_slot(struct bh_pool_state *ps, const char *addr)
+{
+    struct client_places *free_slot = NULL;
+    for (int i = 0; i < ps->n_clients; i++) {
+        if (ps->clients[i].n > 0 && strcmp(ps->clients[i].addr, addr) == 0)
+            return &ps->clients[i];
+        if (ps->clients[i].n == 0 && !free_slot)
+            free_slot = &ps->clients[i];
+    }
+    if (free_slot)
+        snprintf(free_slot->addr, sizeof free_slot->addr, "%s", addr);
+    return free_slot;
+}
+
+/* Gives a place back: the request left the queue unqueued or finished. */
+static void place_release(struct bh_pool_state *ps, struct bh_req *req, bool was_queued)
+{
+    pthread_mutex_lock(&ps->lock);
+    if (was_queued)
+        ps->queued--;
+    if (ps->clients) {
+        struct client_places *c = client_slot(ps, req->client_addr);
+        if (c && c->n > 0)
+            c->n--;
+    }
+    pthread_mutex_unlock(&ps->lock);
 }
 
 /* The steps every pool thread runs: set once by bh__pools_start(), before
@@ -75,6 +115,7 @@ static void *pool_main(void *arg)
         }
         step_finish(req);
         bh_log_context_set(NULL, NULL);
+        place_release(ps, req, false);
         MHD_resume_connection(req->conn);
     }
 }
@@ -105,6 +146,18 @@ int bh__pools_start(bh__request_step_fn run, bh__request_step_fn finish)
                            "Requests answered 503 because their handler pool was full.", labels);
         ps->waited = bh_histogram_get("bulkhead_http_pool_wait_seconds",
                                       "Time requests waited for a handler pool thread.", labels);
+        ps->client_capped = bh_counter_get(
+            "bulkhead_http_pool_client_capped_total",
+            "Requests answered 429 because their address held too many pool places.", labels);
+        if (pool->per_client_max > 0) {
+            ps->n_clients = n + (pool->queue_max > 0 ? pool->queue_max : 0);
+            ps->clients = calloc((size_t)ps->n_clients, sizeof *ps->clients);
+            if (!ps->clients) {
+                free(ps->threads);
+                free(ps);
+                return BH_ENOMEM;
+            }
+        }
         pool->state = ps;
         ps->next = pools;
         pools = ps;
@@ -142,19 +195,72 @@ void bh__pools_free(void)
         pthread_cond_destroy(&ps->work);
         pthread_mutex_destroy(&ps->lock);
         free(ps->threads);
+        free(ps->clients);
         free(ps);
     }
 }
 
-/* Parks the request and queues it on its route's pool. False (with a 503
- * reply made) when the queue is full. */
+/* Runs the route's admission check, if any. True when the request may go
+ * on; false when admit() refused it (a reply exists). */
+bool bh__admit(struct bh_req *req)
+{
+    bh_handler_fn admit = req->route->m.route.admit;
+    if (!admit)
+        return true;
+    int rc = admit(req);
+    if (!req->replied && rc != 0)
+        bh_reply_err(req, rc, NULL);
+    return !req->replied;
+}
+
+/* Takes a place in the pool for req: false (with a 503 or 429 reply made)
+ * when the queue is full or req's address holds its share already. */
+static bool place_take(struct bh_pool_state *ps, struct bh_req *req)
+{
+    bool busy = false, capped = false;
+    pthread_mutex_lock(&ps->lock);
+    struct client_places *c = ps->clients ? client_slot(ps, req->client_addr) : NULL;
+    if (ps->queued >= ps->pool->queue_max || ps->stopping || (ps->clients && !c))
+        busy = true;
+    else if (c && c->n >= ps->pool->per_client_max)
+        capped = true;
+    else {
+        ps->queued++;
+        if (c)
+            c->n++;
+    }
+    pthread_mutex_unlock(&ps->lock);
+    if (busy) {
+        bh_counter_add(ps->rejected, 1);
+        reply_busy(req, ps->pool->name);
+    } else if (capped) {
+        bh_counter_add(ps->client_capped, 1);
+        bh_reply_header(req, "Retry-After", "1");
+        bh_reply_problem(req, 429, "too_many_concurrent",
+                         bh_arena_printf(req->arena,
+                                         "Too many %s requests from your address at once; "
+                                         "wait for one to finish.",
+                                         ps->pool->name),
+                         NULL);
+    }
+    return !busy && !capped;
+}
+
+/* Takes a place, runs the admission check, then parks the request and
+ * queues it on its route's pool. False (with a reply made) when refused. */
 bool bh__offload(struct bh_req *req)
 {
     struct bh_pool_state *ps = req->route->m.route.pool->state;
+    if (!place_take(ps, req))
+        return false;
+    if (!bh__admit(req)) {
+        place_release(ps, req, true);
+        return false;
+    }
     pthread_mutex_lock(&ps->lock);
-    if (ps->queued >= ps->pool->queue_max || ps->stopping) {
+    if (ps->stopping) { /* the threads may be gone: nobody would answer */
         pthread_mutex_unlock(&ps->lock);
-        bh_counter_add(ps->rejected, 1);
+        place_release(ps, req, true);
         reply_busy(req, ps->pool->name);
         return false;
     }
@@ -166,7 +272,6 @@ bool bh__offload(struct bh_req *req)
     else
         ps->head = req;
     ps->tail = req;
-    ps->queued++;
     pthread_cond_signal(&ps->work);
     pthread_mutex_unlock(&ps->lock);
     return true;

@@ -88,6 +88,16 @@ static bool route_matches(const struct route_entry *e, char **segs, int ns, stru
     return true;
 }
 
+/* Adds method to the Allow list once. */
+static void allow_add(char *methods, size_t size, const char *method)
+{
+    size_t len = strlen(methods), n = strlen(method);
+    for (const char *p = methods; (p = strstr(p, method)) != NULL; p += n)
+        if ((p == methods || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
+            return;
+    snprintf(methods + len, size - len, "%s%s", len ? ", " : "", method);
+}
+
 /* Finds the route for method and path. On a path match with another method,
  * *allow receives the methods that exist (arena text) and NULL is returned. */
 struct route_entry *bh__route_find(struct bh_req *req, const char **allow)
@@ -101,19 +111,21 @@ struct route_entry *bh__route_find(struct bh_req *req, const char **allow)
     if (ns < 0)
         return NULL;
     char methods[128] = "";
+    bool is_head = strcmp(req->method, "HEAD") == 0;
     for (size_t i = 0; i < n_routes; i++) {
         struct route_entry *e = &routes[i];
         if (!route_matches(e, segs, ns, NULL))
             continue;
-        if (strcmp(e->m.route.method, req->method) == 0) {
+        /* HEAD is served wherever GET is (RFC 9110 9.3.2): the GET handler
+         * runs and libmicrohttpd sends its headers without the body. */
+        const char *m = e->m.route.method;
+        if (strcmp(m, req->method) == 0 || (strcmp(m, "GET") == 0 && is_head)) {
             route_matches(e, segs, ns, req);
             return e;
         }
-        if (!strstr(methods, e->m.route.method)) {
-            size_t len = strlen(methods);
-            snprintf(methods + len, sizeof methods - len, "%s%s", len ? ", " : "",
-                     e->m.route.method);
-        }
+        allow_add(methods, sizeof methods, m);
+        if (strcmp(m, "GET") == 0)
+            allow_add(methods, sizeof methods, "HEAD");
     }
     if (methods[0])
         *allow = bh_arena_strdup(req->arena, methods);

@@ -20,6 +20,14 @@ static void rfc3339_accepts_real_instants_only(void **state)
     assert_false(bh_rfc3339_valid("2026-04-31T00:00:00Z"));
     assert_false(bh_rfc3339_valid("2026-01-01T24:00:00Z"));
     assert_false(bh_rfc3339_valid("2026-01-01T12:00:60Z"));
+    /* Offsets: real zones only (Postgres refuses 16 hours and more). */
+    assert_true(bh_rfc3339_valid("2026-01-01T00:00:00+14:00"));
+    assert_true(bh_rfc3339_valid("2026-01-01T00:00:00-12:00"));
+    assert_true(bh_rfc3339_valid("2026-01-01T00:00:00+05:45"));
+    assert_false(bh_rfc3339_valid("2026-01-01T00:00:00+23:59"));
+    assert_false(bh_rfc3339_valid("2026-01-01T00:00:00-16:00"));
+    assert_false(bh_rfc3339_valid("2026-01-01T00:00:00+14:01"));
+    assert_false(bh_rfc3339_valid("2026-01-01T00:00:00+05:60"));
     assert_false(bh_rfc3339_valid("2026-01-01 12:00:00Z"));
     assert_false(bh_rfc3339_valid("2026-01-01T12:00:00"));
     assert_false(bh_rfc3339_valid("2026-01-01T12:00:00.Z"));

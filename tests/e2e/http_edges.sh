@@ -29,7 +29,7 @@ pass "unknown route: 404 problem"
 
 api DELETE /health/live
 is_problem 405 method_not_allowed
-[ "$(header Allow)" = GET ] || fail "Allow: $(header Allow)"
+[ "$(header Allow)" = "GET, HEAD" ] || fail "Allow: $(header Allow)"
 pass "wrong method: 405 problem with Allow"
 
 api GET /health/live "" -H "X-Request-Id: trace-me-42"

@@ -134,7 +134,7 @@ for i in 1 2 3; do
 done
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 2000 ] || fail "three API calls took $ms ms next to ten streams"
-open_streams() { curl -fsS "$API2/metrics" | awk '$1 == "bulkhead_notifications_streams" {print $2}'; }
+open_streams() { ops_curl -fsS "$API2/metrics" | awk '$1 == "bulkhead_notifications_streams" {print $2}'; }
 [ "$(open_streams)" -ge 10 ] || fail "streams gauge: $(open_streams)"
 # Clients that vanish (killed, no goodbye) are noticed at the next write.
 kill -KILL "${pids[@]}" 2>/dev/null

@@ -49,7 +49,7 @@ expect 503 "upgrade while the breaker is open"
 [ "$took" -lt 300 ] || fail "an open breaker still took ${took} ms"
 RETRY=$(header Retry-After)
 [ "$RETRY" -ge 1 ] && [ "$RETRY" -le 5 ] || fail "Retry-After $RETRY"
-curl -fsS "$BH_URL/metrics" >"$BH_TMP/metrics"
+ops_curl -fsS "$BH_URL/metrics" >"$BH_TMP/metrics"
 grep -q '^bulkhead_billing_provider_breaker_state{state="open"} 1' "$BH_TMP/metrics" ||
     fail "/metrics does not show the open breaker"
 billing_invoices

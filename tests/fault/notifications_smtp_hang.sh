@@ -23,7 +23,7 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 2000 ] || fail "10 API calls took $ms ms while email hangs"
 pass "with the SMTP server hanging, 10 API calls take $ms ms"
 
-breaker() { curl -fsS "$BH_URL/metrics" | awk '$1 == "bulkhead_notifications_smtp_breaker_open" {print $2}'; }
+breaker() { ops_curl -fsS "$BH_URL/metrics" | awk '$1 == "bulkhead_notifications_smtp_breaker_open" {print $2}'; }
 open_now() { [ "$(breaker)" = 1 ]; }
 eventually 20 open_now || fail "the breaker did not open"
 refused() {
@@ -32,7 +32,7 @@ refused() {
 }
 eventually 10 refused || fail "sends are not refused while the breaker is open: $(as_role bh_notifications \
   "SELECT status, attempts, last_error FROM notifications.deliveries WHERE to_address = '$EMAIL'")"
-count() { curl -fsS "$BH_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+count() { ops_curl -fsS "$BH_URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 # A send that was already waiting on the server when the breaker opened still
 # runs out its 800 ms budget: let those finish before counting.
 sleep 1

@@ -30,7 +30,7 @@ retrying() {
     [[ "$row" == "pending|t|smtp: "* ]]
 }
 eventually 20 retrying || fail "the delivery is not being retried: $row"
-breaker() { curl -fsS "$BH_URL/metrics" | awk '$1 == "bulkhead_notifications_smtp_breaker_open" {print $2}'; }
+breaker() { ops_curl -fsS "$BH_URL/metrics" | awk '$1 == "bulkhead_notifications_smtp_breaker_open" {print $2}'; }
 [ "$(breaker)" = 1 ] || fail "the SMTP breaker is not open: $(breaker)"
 pass "the email is retried with backoff, each failure recorded ($(cut -d'|' -f3 <<<"$row"))"
 

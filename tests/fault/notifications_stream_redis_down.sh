@@ -35,7 +35,7 @@ frames() { sed -n 's/^data: //p' "$BH_TMP/$1.sse"; }
 has_frames() { [ "$(frames "$1" | grep -c .)" -ge "$2" ]; }
 ended() { ! kill -0 "$1" 2>/dev/null; }
 subscriber_up() {
-    [ "$(curl -fsS "$BH_URL/metrics" | awk '$1 == "bulkhead_notifications_stream_subscriber_up" {print $2}')" = 1 ]
+    [ "$(ops_curl -fsS "$BH_URL/metrics" | awk '$1 == "bulkhead_notifications_stream_subscriber_up" {print $2}')" = 1 ]
 }
 assign() {
     TOKEN=$OWNER api POST "/v1/orgs/$ORG/tasks" '{"title":"'"$1"'","assignee_id":"'"$MEMBER_ID"'"}'

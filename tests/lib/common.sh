@@ -12,8 +12,13 @@ trap 'BH_LAST_ERR="${BASH_SOURCE[0]##*/}:$LINENO: $BASH_COMMAND (status $?)"' ER
 : "${BH_BIN:?BH_BIN must point at the bulkhead binary}"
 : "${BH_SOURCE_DIR:?}"
 export BULKHEAD_MIGRATIONS_DIR="$BH_SOURCE_DIR/migrations"
-# All processes of one test run share a secret, so several servers agree on tokens.
-export BULKHEAD_JWT_SECRET="${BULKHEAD_JWT_SECRET:-test-secret-0123456789abcdef0123456789abcdef}"
+# The secrets come from the environment (scripts/devenv writes random ones
+# per install); unset, each test makes its own. All processes of one test
+# share them, so several servers agree on tokens.
+bh_random_secret() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
+export BULKHEAD_JWT_SECRET="${BULKHEAD_JWT_SECRET:-$(bh_random_secret)}"
+export BULKHEAD_OPS_TOKEN="${BULKHEAD_OPS_TOKEN:-$(bh_random_secret)}"
+export BULKHEAD_BILLING_WEBHOOK_SECRET="${BULKHEAD_BILLING_WEBHOOK_SECRET:-$(bh_random_secret)}"
 
 BH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/bh-test.XXXXXX")
 BH_PIDS=()
@@ -98,18 +103,48 @@ bh_stop() {
     return $rc
 }
 
+# ops_curl ARGS...: curl with the ops token, for the operational routes
+# (/metrics, /_modules, /_billing/sweep).
+ops_curl() { curl -H "Authorization: Bearer $BULKHEAD_OPS_TOKEN" "$@"; }
+
 # api METHOD PATH [JSON] [curl args...]: sets STATUS, BODY (text) and
-# HEADERS (file). Uses $TOKEN as a bearer token when set.
+# HEADERS (file). Uses $TOKEN as a bearer token when set, and the ops token
+# on the operational routes (/metrics, /_*) unless NO_OPS_TOKEN=1.
 api() {
     local method=$1 path=$2 data=${3:-}
     LAST_REQUEST="$method $path"
     shift 3 2>/dev/null || shift $#
     local args=(-sS -X "$method" -o "$BH_TMP/body" -D "$BH_TMP/headers" -w '%{http_code}')
-    [ -n "${TOKEN:-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
+    if [[ "$path" =~ ^/(metrics|_) ]] && [ "${NO_OPS_TOKEN:-}" != 1 ]; then
+        args+=(-H "Authorization: Bearer $BULKHEAD_OPS_TOKEN")
+    elif [ -n "${TOKEN:-}" ]; then
+        args+=(-H "Authorization: Bearer $TOKEN")
+    fi
     [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+    # curl writes no body file for a response without one (304, HEAD):
+    # never let the previous call's body stand in for it.
+    : >"$BH_TMP/body"
     STATUS=$(curl "${args[@]}" "$@" "$BH_URL$path")
     BODY=$(cat "$BH_TMP/body")
     HEADERS="$BH_TMP/headers"
+    contract_record "$method" "$path" "$STATUS" "$HEADERS" "$BH_TMP/body"
+}
+
+# contract_record METHOD PATH STATUS HEADERS_FILE BODY_FILE: with
+# BH_CONTRACT_LOG set (a directory; ctest sets it for the e2e tests), appends
+# the exchange as one JSON line; the contract test (tests/contract/validate.js)
+# checks each against docs/openapi.yaml. `api` records every call; a test
+# that runs curl itself records with this.
+contract_record() {
+    [ -n "${BH_CONTRACT_LOG:-}" ] || return 0
+    local method=$1 path=$2 status=$3 headers=$4 body=$5 test=${0##*/}
+    [ "$status" != 000 ] && [ -f "$headers" ] || return 0
+    [ -f "$body" ] || body=/dev/null
+    mkdir -p "$BH_CONTRACT_LOG"
+    jq -cn --arg test "${test%.sh}" --arg method "$method" --arg path "$path" \
+        --argjson status "$status" --rawfile headers "$headers" --rawfile body "$body" \
+        '{test: $test, method: $method, path: $path, status: $status,
+          headers: $headers, body: $body}' >>"$BH_CONTRACT_LOG/${test%.sh}.$$.jsonl"
 }
 
 # expect STATUS [what]: fails with the body when the last api call differs.

@@ -16,7 +16,7 @@ tasks_add_member() { add_member "$@"; }
 
 # tasks_metric NAME_AND_LABELS: the value of one line of /metrics (0 if absent).
 tasks_metric() {
-  curl -fsS "$BH_URL/metrics" | awk -v m="$1" '$1 == m {print $2; found=1} END {if (!found) print 0}'
+  ops_curl -fsS "$BH_URL/metrics" | awk -v m="$1" '$1 == m {print $2; found=1} END {if (!found) print 0}'
 }
 
 # tasks_events AGGREGATE_ID: the events published for it, one JSON object

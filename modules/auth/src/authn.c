@@ -34,31 +34,9 @@ const struct auth__jwt_keys *auth__keys(void)
         keys.secret_len = secret ? strlen(secret) : 0;
         keys.issuer = auth__settings.issuer;
         keys.audience = auth__settings.audience;
+        keys.max_ttl_s = auth__settings.access_ttl_s;
     }
     return &keys;
-}
-
-const char *auth_role_name(enum auth_role role)
-{
-    switch (role) {
-    case AUTH_ROLE_OWNER: return "owner";
-    case AUTH_ROLE_ADMIN: return "admin";
-    case AUTH_ROLE_MEMBER: return "member";
-    default: return "none";
-    }
-}
-
-enum auth_role auth__role_parse(const char *name)
-{
-    if (!name)
-        return AUTH_ROLE_NONE;
-    if (strcmp(name, "owner") == 0)
-        return AUTH_ROLE_OWNER;
-    if (strcmp(name, "admin") == 0)
-        return AUTH_ROLE_ADMIN;
-    if (strcmp(name, "member") == 0)
-        return AUTH_ROLE_MEMBER;
-    return AUTH_ROLE_NONE;
 }
 
 /* ------------------------------------------------------------ membership cache */
@@ -349,8 +327,7 @@ int auth_session_check(const struct auth_session *s)
 int auth_user_profile(const bh_uuid *user_id, struct auth_profile *out)
 {
     struct auth__user u;
-    int rc = auth__repo_user_by_id(NULL, user_id, &u);
-    sodium_memzero(u.password_hash, sizeof u.password_hash);
+    int rc = auth__user_get(user_id, &u);
     if (rc != 0)
         return rc == BH_ENOTFOUND ? rc : BH_EUNAVAILABLE;
     out->id = u.id;

@@ -1,8 +1,8 @@
 /* Auth's HTTP handlers: parse and validate, authorize, call the rules in
- * service.c, answer. Status codes for auth's own refusals are chosen here and
- * nowhere else. A handler must never answer 5xx for bad input, never echo a
- * password or a token it was sent, and never reveal whether an email exists
- * at login. */
+ * service.c, answer. A refusal is answered with bh_reply_refusal(), whose
+ * status comes from its bh_err code: never a literal here. A handler must never answer 5xx for bad
+ * input, never echo a password or a token it was sent, and never reveal whether an email exists at
+ * login. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +11,6 @@
 #include "platform/err.h"
 #include "platform/json.h"
 #include "platform/log.h"
-
-enum { PAGE_DEFAULT = 50, PAGE_MAX = 100 };
 
 /* ------------------------------------------------------------ shapes */
 
@@ -67,36 +65,36 @@ static bool name_ok(struct bh_req *req, const char *field, const char *name)
     return true;
 }
 
-/* ?limit= and ?cursor= (the last id of the previous page). */
-static bool page_args(struct bh_req *req, int *limit, const char **cursor)
+/* The page arguments; the cursor's key is the id the last page ended at. */
+static bool page_args(struct bh_req *req, struct bh_page *page, const char **after)
 {
-    const char *c = bh_req_query(req, "cursor");
     bh_uuid u;
-    *limit = (int)bh_req_query_long(req, "limit", PAGE_DEFAULT, 1, PAGE_MAX);
-    *cursor = NULL;
-    if (c && *c) {
-        if (!bh_uuid_parse(c, &u))
-            bh_req_field_error(req, "cursor", "is not a cursor this API returned");
+    *after = NULL;
+    if (bh_page_args(req, page) == 0 && page->key) {
+        if (!bh_uuid_parse(page->key, &u))
+            bh_page_bad_cursor(req);
         else
-            *cursor = bh_arena_strdup(bh_req_arena(req), u.str);
+            *after = bh_arena_strdup(bh_req_arena(req), u.str);
     }
     return !bh_req_has_field_errors(req);
 }
 
-static int reply_refusal(struct bh_req *req, int rc, const struct auth__refusal *why)
+/* The next page's cursor when the query found more than a page (n > limit). */
+static const char *next_cursor(struct bh_req *req, int n, int limit, const bh_uuid *last)
 {
-    if (!why->code)
+    return n > limit ? bh_page_cursor(bh_req_arena(req), last->str) : NULL;
+}
+
+static int reply_refusal(struct bh_req *req, int rc, const struct bh_refusal *why)
+{
+    if (!why->code && rc != BH_ELIMIT)
         return rc;
-    json_t *extra = NULL;
-    if (rc == BH_ELIMIT)
-        extra = json_pack("{s:s, s:I, s:I}", "resource", "members", "limit", (json_int_t)why->limit,
-                          "usage", (json_int_t)why->usage);
-    return bh_reply_problem(req, bh_err_status(rc), why->code, why->detail, extra);
+    return bh_reply_refusal(req, rc, why, NULL);
 }
 
 /* ------------------------------------------------------------ sign up, log in */
 
-static int signup(struct bh_req *req)
+int auth__http_signup(struct bh_req *req)
 {
     const char *email = NULL, *password = NULL, *name = NULL;
     const struct bh_json_field fields[] = {
@@ -120,8 +118,11 @@ static int signup(struct bh_req *req)
     struct auth__tokens tok = {0};
     int rc = auth__signup(bh_req_arena(req), &in, &user, &org, &tok);
     if (rc == BH_ECONFLICT)
-        return bh_reply_problem(req, 409, "email_taken", "An account with this email exists.",
-                                NULL);
+        return bh_reply_refusal(
+            req, rc,
+            &(struct bh_refusal){.code = "email_taken",
+                                 .detail = "An account with this email exists."},
+            NULL);
     if (rc != 0)
         return rc;
     json_t *body = tokens_json(&tok);
@@ -132,52 +133,67 @@ static int signup(struct bh_req *req)
     return bh_reply_json(req, 201, body);
 }
 
-static int login(struct bh_req *req)
+/* The login body, validated (422 names the fields). */
+static bool login_fields(struct bh_req *req, const char **email, const char **password)
 {
-    const char *email = NULL, *password = NULL;
     const struct bh_json_field fields[] = {
-        BH_JSON_STRING("email", &email, 1, 320, true),
-        BH_JSON_STRING("password", &password, 1, 1024, true),
+        BH_JSON_STRING("email", email, 1, 320, true),
+        BH_JSON_STRING("password", password, 1, 1024, true),
         {0},
     };
     if (bh_json_read(req, bh_req_json(req), fields) != 0)
-        return bh_reply_field_errors(req);
+        return false;
     /* A malformed email cannot belong to anyone: it takes the unknown-user
      * path, so the answer does not depend on it. */
-    const char *norm = auth__email_normalize(bh_req_arena(req), email);
-    if (!norm)
-        norm = email;
-    const char *addr = bh_req_client_addr(req);
+    const char *norm = auth__email_normalize(bh_req_arena(req), *email);
+    if (norm)
+        *email = norm;
+    return true;
+}
 
+static int too_many(struct bh_req *req, const char *detail)
+{
+    return bh_reply_problem(req, 429, "rate_limited", detail, NULL);
+}
+
+/* Before the password pool: the body is valid and the limiter admits this
+ * attempt, counting it as a failure until it succeeds. */
+int auth__http_login_admit(struct bh_req *req)
+{
+    const char *email = NULL, *password = NULL;
+    if (!login_fields(req, &email, &password))
+        return bh_reply_field_errors(req);
     struct auth__rl rl;
-    auth__login_check(norm, addr, &rl);
-    if (rl.limited) {
-        auth__rl_headers(req, &rl);
-        return bh_reply_problem(req, 429, "rate_limited",
-                                "Too many failed logins; try again after Retry-After seconds.",
-                                NULL);
-    }
+    auth__login_reserve(email, bh_req_client_addr(req), &rl);
+    auth__rl_headers(req, &rl); /* as if this attempt fails */
+    if (rl.limited)
+        return too_many(req, "Too many failed logins; try again after Retry-After seconds.");
+    return 0;
+}
+
+int auth__http_login(struct bh_req *req)
+{
+    const char *email = NULL, *password = NULL;
+    if (!login_fields(req, &email, &password))
+        return bh_reply_field_errors(req);
+    const char *addr = bh_req_client_addr(req);
     struct auth__user user;
     struct auth__tokens tok = {0};
-    int rc = auth__login(bh_req_arena(req), norm, password, addr, bh_req_header(req, "User-Agent"),
+    int rc = auth__login(bh_req_arena(req), email, password, addr, bh_req_header(req, "User-Agent"),
                          &user, &tok);
-    if (rc == BH_EUNAUTH) {
-        auth__login_failed(norm, addr, &rl);
-        auth__rl_headers(req, &rl);
+    if (rc == BH_EUNAUTH) /* the failure admission counted stands */
         return bh_reply_problem(req, 401, "invalid_credentials",
                                 "The email or the password is wrong.", NULL);
-    }
+    auth__login_settle(email, addr, rc == 0);
     if (rc != 0)
         return rc;
-    auth__login_succeeded(norm);
-    auth__rl_headers(req, &rl);
     json_t *body = tokens_json(&tok);
     json_object_set_new(body, "user", user_json(&user));
     no_store(req);
     return bh_reply_json(req, 200, body);
 }
 
-static int refresh(struct bh_req *req)
+int auth__http_refresh(struct bh_req *req)
 {
     const char *token = NULL;
     const struct bh_json_field fields[] = {
@@ -223,18 +239,18 @@ static int logout_common(struct bh_req *req, bool all)
     return rc != 0 ? rc : bh_reply_empty(req, 204);
 }
 
-static int logout(struct bh_req *req)
+int auth__http_logout(struct bh_req *req)
 {
     return logout_common(req, false);
 }
-static int logout_all(struct bh_req *req)
+int auth__http_logout_all(struct bh_req *req)
 {
     return logout_common(req, true);
 }
 
 /* ------------------------------------------------------------ me */
 
-static int me_get(struct bh_req *req)
+int auth__http_me_get(struct bh_req *req)
 {
     const struct auth_principal *p;
     struct auth__user user;
@@ -243,9 +259,9 @@ static int me_get(struct bh_req *req)
     int rc = auth_authenticate(req, &p);
     if (rc != 0)
         return rc;
-    rc = auth__repo_user_by_id(NULL, &p->user_id, &user);
+    rc = auth__user_get(&p->user_id, &user);
     if (rc == 0)
-        rc = auth__repo_orgs_of_user(bh_req_arena(req), &p->user_id, NULL, PAGE_MAX, &orgs, &n);
+        rc = auth__orgs_of_user(bh_req_arena(req), &p->user_id, NULL, BH_PAGE_MAX, &orgs, &n);
     if (rc != 0)
         return rc;
     json_t *body = user_json(&user);
@@ -256,7 +272,7 @@ static int me_get(struct bh_req *req)
     return bh_reply_json(req, 200, body);
 }
 
-static int me_patch(struct bh_req *req)
+int auth__http_me_patch(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *name = NULL;
@@ -272,55 +288,69 @@ static int me_patch(struct bh_req *req)
     if (name)
         rc = auth__rename(&p->user_id, name, &user);
     else
-        rc = auth__repo_user_by_id(NULL, &p->user_id, &user);
+        rc = auth__user_get(&p->user_id, &user);
     if (rc != 0)
         return rc;
     return bh_reply_json(req, 200, user_json(&user));
 }
 
-static int me_password(struct bh_req *req)
+static bool password_fields(struct bh_req *req, const char **current, const char **next)
+{
+    const struct bh_json_field fields[] = {
+        BH_JSON_STRING("current_password", current, 1, 1024, true),
+        BH_JSON_STRING("new_password", next, 12, 128, true),
+        {0},
+    };
+    return bh_json_read(req, bh_req_json(req), fields) == 0;
+}
+
+/* Before the password pool. Guessing the current password with a stolen
+ * access token is a login attempt: the same limiter admits it, keyed by
+ * the account. */
+int auth__http_me_password_admit(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *current = NULL, *next = NULL;
+    struct auth__user user;
     int rc = auth_authenticate(req, &p);
     if (rc != 0)
         return rc;
-    const struct bh_json_field fields[] = {
-        BH_JSON_STRING("current_password", &current, 1, 1024, true),
-        BH_JSON_STRING("new_password", &next, 12, 128, true),
-        {0},
-    };
-    if (bh_json_read(req, bh_req_json(req), fields) != 0)
+    if (!password_fields(req, &current, &next))
         return bh_reply_field_errors(req);
-    /* Guessing the current password with a stolen access token is a login
-     * attempt: the same limiter counts it, keyed by the account. */
-    struct auth__user user;
-    rc = auth__repo_user_by_id(NULL, &p->user_id, &user);
-    sodium_memzero(user.password_hash, sizeof user.password_hash);
+    rc = auth__user_get(&p->user_id, &user);
     if (rc != 0)
         return rc;
     struct auth__rl rl;
-    const char *addr = bh_req_client_addr(req);
-    auth__login_check(user.email, addr, &rl);
-    if (rl.limited) {
-        auth__rl_headers(req, &rl);
-        return bh_reply_problem(req, 429, "rate_limited",
-                                "Too many wrong passwords; try again after Retry-After seconds.",
-                                NULL);
-    }
+    auth__login_reserve(user.email, bh_req_client_addr(req), &rl);
+    auth__rl_headers(req, &rl);
+    if (rl.limited)
+        return too_many(req, "Too many wrong passwords; try again after Retry-After seconds.");
+    return 0;
+}
+
+int auth__http_me_password(struct bh_req *req)
+{
+    const struct auth_principal *p;
+    const char *current = NULL, *next = NULL;
+    struct auth__user user;
+    int rc = auth_authenticate(req, &p);
+    if (rc != 0)
+        return rc;
+    if (!password_fields(req, &current, &next))
+        return bh_reply_field_errors(req);
     rc = auth__change_password(bh_req_arena(req), auth__request_claims(req), current, next);
-    if (rc == BH_EUNAUTH) {
-        auth__login_failed(user.email, addr, &rl);
-        auth__rl_headers(req, &rl);
+    if (rc == BH_EUNAUTH) { /* the failure admission counted stands */
         bh_req_field_error(req, "current_password", "is not correct");
         return bh_reply_field_errors(req);
     }
+    if (auth__user_get(&p->user_id, &user) == 0)
+        auth__login_settle(user.email, bh_req_client_addr(req), rc == 0);
     return rc != 0 ? rc : bh_reply_empty(req, 204);
 }
 
 /* ------------------------------------------------------------ organizations */
 
-static int orgs_create(struct bh_req *req)
+int auth__http_orgs_create(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *name = NULL;
@@ -340,36 +370,41 @@ static int orgs_create(struct bh_req *req)
     return bh_reply_json(req, 201, org_json(&org));
 }
 
-static int orgs_list(struct bh_req *req)
+int auth__http_orgs_list(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *cursor;
-    int limit;
+    struct bh_page page;
     struct auth__org *orgs = NULL;
     int n = 0;
     int rc = auth_authenticate(req, &p);
     if (rc != 0)
         return rc;
-    if (!page_args(req, &limit, &cursor))
+    if (!page_args(req, &page, &cursor))
         return bh_reply_field_errors(req);
-    rc = auth__repo_orgs_of_user(bh_req_arena(req), &p->user_id, cursor, limit + 1, &orgs, &n);
+    int limit = page.limit;
+    rc = auth__orgs_of_user(bh_req_arena(req), &p->user_id, cursor, limit + 1, &orgs, &n);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
-    for (int i = 0; i < n && i < limit; i++)
+    for (int i = 0; data && i < n && i < limit; i++)
         json_array_append_new(data, org_json(&orgs[i]));
-    json_t *next = n > limit ? json_string(orgs[limit - 1].id.str) : json_null();
-    return bh_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    const char *next = next_cursor(req, n, limit, n > limit ? &orgs[limit - 1].id : NULL);
+    if (n > limit && !next) {
+        json_decref(data);
+        return BH_ENOMEM;
+    }
+    return bh_reply_page(req, &page, data, next, NULL);
 }
 
-static int orgs_get(struct bh_req *req)
+int auth__http_orgs_get(struct bh_req *req)
 {
     const struct auth_principal *p;
     int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_MEMBER, &p);
     if (rc != 0)
         return rc;
     struct auth__org org;
-    rc = auth__repo_org_get(&p->org_id, &p->user_id, &org);
+    rc = auth__org_get(&p->org_id, &p->user_id, &org);
     if (rc != 0)
         return rc;
     return bh_reply_json(req, 200, org_json(&org));
@@ -377,26 +412,31 @@ static int orgs_get(struct bh_req *req)
 
 /* ------------------------------------------------------------ members */
 
-static int members_list(struct bh_req *req)
+int auth__http_members_list(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *cursor;
-    int limit;
+    struct bh_page page;
     struct auth__member *ms = NULL;
     int n = 0;
     int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_MEMBER, &p);
     if (rc != 0)
         return rc;
-    if (!page_args(req, &limit, &cursor))
+    if (!page_args(req, &page, &cursor))
         return bh_reply_field_errors(req);
-    rc = auth__repo_members_list(bh_req_arena(req), &p->org_id, cursor, limit + 1, &ms, &n);
+    int limit = page.limit;
+    rc = auth__members_list(bh_req_arena(req), &p->org_id, cursor, limit + 1, &ms, &n);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
-    for (int i = 0; i < n && i < limit; i++)
+    for (int i = 0; data && i < n && i < limit; i++)
         json_array_append_new(data, member_json(&ms[i]));
-    json_t *next = n > limit ? json_string(ms[limit - 1].user_id.str) : json_null();
-    return bh_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    const char *next = next_cursor(req, n, limit, n > limit ? &ms[limit - 1].user_id : NULL);
+    if (n > limit && !next) {
+        json_decref(data);
+        return BH_ENOMEM;
+    }
+    return bh_reply_page(req, &page, data, next, NULL);
 }
 
 static enum auth_role role_field(struct bh_req *req, const char *role)
@@ -407,7 +447,7 @@ static enum auth_role role_field(struct bh_req *req, const char *role)
     return r;
 }
 
-static int members_add(struct bh_req *req)
+int auth__http_members_add(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *email = NULL, *role_name = NULL;
@@ -427,7 +467,7 @@ static int members_add(struct bh_req *req)
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
     struct auth__invitation inv;
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__invite(p, norm, role, &inv, &why);
     if (rc == BH_EUNPROCESSABLE) /* no such user: a field error on email */
         bh_req_field_error(req, "email", "no user has this email");
@@ -441,7 +481,7 @@ static int members_add(struct bh_req *req)
 
 /* ------------------------------------------------------------ invitations (the org's side) */
 
-static int org_invitations_list(struct bh_req *req)
+int auth__http_org_invitations_list(struct bh_req *req)
 {
     const struct auth_principal *p;
     struct auth__invitation *v = NULL;
@@ -461,7 +501,7 @@ static int org_invitations_list(struct bh_req *req)
 
 /* A pending invitation holds a seat until it is answered, expires or is
  * revoked here. */
-static int org_invitation_revoke(struct bh_req *req)
+int auth__http_org_invitation_revoke(struct bh_req *req)
 {
     const struct auth_principal *p;
     bh_uuid id;
@@ -479,7 +519,7 @@ static int org_invitation_revoke(struct bh_req *req)
 
 /* ------------------------------------------------------------ invitations (the invitee's side) */
 
-static int invitations_list(struct bh_req *req)
+int auth__http_invitations_list(struct bh_req *req)
 {
     const struct auth_principal *me;
     struct auth__invitation *v = NULL;
@@ -504,7 +544,7 @@ static bool invitation_id(struct bh_req *req, bh_uuid *out)
     return id && bh_uuid_parse(id, out);
 }
 
-static int invitation_accept(struct bh_req *req)
+int auth__http_invitation_accept(struct bh_req *req)
 {
     const struct auth_principal *me;
     bh_uuid id, org_id;
@@ -515,7 +555,7 @@ static int invitation_accept(struct bh_req *req)
         return BH_ENOTFOUND;
     if (no_body(req) != 0)
         return bh_reply_field_errors(req);
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__invitation_accept(&me->user_id, &id, &org_id, &why);
     if (rc != 0)
         return reply_refusal(req, rc, &why);
@@ -525,7 +565,7 @@ static int invitation_accept(struct bh_req *req)
     return bh_reply_json(req, 200, org_json(&org));
 }
 
-static int invitation_decline(struct bh_req *req)
+int auth__http_invitation_decline(struct bh_req *req)
 {
     const struct auth_principal *me;
     bh_uuid id;
@@ -536,7 +576,7 @@ static int invitation_decline(struct bh_req *req)
         return BH_ENOTFOUND;
     if (no_body(req) != 0)
         return bh_reply_field_errors(req);
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__invitation_decline(&me->user_id, &id, &why);
     return rc != 0 ? reply_refusal(req, rc, &why) : bh_reply_empty(req, 204);
 }
@@ -548,7 +588,7 @@ static bool target_user(struct bh_req *req, bh_uuid *out)
     return u && bh_uuid_parse(u, out);
 }
 
-static int members_update(struct bh_req *req)
+int auth__http_members_update(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *role_name = NULL;
@@ -564,14 +604,14 @@ static int members_update(struct bh_req *req)
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
     struct auth__member m;
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__member_update(p, &user, role, &m, &why);
     if (rc != 0)
         return reply_refusal(req, rc, &why);
     return bh_reply_json(req, 200, member_json(&m));
 }
 
-static int members_remove(struct bh_req *req)
+int auth__http_members_remove(struct bh_req *req)
 {
     const struct auth_principal *p;
     bh_uuid user;
@@ -585,34 +625,9 @@ static int members_remove(struct bh_req *req)
         return BH_EFORBIDDEN;
     if (no_body(req) != 0)
         return bh_reply_field_errors(req);
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__member_remove(p, &user, &why);
     if (rc != 0)
         return reply_refusal(req, rc, &why);
     return bh_reply_empty(req, 204);
 }
-
-/* Declared with AUTH__N_ROUTES elements in internal.h: a table of another
- * length here is a type conflict, so the count cannot drift. */
-const struct bh_route auth__routes[] = {
-    {"POST", "/v1/auth/signup", signup, 0, &auth__password_pool},
-    {"POST", "/v1/auth/login", login, 0, &auth__password_pool},
-    {"POST", "/v1/auth/refresh", refresh, 0},
-    {"POST", "/v1/auth/logout", logout, 0},
-    {"POST", "/v1/auth/logout-all", logout_all, 0},
-    {"GET", "/v1/me", me_get, 0},
-    {"PATCH", "/v1/me", me_patch, 0},
-    {"POST", "/v1/me/password", me_password, 0, &auth__password_pool},
-    {"POST", "/v1/orgs", orgs_create, 0},
-    {"GET", "/v1/orgs", orgs_list, 0},
-    {"GET", "/v1/orgs/{org}", orgs_get, 0},
-    {"GET", "/v1/orgs/{org}/members", members_list, 0},
-    {"POST", "/v1/orgs/{org}/members", members_add, 0},
-    {"PATCH", "/v1/orgs/{org}/members/{user}", members_update, 0},
-    {"DELETE", "/v1/orgs/{org}/members/{user}", members_remove, 0},
-    {"GET", "/v1/orgs/{org}/invitations", org_invitations_list, 0},
-    {"DELETE", "/v1/orgs/{org}/invitations/{id}", org_invitation_revoke, 0},
-    {"GET", "/v1/me/invitations", invitations_list, 0},
-    {"POST", "/v1/me/invitations/{id}/accept", invitation_accept, 0},
-    {"POST", "/v1/me/invitations/{id}/decline", invitation_decline, 0},
-};

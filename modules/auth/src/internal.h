@@ -12,6 +12,8 @@
 #include "auth/auth.h"
 #include "platform/arena.h"
 #include "platform/http.h"
+#include "platform/page.h"
+#include "platform/refusal.h"
 #include "platform/uuid.h"
 
 struct bh_tx;
@@ -32,6 +34,7 @@ struct auth__settings {
     int hash_slots;         /* BULKHEAD_AUTH_HASH_SLOTS: password pool threads, default 2 */
     int hash_queue;         /* BULKHEAD_AUTH_HASH_QUEUE: requests allowed to wait, default 4 */
     int hash_wait_ms;       /* BULKHEAD_AUTH_HASH_WAIT_MS: longest wait in the queue, default 500 */
+    int hash_per_client; /* BULKHEAD_AUTH_HASH_PER_CLIENT: places one address may hold, default 2 */
     unsigned long long opslimit; /* BULKHEAD_ARGON2_OPSLIMIT, default 2 (minimum 2) */
     size_t memlimit;             /* BULKHEAD_ARGON2_MEMLIMIT_KIB * 1024, default 19 MiB (minimum) */
     int deny_sync_ms; /* BULKHEAD_AUTH_DENY_SYNC_MS: denylist reconciler period, default 1000 */
@@ -54,6 +57,7 @@ struct auth__jwt_keys {
     size_t secret_len;
     const char *issuer;
     const char *audience;
+    long max_ttl_s; /* the longest lifetime we issue: a later exp is refused */
 };
 
 /* Signs an HS256 access token for (sub, sid) valid from now for ttl_s.
@@ -61,8 +65,10 @@ struct auth__jwt_keys {
  * 0, BH_ENOMEM or BH_EINTERNAL. */
 int auth__jwt_sign(const struct auth__jwt_keys *k, const bh_uuid *sub, const bh_uuid *sid, long now,
                    long ttl_s, char **out, bh_uuid *jti_out);
-/* Verifies token: HS256 only, our key, exp present and in the future, iss and
- * aud ours, sub/sid/jti UUIDs. 0 with *out, or BH_EUNAUTH. Never logs the token. */
+/* Verifies token: HS256 only, our key, no member twice in header or
+ * payload, exp present, in the future and at most max_ttl_s (+ 60 s of
+ * skew) ahead, nbf (when present) passed, iat not ahead, iss and aud ours,
+ * sub/sid/jti UUIDs. 0 with *out, or BH_EUNAUTH. Never logs the token. */
 int auth__jwt_verify(const struct auth__jwt_keys *k, const char *token, long now,
                      struct auth__claims *out);
 
@@ -106,13 +112,15 @@ struct auth__rl {
 };
 int auth__ratelimit_init(void);
 void auth__ratelimit_shutdown(void);
-/* Where the account (lower-cased email) and the client address stand. Never
- * fails: with Redis down it answers from an in-process limiter. */
-void auth__login_check(const char *email, const char *addr, struct auth__rl *out);
-/* Counts one failed login for both keys and updates *out. */
-void auth__login_failed(const char *email, const char *addr, struct auth__rl *out);
-/* Forgets the account's failures after a successful login. */
-void auth__login_succeeded(const char *email);
+/* Admits one password check for the account (lower-cased email) from the
+ * client address, or refuses it (out->limited) when either is at its limit:
+ * decided and counted as a failure in one atomic step, before any hashing.
+ * Never fails: with Redis down it answers from an in-process limiter. */
+void auth__login_reserve(const char *email, const char *addr, struct auth__rl *out);
+/* Settles an admitted attempt that did not fail: succeeded (the account
+ * starts afresh and the address gets its count back) or never checked a
+ * password (both get it back). A failed attempt needs no settling. */
+void auth__login_settle(const char *email, const char *addr, bool succeeded);
 /* Sets RateLimit-* (and Retry-After when limited) on the reply. */
 void auth__rl_headers(struct bh_req *req, const struct auth__rl *rl);
 
@@ -141,12 +149,15 @@ void auth__member_cache_drop(const bh_uuid *org_id, const bh_uuid *user_id);
 /* The principal of an authenticated request (authn.c fills it). */
 const struct auth__claims *auth__request_claims(struct bh_req *req);
 
-/* Role names <-> enum; AUTH_ROLE_NONE for an unknown name. */
+/* ------------------------------------------------------------ roles (roles.c) */
+
+/* Role names <-> enum (auth_role_name() is the public half); AUTH_ROLE_NONE
+ * for an unknown name. Pure: every file may call it, it calls none. */
 enum auth_role auth__role_parse(const char *name);
 
 /* ------------------------------------------------------------ data (repo.c) */
 
-enum { AUTH__TS_LEN = 40, AUTH__NAME_MAX = 404, AUTH__EMAIL_MAX = 256 };
+enum { AUTH__TS_LEN = 40, AUTH__NAME_MAX = AUTH_NAME_SIZE, AUTH__EMAIL_MAX = AUTH_EMAIL_SIZE };
 
 struct auth__user {
     bh_uuid id;
@@ -321,25 +332,32 @@ int auth__rename(const bh_uuid *user_id, const char *name, struct auth__user *ou
 
 int auth__org_create(const bh_uuid *user_id, const char *name, struct auth__org *out);
 
-/* Why a membership change was refused (for the problem body). */
-struct auth__refusal {
-    const char *code;     /* stable code, static */
-    const char *detail;   /* static */
-    int64_t limit, usage; /* for plan_limit_exceeded */
-};
+/* Reads, for the handlers and the public API: never a password hash out. */
+/* A user by id. 0, BH_ENOTFOUND, or BH_EUNAVAILABLE. */
+int auth__user_get(const bh_uuid *user_id, struct auth__user *out);
+/* The organizations user_id belongs to, after the id `after` (may be NULL),
+ * at most limit, into an arena array. */
+int auth__orgs_of_user(struct bh_arena *a, const bh_uuid *user_id, const char *after, int limit,
+                       struct auth__org **out, int *n);
+/* One organization as user_id (a member) sees it. */
+int auth__org_get(const bh_uuid *org_id, const bh_uuid *user_id, struct auth__org *out);
+/* The members of org_id after the user id `after` (may be NULL), at most limit. */
+int auth__members_list(struct bh_arena *a, const bh_uuid *org_id, const char *after, int limit,
+                       struct auth__member **out, int *n);
+
 /* Invites the user with email into p's org (member.invited); nothing about
  * the membership changes until they accept. */
 int auth__invite(const struct auth_principal *p, const char *email, enum auth_role role,
-                 struct auth__invitation *out, struct auth__refusal *why);
+                 struct auth__invitation *out, struct bh_refusal *why);
 /* The invitee's answer: accepting makes the membership (member.added, with
  * the inviter as its actor); declining only records the answer. */
 int auth__invitation_accept(const bh_uuid *user_id, const bh_uuid *id, bh_uuid *org_out,
-                            struct auth__refusal *why);
-int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct auth__refusal *why);
+                            struct bh_refusal *why);
+int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct bh_refusal *why);
 int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, enum auth_role role,
-                        struct auth__member *out, struct auth__refusal *why);
+                        struct auth__member *out, struct bh_refusal *why);
 int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
-                        struct auth__refusal *why);
+                        struct bh_refusal *why);
 
 /* Email normalisation: trimmed, lower-cased copy in the arena, or NULL when
  * it is not a plausible address. */
@@ -349,9 +367,30 @@ const char *auth__email_normalize(struct bh_arena *a, const char *email);
 int auth__call_org_created(struct bh_tx *tx, const bh_uuid *org_id);
 int auth__call_seat_check(struct bh_tx *tx, const bh_uuid *org_id, int64_t current, int64_t *limit);
 
-/* ------------------------------------------------------------ HTTP (http.c) */
-
-enum { AUTH__N_ROUTES = 20 };
-extern const struct bh_route auth__routes[AUTH__N_ROUTES];
+/* ------------------------------------------------------------ HTTP (http.c)
+ * The handlers module.c mounts; the *_admit ones run on the HTTP thread
+ * before the password pool (struct bh_route.admit). */
+int auth__http_signup(struct bh_req *req);
+int auth__http_login_admit(struct bh_req *req);
+int auth__http_login(struct bh_req *req);
+int auth__http_refresh(struct bh_req *req);
+int auth__http_logout(struct bh_req *req);
+int auth__http_logout_all(struct bh_req *req);
+int auth__http_me_get(struct bh_req *req);
+int auth__http_me_patch(struct bh_req *req);
+int auth__http_me_password_admit(struct bh_req *req);
+int auth__http_me_password(struct bh_req *req);
+int auth__http_orgs_create(struct bh_req *req);
+int auth__http_orgs_list(struct bh_req *req);
+int auth__http_orgs_get(struct bh_req *req);
+int auth__http_members_list(struct bh_req *req);
+int auth__http_members_add(struct bh_req *req);
+int auth__http_members_update(struct bh_req *req);
+int auth__http_members_remove(struct bh_req *req);
+int auth__http_org_invitations_list(struct bh_req *req);
+int auth__http_org_invitation_revoke(struct bh_req *req);
+int auth__http_invitations_list(struct bh_req *req);
+int auth__http_invitation_accept(struct bh_req *req);
+int auth__http_invitation_decline(struct bh_req *req);
 
 #endif

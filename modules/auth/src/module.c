@@ -29,12 +29,39 @@ static void load_settings(void)
     s->hash_slots = (int)bh_config_int("BULKHEAD_AUTH_HASH_SLOTS", 2, 1, 64);
     s->hash_queue = (int)bh_config_int("BULKHEAD_AUTH_HASH_QUEUE", 4, 0, 1024);
     s->hash_wait_ms = (int)bh_config_int("BULKHEAD_AUTH_HASH_WAIT_MS", 500, 0, 60000);
+    s->hash_per_client = (int)bh_config_int("BULKHEAD_AUTH_HASH_PER_CLIENT", 2, 1, 1024);
     s->opslimit = (unsigned long long)bh_config_int("BULKHEAD_ARGON2_OPSLIMIT", 2, 2, 16);
     s->memlimit =
         (size_t)bh_config_int("BULKHEAD_ARGON2_MEMLIMIT_KIB", 19 * 1024, 19 * 1024, 1024 * 1024) *
         1024;
     s->deny_sync_ms = (int)bh_config_int("BULKHEAD_AUTH_DENY_SYNC_MS", 1000, 50, 60000);
 }
+
+/* The password routes hash on auth__password_pool, after their admission
+ * check (the login limiter) on the HTTP thread. */
+static const struct bh_route routes[] = {
+    {"POST", "/v1/auth/signup", auth__http_signup, 0, &auth__password_pool},
+    {"POST", "/v1/auth/login", auth__http_login, 0, &auth__password_pool, auth__http_login_admit},
+    {"POST", "/v1/auth/refresh", auth__http_refresh, 0},
+    {"POST", "/v1/auth/logout", auth__http_logout, 0},
+    {"POST", "/v1/auth/logout-all", auth__http_logout_all, 0},
+    {"GET", "/v1/me", auth__http_me_get, 0},
+    {"PATCH", "/v1/me", auth__http_me_patch, 0},
+    {"POST", "/v1/me/password", auth__http_me_password, 0, &auth__password_pool,
+     auth__http_me_password_admit},
+    {"POST", "/v1/orgs", auth__http_orgs_create, 0},
+    {"GET", "/v1/orgs", auth__http_orgs_list, 0},
+    {"GET", "/v1/orgs/{org}", auth__http_orgs_get, 0},
+    {"GET", "/v1/orgs/{org}/members", auth__http_members_list, 0},
+    {"POST", "/v1/orgs/{org}/members", auth__http_members_add, 0},
+    {"PATCH", "/v1/orgs/{org}/members/{user}", auth__http_members_update, 0},
+    {"DELETE", "/v1/orgs/{org}/members/{user}", auth__http_members_remove, 0},
+    {"GET", "/v1/orgs/{org}/invitations", auth__http_org_invitations_list, 0},
+    {"DELETE", "/v1/orgs/{org}/invitations/{id}", auth__http_org_invitation_revoke, 0},
+    {"GET", "/v1/me/invitations", auth__http_invitations_list, 0},
+    {"POST", "/v1/me/invitations/{id}/accept", auth__http_invitation_accept, 0},
+    {"POST", "/v1/me/invitations/{id}/decline", auth__http_invitation_decline, 0},
+};
 
 static int auth_init(void)
 {
@@ -65,8 +92,8 @@ static void auth_shutdown(void)
 const struct bh_module auth_module = {
     .name = "auth",
     .init = auth_init,
-    .routes = auth__routes,
-    .n_routes = AUTH__N_ROUTES,
+    .routes = routes,
+    .n_routes = sizeof routes / sizeof routes[0],
     .emits = auth__emits,
     .shutdown = auth_shutdown,
 };

@@ -28,6 +28,7 @@ int auth__password_init(void)
     auth__password_pool.threads = auth__settings.hash_slots;
     auth__password_pool.queue_max = auth__settings.hash_queue;
     auth__password_pool.max_wait_ms = auth__settings.hash_wait_ms;
+    auth__password_pool.per_client_max = auth__settings.hash_per_client;
     pool.runs = bh_counter_get("bulkhead_auth_hash_runs_total", "Argon2id computations.", "");
     pool.duration =
         bh_histogram_get("bulkhead_auth_hash_duration_seconds", "Time of one Argon2id run.", "");

@@ -1,9 +1,14 @@
 /* The failed-login limiter: a fixed window per account and per client
- * address, counted in Redis (auth:login:* keys, one Lua script per step so
- * each step is one round trip and atomic). When Redis is unavailable it
- * counts in this process instead: limits then hold per instance rather than
- * globally, which is weaker but never "unlimited". It must never fail open
- * silently and never put an email address in a key. */
+ * address, counted in Redis (auth:login:* keys; ratelimit_reserve.lua and
+ * ratelimit_settle.lua). An attempt is counted as a
+ * failure *before* the password is checked, in the same atomic step that
+ * decides whether it may run at all (one Lua script), and given back when it
+ * succeeds: so N concurrent wrong passwords get exactly the limit of
+ * checks, never more. When Redis is unavailable it counts in this process
+ * instead: limits then hold per instance rather than globally, which is
+ * weaker but never "unlimited". It must never fail open silently, never
+ * decide from a count it read in an earlier step, and never put an email
+ * address in a key. */
 #include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -73,103 +78,108 @@ static struct local_slot *local_slot(const char *key, int64_t now)
     return s;
 }
 
-/* Turns (count, ttl) for both keys into the decision: limited when either
- * key is at its limit; the headers describe the tighter one. */
-static void decide(const long long counts[2], const long long ttl_ms[2], struct auth__rl *out)
+/* Turns (count, ttl) for both keys into what the headers say: the tighter
+ * key's limit, what is left of it and when its window ends. */
+static void describe(bool refused, const long long counts[2], const long long ttl_ms[2],
+                     struct auth__rl *out)
 {
     const int limits[2] = {auth__settings.login_account_max, auth__settings.login_addr_max};
-    int tight = 0;
     long long left[2];
     for (int i = 0; i < 2; i++)
         left[i] = limits[i] - counts[i] < 0 ? 0 : limits[i] - counts[i];
-    if (left[1] < left[0])
-        tight = 1;
-    out->limited = left[0] == 0 || left[1] == 0;
+    int tight = left[1] < left[0] ? 1 : 0;
+    out->limited = refused;
     out->limit = limits[tight];
     out->remaining = (int)left[tight];
-    long long ttl =
-        ttl_ms[tight] > 0 ? ttl_ms[tight] : (long long)auth__settings.login_window_s * 1000;
-    if (!out->limited && counts[tight] == 0)
-        ttl = (long long)auth__settings.login_window_s * 1000;
+    long long window = (long long)auth__settings.login_window_s * 1000;
+    long long ttl = ttl_ms[tight] > 0 ? ttl_ms[tight] : window;
     out->reset_s = (int)((ttl + 999) / 1000);
 }
 
-static void local_step(const char *keys[2], bool fail, struct auth__rl *out)
+/* The in-process fallback of LUA_RESERVE. */
+static void local_reserve(const char *keys[2], struct auth__rl *out)
 {
+    const int limits[2] = {auth__settings.login_account_max, auth__settings.login_addr_max};
     long long counts[2], ttls[2];
     int64_t now = bh_now_ms();
     bh_counter_add(local.fallbacks, 1);
     pthread_mutex_lock(&local.lock);
+    struct local_slot *s[2] = {local_slot(keys[0], now), local_slot(keys[1], now)};
+    bool refused = s[0]->count >= limits[0] || s[1]->count >= limits[1];
     for (int i = 0; i < 2; i++) {
-        struct local_slot *s = local_slot(keys[i], now);
-        if (fail)
-            s->count++;
-        counts[i] = s->count;
-        ttls[i] = s->window_end_ms - now;
+        if (!refused)
+            s[i]->count++;
+        counts[i] = s[i]->count;
+        ttls[i] = s[i]->window_end_ms - now;
     }
     pthread_mutex_unlock(&local.lock);
-    decide(counts, ttls, out);
+    describe(refused, counts, ttls, out);
 }
 
-/* One script over both keys; false when Redis did not answer properly. */
-static bool redis_step(const char *keys[2], bool fail, struct auth__rl *out)
+/* The in-process fallback of LUA_SETTLE. */
+static void local_settle(const char *keys[2], bool succeeded)
 {
-    redisReply *r = NULL;
-    char window_ms[24];
+    int64_t now = bh_now_ms();
+    pthread_mutex_lock(&local.lock);
+    for (int i = 0; i < 2; i++) {
+        struct local_slot *s = local_slot(keys[i], now);
+        if (i == 0 && succeeded)
+            s->count = 0;
+        else if (s->count > 0)
+            s->count--;
+    }
+    pthread_mutex_unlock(&local.lock);
+}
+
+static void keys_of(const char *email, const char *addr, char ka[KEY_MAX], char kb[KEY_MAX])
+{
+    account_key(email, ka);
+    addr_key(addr, kb);
+}
+
+void auth__login_reserve(const char *email, const char *addr, struct auth__rl *out)
+{
+    char ka[KEY_MAX], kb[KEY_MAX];
+    keys_of(email, addr, ka, kb);
+    const char *keys[2] = {ka, kb};
+    char window_ms[24], acct_max[24], addr_max[24];
     snprintf(window_ms, sizeof window_ms, "%d", auth__settings.login_window_s * 1000);
-    const char *args[] = {keys[0], keys[1], window_ms};
-    int rc = fail ? bh_redis_script(&auth__lua_ratelimit_fail, &r, 2, 3, args, NULL)
-                  : bh_redis_script(&auth__lua_ratelimit_peek, &r, 2, 2, args, NULL);
-    bool ok = rc == 0 && r && r->type == REDIS_REPLY_ARRAY && r->elements == 4;
+    snprintf(acct_max, sizeof acct_max, "%d", auth__settings.login_account_max);
+    snprintf(addr_max, sizeof addr_max, "%d", auth__settings.login_addr_max);
+    const char *args[] = {ka, kb, window_ms, acct_max, addr_max};
+    redisReply *r = NULL;
+    int rc = bh_redis_script(&auth__lua_ratelimit_reserve, &r, 2, 5, args, NULL);
+    bool ok = rc == 0 && r && r->type == REDIS_REPLY_ARRAY && r->elements == 5;
+    for (size_t i = 0; ok && i < 5; i++)
+        ok = r->element[i]->type == REDIS_REPLY_INTEGER;
     if (ok) {
-        long long counts[2], ttls[2];
-        for (int i = 0; i < 2; i++) {
-            counts[i] = r->element[2 * i]->integer;
-            ttls[i] = r->element[2 * i + 1]->integer;
-        }
-        decide(counts, ttls, out);
+        long long counts[2] = {r->element[1]->integer, r->element[3]->integer};
+        long long ttls[2] = {r->element[2]->integer, r->element[4]->integer};
+        describe(r->element[0]->integer != 0, counts, ttls, out);
     }
     if (r)
         freeReplyObject(r);
-    return ok;
-}
-
-void auth__login_check(const char *email, const char *addr, struct auth__rl *out)
-{
-    char ka[KEY_MAX], kb[KEY_MAX];
-    account_key(email, ka);
-    addr_key(addr, kb);
-    const char *keys[2] = {ka, kb};
-    if (!redis_step(keys, false, out))
-        local_step(keys, false, out);
+    if (!ok)
+        local_reserve(keys, out);
     if (out->limited)
         bh_counter_add(local.limited, 1);
 }
 
-void auth__login_failed(const char *email, const char *addr, struct auth__rl *out)
+void auth__login_settle(const char *email, const char *addr, bool succeeded)
 {
     char ka[KEY_MAX], kb[KEY_MAX];
-    account_key(email, ka);
-    addr_key(addr, kb);
+    keys_of(email, addr, ka, kb);
     const char *keys[2] = {ka, kb};
-    if (!redis_step(keys, true, out))
-        local_step(keys, true, out);
-}
-
-void auth__login_succeeded(const char *email)
-{
-    char ka[KEY_MAX];
     redisReply *r = NULL;
-    account_key(email, ka);
-    /* Best effort: a failure only leaves the count to expire on its own. */
-    if (bh_redis(&r, "DEL %s", ka) != 0)
-        bh_log_debug("login limiter: could not reset an account counter");
+    /* Best effort: a count not given back only expires with its window.
+     * When Redis cannot settle, the in-process table may hold the attempt
+     * (Redis was down when it was reserved too). */
+    const char *args[] = {ka, kb, succeeded ? "ok" : "void"};
+    int rc = bh_redis_script(&auth__lua_ratelimit_settle, &r, 2, 3, args, NULL);
     if (r)
         freeReplyObject(r);
-    pthread_mutex_lock(&local.lock);
-    struct local_slot *s = local_slot(ka, bh_now_ms());
-    s->count = 0;
-    pthread_mutex_unlock(&local.lock);
+    if (rc != 0)
+        local_settle(keys, succeeded);
 }
 
 void auth__rl_headers(struct bh_req *req, const struct auth__rl *rl)

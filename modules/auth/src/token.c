@@ -1,8 +1,10 @@
 /* Token cryptography, pure and testable: HS256 access tokens (libjwt 1.10,
  * which has no validation API, so every check is made here by hand) and
  * opaque refresh tokens. It must never accept an algorithm other than HS256,
- * never accept a token without exp, and never log a token. */
-#include <errno.h>
+ * a token without exp or living longer than we ever issue, a token before
+ * its nbf, a header or payload with a member twice (libjwt would keep the
+ * last one), and never log a token. */
+#include <jansson.h>
 #include <jwt.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -55,16 +57,59 @@ static bool string_claim_is(jwt_t *jwt, const char *name, const char *want)
     return v && strcmp(v, want) == 0;
 }
 
-/* An integer claim that must be present (libjwt 1.10 answers an absent or
- * non-integer claim with errno = ENOENT, or EINVAL). */
+/* An integer claim that must be present. Read from the claim's JSON: libjwt
+ * 1.10's jwt_get_grant_int() answers a string claim with 0 and no error. */
 static bool int_claim(jwt_t *jwt, const char *name, long *out)
 {
-    errno = 0;
-    long v = jwt_get_grant_int(jwt, name);
-    if (errno != 0)
+    char *text = jwt_get_grants_json(jwt, name);
+    if (!text)
         return false;
-    *out = v;
-    return true;
+    json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+    bool ok = json_is_integer(v);
+    if (ok)
+        *out = (long)json_integer_value(v);
+    json_decref(v);
+    free(text);
+    return ok;
+}
+
+enum { MAX_SEGMENT = 4096, CLOCK_SKEW_S = 60 };
+
+/* One base64url segment of a token: a JSON object with no member twice.
+ * (libjwt parses with jansson's defaults, where the last duplicate wins: a
+ * signed token whose claims read one way here and another way elsewhere.) */
+static bool segment_has_unique_members(const char *seg, size_t len)
+{
+    unsigned char json[MAX_SEGMENT];
+    size_t n = 0;
+    if (len == 0 || len > MAX_SEGMENT ||
+        sodium_base642bin(json, sizeof json, seg, len, "=", &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        return false;
+    json_t *obj = json_loadb((const char *)json, n, JSON_REJECT_DUPLICATES, NULL);
+    bool ok = obj && json_is_object(obj);
+    json_decref(obj);
+    return ok;
+}
+
+/* header.payload.signature, with header and payload free of duplicates. */
+static bool unique_members(const char *token)
+{
+    const char *dot1 = strchr(token, '.');
+    const char *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+    return dot2 && segment_has_unique_members(token, (size_t)(dot1 - token)) &&
+           segment_has_unique_members(dot1 + 1, (size_t)(dot2 - dot1 - 1));
+}
+
+/* nbf is optional; when present it must be an integer not in the future. */
+static bool nbf_passed(jwt_t *jwt, long now)
+{
+    char *text = jwt_get_grants_json(jwt, "nbf");
+    if (!text)
+        return true;
+    free(text);
+    long nbf = 0;
+    return int_claim(jwt, "nbf", &nbf) && nbf <= now + CLOCK_SKEW_S;
 }
 
 int auth__jwt_verify(const struct auth__jwt_keys *k, const char *token, long now,
@@ -81,11 +126,16 @@ int auth__jwt_verify(const struct auth__jwt_keys *k, const char *token, long now
      * after, and anything but HS256 is refused whatever its signature. */
     if (jwt_decode(&jwt, token, k->secret, (int)k->secret_len) != 0 || !jwt)
         goto out;
-    if (jwt_get_alg(jwt) != JWT_ALG_HS256)
+    if (jwt_get_alg(jwt) != JWT_ALG_HS256 || !unique_members(token))
         goto out;
-    if (!int_claim(jwt, "exp", &out->exp) || out->exp <= now)
+    /* We never issue a token for longer than max_ttl_s: a later exp (up to
+     * 2^63-1 would parse) is not ours, whatever its signature says. */
+    if (!int_claim(jwt, "exp", &out->exp) || out->exp <= now ||
+        out->exp > now + k->max_ttl_s + CLOCK_SKEW_S)
         goto out;
-    if (!int_claim(jwt, "iat", &out->iat) || out->iat > now + 60)
+    if (!int_claim(jwt, "iat", &out->iat) || out->iat > now + CLOCK_SKEW_S)
+        goto out;
+    if (!nbf_passed(jwt, now))
         goto out;
     if (!string_claim_is(jwt, "iss", k->issuer) || !string_claim_is(jwt, "aud", k->audience))
         goto out;

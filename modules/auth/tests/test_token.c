@@ -28,6 +28,7 @@ static const struct auth__jwt_keys KEYS = {
     .secret_len = sizeof SECRET - 1,
     .issuer = "bulkhead",
     .audience = "bulkhead-api",
+    .max_ttl_s = 900,
 };
 
 /* base64url without padding, malloc'd. */
@@ -259,6 +260,71 @@ static char *tampered_payload(void)
     free(enc);
     return t;
 }
+/* A valid payload with extra JSON spliced in before its closing brace. */
+static char *with_extra(const char *extra)
+{
+    char *p = payload("bulkhead", "bulkhead-api", SUB, EXP_OK, IAT_OK);
+    size_t n = strlen(p) + strlen(extra) + 1;
+    char *q = malloc(n);
+    assert_non_null(q);
+    snprintf(q, n, "%.*s%s}", (int)strlen(p) - 1, p, extra);
+    char *t = forge(HS256, q, SECRET);
+    free(p);
+    free(q);
+    return t;
+}
+static char *nbf_in_future(void)
+{
+    return with_extra(",\"nbf\":1800003600");
+}
+static char *nbf_passed_ok(void)
+{
+    return with_extra(",\"nbf\":1799999000");
+}
+static char *nbf_as_string(void)
+{
+    return with_extra(",\"nbf\":\"soon\"");
+}
+static char *iat_as_string(void)
+{
+    char *p = payload("bulkhead", "bulkhead-api", SUB, EXP_OK, "\"1800000000\"");
+    char *t = forge(HS256, p, SECRET);
+    free(p);
+    return t;
+}
+static char *duplicate_sub(void)
+{
+    /* The first sub is the one a careful reader sees; libjwt keeps the last. */
+    return with_extra(",\"sub\":\"0190c2a4-9999-7000-8000-000000000009\"");
+}
+static char *duplicate_alg(void)
+{
+    char *p = payload("bulkhead", "bulkhead-api", SUB, EXP_OK, IAT_OK);
+    char *t = forge("{\"alg\":\"none\",\"alg\":\"HS256\"}", p, SECRET);
+    free(p);
+    return t;
+}
+static char *exp_absurd(void)
+{
+    char *p = payload("bulkhead", "bulkhead-api", SUB, "9223372036854775807", IAT_OK);
+    char *t = forge(HS256, p, SECRET);
+    free(p);
+    return t;
+}
+static char *exp_a_day_ahead(void)
+{
+    char *p = payload("bulkhead", "bulkhead-api", SUB, "1800086400", IAT_OK);
+    char *t = forge(HS256, p, SECRET);
+    free(p);
+    return t;
+}
+static char *exp_at_the_ttl_with_skew(void)
+{
+    char *p = payload("bulkhead", "bulkhead-api", SUB, "1800000960", IAT_OK);
+    char *t = forge(HS256, p, SECRET);
+    free(p);
+    return t;
+}
 static char *garbage(void)
 {
     return strdup("not-a-jwt");
@@ -292,6 +358,15 @@ static const struct token_case cases[] = {
     {"no iat", missing_iat, BH_EUNAUTH},
     {"iat an hour ahead", iat_in_future, BH_EUNAUTH},
     {"payload swapped under a valid signature", tampered_payload, BH_EUNAUTH},
+    {"nbf an hour ahead", nbf_in_future, BH_EUNAUTH},
+    {"nbf passed", nbf_passed_ok, 0},
+    {"nbf as a string", nbf_as_string, BH_EUNAUTH},
+    {"iat as a string", iat_as_string, BH_EUNAUTH},
+    {"sub twice", duplicate_sub, BH_EUNAUTH},
+    {"alg twice in the header", duplicate_alg, BH_EUNAUTH},
+    {"exp 2^63-1", exp_absurd, BH_EUNAUTH},
+    {"exp a day ahead (ttl 900)", exp_a_day_ahead, BH_EUNAUTH},
+    {"exp at the ttl plus the skew", exp_at_the_ttl_with_skew, 0},
     {"not a JWT", garbage, BH_EUNAUTH},
     {"two segments", two_parts, BH_EUNAUTH},
     {"empty", empty, BH_EUNAUTH},

@@ -9,12 +9,10 @@
 #include "platform/err.h"
 #include "platform/log.h"
 
-/* Dev mode only: a documented, well-known secret, so a local curl session
- * can sign webhooks (docs/billing.md). Production refuses to start without
- * BULKHEAD_BILLING_WEBHOOK_SECRET. */
-static const char DEV_WEBHOOK_SECRET[] = "whsec_bulkhead_dev_only";
-
-static const char *webhook_secret = DEV_WEBHOOK_SECRET;
+/* BULKHEAD_BILLING_WEBHOOK_SECRET[_FILE]: required in production; in dev a
+ * random one per process unless given (scripts/devenv writes one per
+ * install). Static storage, read once at init. */
+static const char *webhook_secret;
 static long webhook_tolerance_s = 300;
 
 const char *billing__webhook_secret(void)
@@ -29,15 +27,8 @@ long billing__webhook_tolerance_s(void)
 
 static int billing_init(void)
 {
-    const char *secret = bh_config_str("BULKHEAD_BILLING_WEBHOOK_SECRET", NULL);
-    if (secret) {
-        webhook_secret = secret;
-    } else if (!bh_config()->dev) {
-        bh_log_error("BULKHEAD_BILLING_WEBHOOK_SECRET is required in production");
+    if (bh_config_secret("BULKHEAD_BILLING_WEBHOOK_SECRET", &webhook_secret) != 0)
         return BH_EINVAL;
-    } else {
-        bh_log_warn("BULKHEAD_BILLING_WEBHOOK_SECRET unset: using the dev-only default");
-    }
     webhook_tolerance_s = bh_config_int("BULKHEAD_BILLING_WEBHOOK_TOLERANCE_S", 300, 1, 3600);
     return billing__payments_init();
 }
@@ -60,7 +51,7 @@ static const struct bh_route routes[] = {
     {"GET", "/v1/orgs/{org}/usage", billing__http_get_usage, 0},
     /* The signature covers the exact bytes: the body must reach us raw. */
     {"POST", "/v1/billing/webhooks/{provider}", billing__http_post_webhook, BH_ROUTE_NO_BODY_CHECK},
-    {"POST", "/_billing/sweep", billing__http_dev_sweep, 0},
+    {"POST", "/_billing/sweep", billing__http_dev_sweep, BH_ROUTE_OPS},
 };
 
 static const struct bh_subscription subscriptions[] = {

@@ -284,7 +284,7 @@ static int run(struct bh_tx *tx, PGresult **res, const char *sql, int n, const c
 
 int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
                             bool counted, struct tasks__task *out, int64_t *org_count,
-                            struct tasks__fault *fault)
+                            struct bh_refusal *fault)
 {
     const char *params[] = {in->id,
                             in->org_id,

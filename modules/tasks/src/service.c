@@ -32,7 +32,7 @@ static void sleep_ms(long ms)
 /* An assignee must be a member of the task's org (auth decides, usually
  * from its cache). assignee_id is a UUID already (the handler checked). */
 static int check_assignee(const struct auth_principal *p, const char *assignee_id,
-                          struct tasks__fault *fault)
+                          struct bh_refusal *fault)
 {
     bh_uuid user;
     enum auth_role role = AUTH_ROLE_NONE;
@@ -54,7 +54,7 @@ static int check_assignee(const struct auth_principal *p, const char *assignee_i
 /* ----------------------------------------------------------------- create */
 
 int tasks__task_create(const struct auth_principal *p, const struct tasks__task_input *in,
-                       struct bh_arena *a, struct tasks__task *out, struct tasks__fault *fault)
+                       struct bh_arena *a, struct tasks__task *out, struct bh_refusal *fault)
 {
     int rc = check_assignee(p, in->assignee_id, fault);
     if (rc != 0)
@@ -89,8 +89,9 @@ int tasks__task_create(const struct auth_principal *p, const struct tasks__task_
     if (rc != 0)
         goto out_rollback;
     if (counted && count > limit) {
+        fault->resource = "tasks";
         fault->limit = limit;
-        fault->current = count - 1;
+        fault->usage = count - 1;
         rc = BH_ELIMIT;
         goto out_rollback;
     }
@@ -244,7 +245,7 @@ static int emit_changes(struct bh_tx *tx, const struct tasks__task *before,
 
 int tasks__task_update(const struct auth_principal *p, const char *id,
                        const struct tasks__task_input *in, const char *if_match, struct bh_arena *a,
-                       struct tasks__task *out, struct tasks__fault *fault)
+                       struct tasks__task *out, struct bh_refusal *fault)
 {
     int rc = in->has_assignee ? check_assignee(p, in->assignee_id, fault) : 0;
     if (rc != 0)

@@ -20,7 +20,9 @@ struct bh_config {
     const char
         *redis_password;    /* BULKHEAD_REDIS_PASSWORD (one per deployment, one user per module) */
     int redis_timeout_ms;   /* BULKHEAD_REDIS_TIMEOUT_MS, default 500 */
-    const char *jwt_secret; /* BULKHEAD_JWT_SECRET (>= 32 bytes; generated in dev) */
+    const char *jwt_secret; /* BULKHEAD_JWT_SECRET[_FILE] (>= 32 bytes; generated in dev) */
+    const char *ops_token;  /* BULKHEAD_OPS_TOKEN[_FILE]: bearer for the operational routes
+                               (>= 16 bytes; generated in dev) */
     const char *migrations_dir; /* BULKHEAD_MIGRATIONS_DIR, default ./migrations */
     const char *data_dir;       /* BULKHEAD_DATA_DIR, default ./.run/data */
     const char *smtp_url;       /* SMTP_URL; unset: mail is written as .eml files */
@@ -39,5 +41,11 @@ const struct bh_config *bh_config(void);
 long bh_config_int(const char *name, long dflt, long min, long max);
 /* String from the environment, or dflt when unset or empty. */
 const char *bh_config_str(const char *name, const char *dflt);
+/* A secret: the value of name, or the first line of the file name_FILE
+ * names (setting both is an error). Unset in dev: a random value for this
+ * process (logged as such, never its value); unset in prod: an error. 0 with
+ * *out (static storage: never free it), or BH_EINVAL after logging why.
+ * Call after bh_config_load(), or from it. */
+int bh_config_secret(const char *name, const char **out);
 
 #endif

@@ -22,6 +22,10 @@ typedef int (*bh_handler_fn)(struct bh_req *req);
 enum bh_route_flags {
     BH_ROUTE_NO_BODY_CHECK = 1 << 0, /* raw bodies (webhooks): no JSON parsing */
     BH_ROUTE_STREAM = 1 << 1,        /* the handler may reply with a stream */
+    /* An operational route (metrics, introspection, dev tools): the platform
+     * answers 401 before the handler runs unless the request carries
+     * `Authorization: Bearer <BULKHEAD_OPS_TOKEN>`. */
+    BH_ROUTE_OPS = 1 << 2,
 };
 
 struct bh_handler_pool;
@@ -34,6 +38,12 @@ struct bh_route {
     /* NULL: the handler runs on the HTTP thread that read the request.
      * Otherwise it runs on this pool (see below). */
     struct bh_handler_pool *pool;
+    /* NULL, or a cheap check that runs on the HTTP thread before the request
+     * takes a place in the pool (a rate limit, say), so refusals never wait
+     * for or hold a pool thread. Replying refuses the request (the handler
+     * does not run); returning without a reply admits it. A non-zero return
+     * without a reply is answered as an error. */
+    bh_handler_fn admit;
 };
 
 /* A bulkhead for slow handlers (password hashing, say): the routes that name
@@ -41,18 +51,25 @@ struct bh_route {
  * runs there, its connection is parked and holds no HTTP thread, so a flood
  * of such requests cannot slow the other routes. A request finding the
  * queue full, or waiting in it longer than max_wait_ms, is answered 503 with
- * Retry-After at once. The module owns the struct (a static) and may set
+ * Retry-After at once; a client address holding per_client_max places is
+ * answered 429 at once. The module owns the struct (a static) and may set
  * the numbers in its init; the platform starts the threads with the server. */
 struct bh_handler_pool {
-    const char *name;            /* for logs and metrics, e.g. "auth.password" */
-    int threads;                 /* handlers running at once */
-    int queue_max;               /* requests waiting, beyond which 503 */
-    int max_wait_ms;             /* longest wait in the queue, beyond which 503 */
+    const char *name; /* for logs and metrics, e.g. "auth.password" */
+    int threads;      /* handlers running at once */
+    int queue_max;    /* requests waiting, beyond which 503 */
+    int max_wait_ms;  /* longest wait in the queue, beyond which 503 */
+    /* Requests from one client address in the pool at once (waiting or
+     * running), beyond which 429 with Retry-After; 0: no cap. Checked before
+     * the route's admit(), so one address cannot take every place. */
+    int per_client_max;
     struct bh_pool_state *state; /* the platform's; NULL until started */
 };
 
 /* ---- reading the request (all returned strings are borrowed) ---- */
 const char *bh_req_method(const struct bh_req *req);
+/* The path, canonical: no empty segments, percent-encoded where RFC 3986
+ * requires it; safe to put in a header or a link. */
 const char *bh_req_path(const struct bh_req *req);
 /* The route pattern that matched ("/v1/orgs/{org}/tasks"). */
 const char *bh_req_route(const struct bh_req *req);

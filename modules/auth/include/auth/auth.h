@@ -44,6 +44,10 @@ int auth_authenticate(struct bh_req *req, const struct auth_principal **out);
 int auth_require_role(struct bh_req *req, const char *org_id, enum auth_role min_role,
                       const struct auth_principal **out);
 
+/* Buffer sizes for a user's email (at most 254 bytes) and a name (up to
+ * 100 characters of UTF-8, 4 bytes each at most), with the NUL. */
+enum { AUTH_EMAIL_SIZE = 256, AUTH_NAME_SIZE = 100 * 4 + 1 };
+
 /* The session behind an authenticated request, for a reply that outlives
  * the request (a live stream) to check again later: the token is only
  * checked when the request arrives, so a long reply must ask whether its
@@ -69,8 +73,8 @@ int auth_session_check(const struct auth_session *s);
 /* A user's public profile. */
 struct auth_profile {
     bh_uuid id;
-    char email[256];
-    char name[404]; /* up to 100 characters of UTF-8 */
+    char email[AUTH_EMAIL_SIZE];
+    char name[AUTH_NAME_SIZE];
 };
 
 /* Looks up a user. 0, BH_ENOTFOUND, or BH_EUNAVAILABLE. */

@@ -5,7 +5,9 @@
 # the field, so nobody can break another user's email headers. A stored
 # value the mail composer still refuses (a row written around the API) is
 # never dropped in silence: the email job ends in the dead letters, and the
-# delivery says why.
+# delivery says why. It runs alone: the email job must be retried by this
+# server's worker, with its fast backoff, not by another test's server that
+# shares the queue.
 source "$BH_SOURCE_DIR/tests/lib/common.sh"
 source "$BH_SOURCE_DIR/tests/lib/notifications.sh"
 
