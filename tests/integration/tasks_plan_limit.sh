@@ -78,19 +78,22 @@ api GET "$T?limit=1"
 api DELETE "$T/$(jget '.data[0].id')"
 expect 204
 
+# post_burst N TITLE: N creates from one curl, all connections opened at
+# once (so they overlap in the server), one status code a line in $BH_TMP/burst.
+post_burst() {
+  local args=()
+  for k in $(seq 1 "$1"); do args+=(-o /dev/null "$BH_URL$T"); done
+  curl -sS -Z --parallel-immediate --parallel-max "$1" -w '%{http_code}\n' -X POST \
+    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    --data "{\"title\":\"$2\"}" "${args[@]}" >"$BH_TMP/burst"
+}
+
 # Back at limit-1: race eight creates, as fast as the machine lets them.
 for round in 1 2 3; do
-  pids=()
-  for k in $(seq 1 8); do
-    curl -sS -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $TOKEN" \
-      -H 'Content-Type: application/json' --data "{\"title\":\"race $round.$k\"}" "$BH_URL$T" \
-      >"$BH_TMP/race.$k" &
-    pids+=($!)
-  done
-  wait "${pids[@]}"
-  created=$(cat "$BH_TMP"/race.* | grep -c '^201$' || true)
-  refused=$(cat "$BH_TMP"/race.* | grep -c '^402$' || true)
-  [ "$created" = 1 ] && [ "$refused" = 7 ] || fail "round $round: $created created, $refused refused: $(cat "$BH_TMP"/race.* | tr '\n' ' ')"
+  post_burst 8 "race $round"
+  created=$(grep -c '^201$' "$BH_TMP/burst" || true)
+  refused=$(grep -c '^402$' "$BH_TMP/burst" || true)
+  [ "$created" = 1 ] && [ "$refused" = 7 ] || fail "round $round: $created created, $refused refused: $(tr '\n' ' ' <"$BH_TMP/burst")"
   # Back to limit-1 for the next round.
   api GET "$T?limit=1"
   api DELETE "$T/$(jget '.data[0].id')"
@@ -98,3 +101,25 @@ for round in 1 2 3; do
 done
 pass "eight parallel creates at limit-1 yield exactly one 201 and seven 402 (three rounds)"
 
+# A plan without a task limit counts nothing (no per-org lock); moving back
+# to a limited plan must still see every task the org has.
+set_plan() {
+  psql "${BH_PG_ADMIN_URL:?}" -qAtX -v ON_ERROR_STOP=1 \
+    -c "UPDATE billing.subscriptions SET plan_id = '$2' WHERE org_id = '$1'" >/dev/null
+}
+read -r TOKEN ORG _ _ <<<"$(tasks_signup unlimited)"
+T="/v1/orgs/$ORG/tasks"
+for i in 1 2; do api POST "$T" "{\"title\":\"limited $i\"}"; expect 201; done
+set_plan "$ORG" business
+post_burst 8 unlimited
+[ "$(grep -c '^201$' "$BH_TMP/burst" || true)" = 8 ] ||
+  fail "unlimited plan: $(tr '\n' ' ' <"$BH_TMP/burst")"
+set_plan "$ORG" free
+for i in $(seq 11 1000); do
+  api POST "$T" "{\"title\":\"again $i\"}"
+  [ "$STATUS" = 402 ] && break
+  expect 201 "task $i under the limit"
+done
+[ "$i" = $((limit + 1)) ] && [ "$(jget .usage)" = "$limit" ] ||
+  fail "after a plan without limit: refused at task $i (limit $limit): $BODY"
+pass "tasks created under a plan without limit count when the limit returns"

@@ -38,7 +38,7 @@ struct billing__plan {
     int64_t limit_members;
 };
 
-enum { BILLING__UNLIMITED = -1 };
+enum { BILLING__UNLIMITED = BILLING_UNLIMITED };
 
 /* A subscription's status (docs/billing.md, "The subscription"). It moves
  * only through billing__transition(). */

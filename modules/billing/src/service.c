@@ -14,8 +14,8 @@
 
 /* ------------------------------------------------------------ public API */
 
-int billing_check_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
-                        int64_t current, int64_t *limit_out)
+int billing_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
+                  int64_t *limit_out)
 {
     const char *prev = NULL;
     int64_t tasks = 0, members = 0;
@@ -26,13 +26,22 @@ int billing_check_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_re
     int leave = bh_tx_leave(tx, prev);
     if (rc == 0)
         rc = leave;
+    if (rc == 0)
+        *limit_out = resource == BILLING_RESOURCE_TASKS ? tasks : members;
+    return rc;
+}
+
+int billing_check_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
+                        int64_t current, int64_t *limit_out)
+{
+    int64_t limit = 0;
+    int rc = billing_limit(tx, org_id, resource, &limit);
     if (rc != 0)
         return rc;
-    int64_t limit = resource == BILLING_RESOURCE_TASKS ? tasks : members;
     if (limit_out)
         *limit_out = limit;
     /* One more is allowed while the count stays within the limit. */
-    if (limit != BILLING__UNLIMITED && current >= limit)
+    if (limit != BILLING_UNLIMITED && current >= limit)
         return BH_ELIMIT;
     return 0;
 }

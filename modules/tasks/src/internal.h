@@ -89,12 +89,14 @@ char *tasks__like_pattern(struct bh_arena *a, const char *q);
 
 /* --------------------------------------------------------- repo (repo.c) */
 
-/* Inserts a task and counts it in its org's counter, which it locks until
- * the transaction ends. *org_count is the org's task count including it.
- * BH_EUNPROCESSABLE with fault->field "project_id" when the project is not
- * one of the org's. */
+/* Inserts a task. counted (the org's plan limits its tasks): also counts
+ * it in the org's counter, which it locks until the transaction ends, and
+ * sets *org_count to the org's task count including it. Not counted: no
+ * lock on the org, *org_count untouched. BH_EUNPROCESSABLE with
+ * fault->field "project_id" when the project is not one of the org's. */
 int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
-                            struct tasks__task *out, int64_t *org_count, struct bh_refusal *fault);
+                            bool counted, struct tasks__task *out, int64_t *org_count,
+                            struct bh_refusal *fault);
 /* tx NULL: a read in its own transaction. for_update locks the row. */
 int tasks__repo_task_find(struct bh_tx *tx, struct bh_arena *a, const char *org_id, const char *id,
                           bool for_update, struct tasks__task *out);
