@@ -1,10 +1,20 @@
 # Bulkhead: one binary, built on Debian bookworm, run as a non-root user.
 #
 #   docker build -t bulkhead .
-#   docker run --rm -e DATABASE_URL=... -e REDIS_URL=... bulkhead serve
+#   docker run --rm bulkhead routes        # every route and its module; needs nothing else
 #
-# The same image runs `serve`, `serve --no-workers`, `worker` and `migrate`
-# (see docker-compose.yml).
+# `serve` needs Postgres, Redis and its secrets; docker-compose.yml wires them
+# up (README, "With Docker"). By hand, on the compose network, with the
+# secrets of an .env file (.env.example):
+#
+#   docker run --rm --network bulkhead_default --env-file .env \
+#     -e DATABASE_URL=postgresql://bulkhead@postgres:5432/bulkhead -e REDIS_URL=redis://redis:6379 \
+#     bulkhead serve
+#
+# The image runs in prod mode unless BULKHEAD_ENV=dev. Its entrypoint
+# (scripts/container-entrypoint) loads the secrets and passes SIGTERM on; the
+# same image runs `serve`, `serve --no-workers`, `worker` and `migrate`, and
+# the compose file's one-shot `secrets` (scripts/container-secrets).
 
 # ---------------------------------------------------------------- build
 FROM debian:bookworm AS build
@@ -16,18 +26,11 @@ COPY scripts/bootstrap scripts/bootstrap
 RUN bash scripts/bootstrap --build-only && rm -rf /var/lib/apt/lists/*
 
 COPY . .
+# Only the server: no tests (the release preset turns them off), no benchmarks.
 RUN rm -rf build/release \
  && cmake --preset release \
- && cmake --build --preset release -j"$(nproc)" \
+ && cmake --build --preset release --target bulkhead -j"$(nproc)" \
  && test -x build/release/bulkhead
-
-# What the runtime needs besides the binary: migrations, scripts, and the
-# module manifests the scripts derive roles and ACLs from.
-RUN mkdir -p /out/modules \
- && for f in modules/*/module.cmake; do \
-      mkdir -p "/out/$(dirname "$f")" && cp "$f" "/out/$f"; \
-    done \
- && cp -r migrations scripts /out/
 
 # ---------------------------------------------------------------- runtime
 FROM debian:bookworm-slim AS runtime
@@ -45,7 +48,10 @@ RUN groupadd --system --gid 10001 bulkhead \
  && chown bulkhead:bulkhead /var/lib/bulkhead
 
 COPY --from=build /src/build/release/bulkhead /usr/local/bin/bulkhead
-COPY --from=build /out/ /app/
+COPY --from=build /src/migrations /app/migrations
+COPY scripts/container-entrypoint /usr/local/bin/bulkhead-entrypoint
+COPY scripts/container-secrets /usr/local/bin/bulkhead-secrets
+COPY scripts/container-healthcheck /usr/local/bin/bulkhead-healthcheck
 
 # Fail the image build, not the first start, if a shared library is missing.
 RUN if ldd /usr/local/bin/bulkhead | grep 'not found'; then exit 1; fi
@@ -59,5 +65,5 @@ ENV BULKHEAD_ENV=prod \
 
 USER bulkhead
 EXPOSE 8080
-ENTRYPOINT ["/usr/local/bin/bulkhead"]
+ENTRYPOINT ["/usr/local/bin/bulkhead-entrypoint"]
 CMD ["serve"]

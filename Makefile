@@ -7,15 +7,19 @@
 #   make demo-violation  watch fences 2 and 3 refuse a trespass
 #   make tour            a guided walk through the patterns, faults included (STEP=breaker: one step; ENV=.run: make run's Postgres and Redis)
 #   make docker          the same system in containers (docker compose up --build)
+#   make compose-test    drive the running compose stack, scaled out (scripts/compose-test)
+#   make mutants [NAME=x] break each guarantee on purpose; its tests must fail (slow)
+#   make test-tsan       integration, e2e and fault tests under ThreadSanitizer (slow)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 RUN_DIR := $(CURDIR)/.run
 JOBS ?= $(shell nproc)
 
-.PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker clean
+.PHONY: help bootstrap build build-release run stop test bench fuzz fmt demo-violation tour docs docker compose-test clean \
+        mutants test-tsan
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^#//'
+	@sed -n '2,12p' Makefile | sed 's/^#//'
 
 bootstrap:
 	@scripts/bootstrap
@@ -45,6 +49,13 @@ test: bootstrap
 	@cmake --build --preset dev -j $(JOBS)
 	@scripts/with-devenv scripts/run-tests
 
+# Not part of `make test`: each mutant is a rebuild plus a test run.
+mutants: bootstrap
+	@scripts/mutants $(NAME)
+
+test-tsan: bootstrap
+	@scripts/test-tsan
+
 bench: build-release
 	@bench/run
 
@@ -69,6 +80,12 @@ tour: build
 
 docker:
 	docker compose up --build
+
+# Needs the stack up (make docker, or docker compose up -d --build); minutes.
+# Without a Docker engine it goes through podman's Docker API.
+compose-test:
+	@if [ -z "$${DOCKER_HOST:-}" ] && ! docker info >/dev/null 2>&1 && command -v podman >/dev/null; then \
+	    scripts/container-podman scripts/compose-test; else scripts/compose-test; fi
 
 clean:
 	rm -rf build

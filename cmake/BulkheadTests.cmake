@@ -18,6 +18,8 @@ set(BH_TEST_ENV
   "ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1"
   "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1")
 
+set(BH_CONTRACT_LOG ${CMAKE_BINARY_DIR}/contract-log)
+
 file(GLOB unit_platform CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/platform/tests/test_*.c)
 foreach(src IN LISTS unit_platform)
   get_filename_component(name ${src} NAME_WE)
@@ -82,8 +84,27 @@ foreach(kind integration e2e boundary fault)
     if(kind STREQUAL "fault")
       set_tests_properties(${kind}.${name} PROPERTIES RUN_SERIAL TRUE)
     endif()
+    if(kind STREQUAL "e2e")
+      # Every exchange is recorded for the contract test below.
+      set_tests_properties(${kind}.${name} PROPERTIES FIXTURES_REQUIRED contract
+                           ENVIRONMENT "${BH_TEST_ENV};BH_CONTRACT_LOG=${BH_CONTRACT_LOG}")
+    endif()
   endforeach()
 endforeach()
+
+# The API contract: every response the e2e tests received (recorded under
+# BH_CONTRACT_LOG by tests/lib/common.sh) must be what docs/openapi.yaml
+# documents: path, method, status, content type, headers and body schema
+# (tests/contract/validate.js, with ajv from tools/node_modules). As the
+# cleanup of the `contract` fixture it runs after every e2e test that ran,
+# whatever -j; contract.reset empties the log before the first one.
+add_test(NAME contract.reset COMMAND ${CMAKE_COMMAND} -E rm -rf ${BH_CONTRACT_LOG})
+set_tests_properties(contract.reset PROPERTIES LABELS contract FIXTURES_SETUP contract)
+add_test(NAME contract.openapi
+         COMMAND node ${CMAKE_SOURCE_DIR}/tests/contract/validate.js
+                 ${CMAKE_SOURCE_DIR}/docs/openapi.yaml ${BH_CONTRACT_LOG})
+set_tests_properties(contract.openapi PROPERTIES LABELS contract FIXTURES_CLEANUP contract
+                     SKIP_RETURN_CODE 77)
 
 # The OpenAPI description must lint clean (redocly is installed by
 # `scripts/bootstrap --lint-tools` into tools/node_modules).

@@ -24,8 +24,10 @@ probe() { # method path [body] [token]
     [ -n "$token" ] && args+=(-H "Authorization: Bearer $token")
     [ -n "$body" ] && args+=(-H 'Content-Type: application/json' -H 'Idempotency-Key: sweep' --data-binary "$body")
     local code
+    : >"$BH_TMP/b"
     code=$(curl "${args[@]}" "$BH_URL$path") || fail "$method $path: no answer (curl $?)"
     checked=$((checked + 1))
+    contract_record "$method" "$path" "$code" "$BH_TMP/h" "$BH_TMP/b"
     [ "${code:0:1}" != 5 ] || fail "$method $path [$body] answered $code: $(cat "$BH_TMP/b")"
     if [ "${code:0:1}" = 4 ]; then
         grep -qi '^Content-Type: application/problem+json' "$BH_TMP/h" ||

@@ -126,9 +126,10 @@ for i in 1 2 3; do
 done
 TOKEN=$OWNER ORG_ID=$ORG
 billing_put free k-down-too-big
-expect 409 "downgrade with 5 members to a 3-member plan"
-[ "$(jget .code)" = plan_limits_exceeded ] && [ "$(jget '.exceeded[0].resource')" = members ] &&
-    [ "$(jget '.exceeded[0].used')" = 5 ] && [ "$(jget '.exceeded[0].limit')" = 3 ] ||
+expect 402 "downgrade with 5 members to a 3-member plan"
+# The one plan-limit problem, as auth and tasks answer it.
+[ "$(jget .code)" = plan_limit_exceeded ] && [ "$(jget .type)" = "https://bulkhead.dev/problems/plan_limit_exceeded" ] &&
+    [ "$(jget .resource)" = members ] && [ "$(jget .usage)" = 5 ] && [ "$(jget .limit)" = 3 ] ||
     fail "limits problem: $BODY"
 for id in "${EXTRA_IDS[@]:0:2}"; do
     api DELETE "/v1/orgs/$ORG/members/$id"
@@ -177,12 +178,15 @@ api GET "/v1/orgs/$ORG/invoices?limit=1"
 expect 200
 [ "$(jget '.data | length')" = 1 ] && [ "$(jget '.data[0].number')" = 2 ] || fail "page 1: $BODY"
 CURSOR=$(jget .next_cursor)
+[ "$(header Link)" = "</v1/orgs/$ORG/invoices?limit=1&cursor=$CURSOR>; rel=\"next\"" ] ||
+    fail "Link: $(header Link)"
 api GET "/v1/orgs/$ORG/invoices?limit=1&cursor=$CURSOR"
 expect 200
 [ "$(jget '.data[0].number')" = 1 ] && [ "$(jget .next_cursor)" = null ] || fail "page 2: $BODY"
+[ -z "$(header Link)" ] || fail "Link on the last page"
 api GET "/v1/orgs/$ORG/invoices?cursor=nonsense"
 expect 422 "bad cursor"
-pass "invoices page newest first with a cursor"
+pass "invoices page newest first with a cursor and a Link to the next page"
 
 # --- the free plan cannot be canceled --------------------------------------------
 billing_owner freebie

@@ -35,6 +35,9 @@ while :; do
     times=$(jget '[.data[].created_at] | (. == (sort | reverse))')
     [ "$times" = true ] || fail "page not newest first: $BODY"
     cursor=$(jget '.next_cursor // empty')
+    link=$(header Link || true)
+    [ "$link" = "${cursor:+</v1/me/notifications?limit=2&cursor=$cursor>; rel=\"next\"}" ] ||
+        fail "page $pages: Link: $link"
     [ -n "$cursor" ] || break
 done
 [ "$pages" = 4 ] && [ "${#ids[@]}" = 8 ] || fail "$pages pages, ${#ids[@]} items"
@@ -47,7 +50,7 @@ api GET "/v1/me/notifications"
   fail "not newest first: $BODY"
 [ "$(jget '.data[0] | keys | sort | join(",")')" = "body,created_at,data,id,read_at,title,type" ] ||
   fail "notification shape: $(jget '.data[0]')"
-pass "the inbox pages newest first with an opaque cursor, and every item once"
+pass "the inbox pages newest first with an opaque cursor and Link, and every item once"
 
 for q in unread=maybe limit=0 limit=101 limit=x cursor=bogus "cursor=$(printf 'x|y' | base64)"; do
     api GET "/v1/me/notifications?$q"

@@ -2,9 +2,13 @@
 # Cache-aside for GET one task: miss then hit (X-Cache), entries keyed
 # tasks:task:<id> with a TTL, invalidated after every committed change, no
 # stale entry left by reads racing writes, and one Postgres read per hot key
-# when its entry goes away under load (the single-flight lease).
+# when its entry goes away under load (the single-flight lease). The lease
+# rules are also checked with the race held open on purpose: a fill that
+# lost its lease writes nothing, a lease someone else holds is not taken,
+# and a read of another org's task fills nothing.
 source "$BH_SOURCE_DIR/tests/lib/common.sh"
 source "$BH_SOURCE_DIR/tests/lib/tasks.sh"
+source "$BH_SOURCE_DIR/tests/lib/pg.sh"
 
 : "${REDIS_PORT:?}" "${BH_REDIS_ADMIN_PASSWORD:?}"
 rcli() { redis-cli -p "$REDIS_PORT" --user admin --pass "$BH_REDIS_ADMIN_PASSWORD" --no-auth-warning "$@"; }
@@ -78,3 +82,45 @@ loads=$((after - before))
 echo "# 64 concurrent reads of an expired hot key: $loads Postgres read(s)"
 [ "$loads" -le 3 ] || fail "$loads Postgres reads for one expired key (single flight expected)"
 pass "64 concurrent reads of an expired key cost $loads Postgres read(s), not 64"
+
+# A fill whose lease went away while it read Postgres (a writer deletes the
+# lease when it commits; or the lease expired) must not write. The reader is
+# held inside its Postgres read by a table lock this test takes, the lease is
+# deleted, then the reader goes on.
+api POST "$T" '{"title":"lease lost"}'
+LOST=$(jget .id)
+rcli DEL "tasks:task:$LOST" >/dev/null
+pg_hold_open
+pg_hold "BEGIN; LOCK TABLE tasks.tasks IN ACCESS EXCLUSIVE MODE;"
+curl -s -o "$BH_TMP/lost.body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+  "$BH_URL$T/$LOST" >"$BH_TMP/lost.code" &
+reader=$!
+for i in $(seq 1 200); do [ "$(rcli EXISTS "tasks:fill:$LOST")" = 1 ] && break; sleep 0.01; done
+[ "$(rcli EXISTS "tasks:fill:$LOST")" = 1 ] || fail "the reader did not take the fill lease"
+rcli DEL "tasks:fill:$LOST" >/dev/null
+pg_hold "ROLLBACK;"
+wait "$reader"
+[ "$(cat "$BH_TMP/lost.code")" = 200 ] || fail "the held read answered $(cat "$BH_TMP/lost.code")"
+[ "$(rcli EXISTS "tasks:task:$LOST")" = 0 ] ||
+  fail "a fill without its lease wrote the cache: $(rcli GET "tasks:task:$LOST")"
+pass "a fill that lost its lease while reading Postgres writes nothing to the cache"
+
+# A lease someone else holds is not taken over (SET NX): the reader answers
+# from Postgres without filling, and the holder's lease is untouched.
+rcli SET "tasks:fill:$LOST" someone-else PX 10000 >/dev/null
+api GET "$T/$LOST"
+expect 200
+[ "$(jget .title)" = "lease lost" ] || fail "read while another holds the lease: $BODY"
+[ "$(rcli GET "tasks:fill:$LOST")" = someone-else ] || fail "the reader took another's fill lease"
+[ "$(rcli EXISTS "tasks:task:$LOST")" = 0 ] || fail "a reader without the lease filled the cache"
+rcli DEL "tasks:fill:$LOST" >/dev/null
+pass "a lease held by another reader is neither taken nor filled over"
+
+# Another org's task id with a cold cache: 404 as if it did not exist, and
+# the lookup (id and org together) finds nothing to cache.
+read -r OTHER OTHER_ORG _ _ <<<"$(tasks_signup cache-other)"
+TOKEN=$OTHER api GET "/v1/orgs/$OTHER_ORG/tasks/$LOST"
+expect 404 "another org's task"
+[ "$(rcli EXISTS "tasks:task:$LOST")" = 0 ] || fail "reading another org's task id filled the cache"
+[ "$(rcli EXISTS "tasks:fill:$LOST")" = 0 ] || fail "a refused read kept its fill lease"
+pass "another org's task id, cache cold: 404 and nothing cached"

@@ -2,8 +2,10 @@
 # Every change to a task, project or comment publishes its event through
 # the outbox on the same transaction (docs/events.md): the right types in
 # order, with the data consumers rely on, and nothing for a refused change.
+# When its event cannot be written, the change does not happen either.
 source "$BH_SOURCE_DIR/tests/lib/common.sh"
 source "$BH_SOURCE_DIR/tests/lib/tasks.sh"
+source "$BH_SOURCE_DIR/tests/lib/pg.sh"
 
 bh_start serve --no-workers
 
@@ -80,3 +82,23 @@ TOKEN=$OWNER api DELETE "/v1/orgs/$ORG/projects/$P"
 expect 204
 [ "$(types "$P")" = "project.created project.renamed project.deleted" ] || fail "projects: $(types "$P")"
 pass "projects publish project.created, project.renamed and project.deleted"
+
+# The task and its event are one transaction: an outbox that refuses the
+# event (a trigger this test installs, for one title only) must leave no
+# task behind. Committing the task first and its events afterwards would.
+title="no event, no task $(date +%s%N)"
+fn="platform.test_refuse_event_$$"
+pg "CREATE FUNCTION $fn() RETURNS trigger LANGUAGE plpgsql AS
+      \$f\$ BEGIN RAISE EXCEPTION 'test: event refused'; END \$f\$;
+    CREATE TRIGGER test_refuse_event_$$ BEFORE INSERT ON platform.outbox FOR EACH ROW
+      WHEN (NEW.payload->'data'->>'title' = '$title') EXECUTE FUNCTION $fn();" >/dev/null
+bh_on_exit "pg 'DROP TRIGGER IF EXISTS test_refuse_event_$$ ON platform.outbox; DROP FUNCTION IF EXISTS $fn()' >/dev/null"
+TOKEN=$OWNER api POST "$T" "{\"title\":\"$title\"}"
+[ "$STATUS" != 201 ] || fail "a task whose event was refused was created: $BODY"
+[ "$(pg "SELECT count(*) FROM tasks.tasks WHERE title = '$title'")" = 0 ] ||
+  fail "the task committed although its task.created event did not"
+[ "$(pg "SELECT count(*) FROM platform.outbox WHERE payload->'data'->>'title' = '$title'")" = 0 ] ||
+  fail "an event of the refused task is in the outbox"
+[ "$(pg "SELECT tasks FROM tasks.org_counters WHERE org_id = '$ORG'")" = \
+  "$(pg "SELECT count(*) FROM tasks.tasks WHERE org_id = '$ORG'")" ] || fail "the org's task counter moved"
+pass "an event the outbox refuses takes its task with it (status $STATUS, no row in tasks.tasks)"

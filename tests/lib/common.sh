@@ -49,13 +49,15 @@ bh_cleanup() {
         kill -TERM "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
-    # The servers run under ASan/UBSan/LSan (the dev build): a report in any
-    # server's log, a leak found at exit included, fails the test.
-    for log in "$BH_TMP"/server-*.log; do
+    # The servers run under ASan/UBSan/LSan (the dev build) or TSan (the
+    # tsan build): a report in any server's or worker's log, a leak found at
+    # exit included, fails the test.
+    local reports='ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|WARNING: ThreadSanitizer'
+    for log in "$BH_TMP"/server-*.log "$BH_TMP"/work-*.log; do
         [ -e "$log" ] || continue
-        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log"; then
+        if grep -qE "$reports" "$log"; then
             echo "FAIL: sanitizer report in $(basename "$log"):" >&2
-            grep -E -A25 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$log" | head -60 >&2 || true
+            grep -E -A25 "$reports" "$log" | head -60 >&2 || true
             status=1
         fi
     done
@@ -86,6 +88,7 @@ bh_start() {
     local i
     for i in $(seq 1 100); do
         if curl -fsS -o /dev/null "$BH_URL/health/live" 2>/dev/null; then
+            bh_warm_up
             return 0
         fi
         kill -0 "$BH_PID" 2>/dev/null || { tail -20 "$BH_LOG" >&2; fail "server exited at start"; }
@@ -93,6 +96,20 @@ bh_start() {
     done
     tail -20 "$BH_LOG" >&2
     fail "server did not start on port $BH_PORT"
+}
+
+# Under a slow build (ThreadSanitizer: scripts/test-tsan sets BH_WAIT_READY)
+# opening each module's first Postgres connection can outlast the readiness
+# probe's short budget: give the server a few probes to open them before the
+# test starts. Best effort: a server meant to be unready stays so.
+bh_warm_up() {
+    [ -n "${BH_WAIT_READY:-}" ] || return 0
+    local i
+    for i in $(seq 1 25); do
+        curl -fsS -o /dev/null --max-time 5 "$BH_URL/health/ready" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    return 0
 }
 
 # bh_stop [pid]: SIGTERM and wait; returns the process's exit status.
@@ -121,9 +138,30 @@ api() {
         args+=(-H "Authorization: Bearer $TOKEN")
     fi
     [ -n "$data" ] && args+=(-H 'Content-Type: application/json' --data-binary "$data")
+    # curl writes no body file for a response without one (304, HEAD):
+    # never let the previous call's body stand in for it.
+    : >"$BH_TMP/body"
     STATUS=$(curl "${args[@]}" "$@" "$BH_URL$path")
     BODY=$(cat "$BH_TMP/body")
     HEADERS="$BH_TMP/headers"
+    contract_record "$method" "$path" "$STATUS" "$HEADERS" "$BH_TMP/body"
+}
+
+# contract_record METHOD PATH STATUS HEADERS_FILE BODY_FILE: with
+# BH_CONTRACT_LOG set (a directory; ctest sets it for the e2e tests), appends
+# the exchange as one JSON line; the contract test (tests/contract/validate.js)
+# checks each against docs/openapi.yaml. `api` records every call; a test
+# that runs curl itself records with this.
+contract_record() {
+    [ -n "${BH_CONTRACT_LOG:-}" ] || return 0
+    local method=$1 path=$2 status=$3 headers=$4 body=$5 test=${0##*/}
+    [ "$status" != 000 ] && [ -f "$headers" ] || return 0
+    [ -f "$body" ] || body=/dev/null
+    mkdir -p "$BH_CONTRACT_LOG"
+    jq -cn --arg test "${test%.sh}" --arg method "$method" --arg path "$path" \
+        --argjson status "$status" --rawfile headers "$headers" --rawfile body "$body" \
+        '{test: $test, method: $method, path: $path, status: $status,
+          headers: $headers, body: $body}' >>"$BH_CONTRACT_LOG/${test%.sh}.$$.jsonl"
 }
 
 # expect STATUS [what]: fails with the body when the last api call differs.

@@ -1,8 +1,8 @@
 /* Auth's HTTP handlers: parse and validate, authorize, call the rules in
- * service.c, answer. Status codes for auth's own refusals are chosen here and
- * nowhere else. A handler must never answer 5xx for bad input, never echo a
- * password or a token it was sent, and never reveal whether an email exists
- * at login. */
+ * service.c, answer. A refusal is answered with bh_reply_refusal(), whose
+ * status comes from its bh_err code: never a literal here. A handler must never answer 5xx for bad
+ * input, never echo a password or a token it was sent, and never reveal whether an email exists at
+ * login. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +11,6 @@
 #include "platform/err.h"
 #include "platform/json.h"
 #include "platform/log.h"
-
-enum { PAGE_DEFAULT = 50, PAGE_MAX = 100 };
 
 /* ------------------------------------------------------------ shapes */
 
@@ -67,31 +65,31 @@ static bool name_ok(struct bh_req *req, const char *field, const char *name)
     return true;
 }
 
-/* ?limit= and ?cursor= (the last id of the previous page). */
-static bool page_args(struct bh_req *req, int *limit, const char **cursor)
+/* The page arguments; the cursor's key is the id the last page ended at. */
+static bool page_args(struct bh_req *req, struct bh_page *page, const char **after)
 {
-    const char *c = bh_req_query(req, "cursor");
     bh_uuid u;
-    *limit = (int)bh_req_query_long(req, "limit", PAGE_DEFAULT, 1, PAGE_MAX);
-    *cursor = NULL;
-    if (c && *c) {
-        if (!bh_uuid_parse(c, &u))
-            bh_req_field_error(req, "cursor", "is not a cursor this API returned");
+    *after = NULL;
+    if (bh_page_args(req, page) == 0 && page->key) {
+        if (!bh_uuid_parse(page->key, &u))
+            bh_page_bad_cursor(req);
         else
-            *cursor = bh_arena_strdup(bh_req_arena(req), u.str);
+            *after = bh_arena_strdup(bh_req_arena(req), u.str);
     }
     return !bh_req_has_field_errors(req);
 }
 
-static int reply_refusal(struct bh_req *req, int rc, const struct auth__refusal *why)
+/* The next page's cursor when the query found more than a page (n > limit). */
+static const char *next_cursor(struct bh_req *req, int n, int limit, const bh_uuid *last)
 {
-    if (!why->code)
+    return n > limit ? bh_page_cursor(bh_req_arena(req), last->str) : NULL;
+}
+
+static int reply_refusal(struct bh_req *req, int rc, const struct bh_refusal *why)
+{
+    if (!why->code && rc != BH_ELIMIT)
         return rc;
-    json_t *extra = NULL;
-    if (rc == BH_ELIMIT)
-        extra = json_pack("{s:s, s:I, s:I}", "resource", "members", "limit", (json_int_t)why->limit,
-                          "usage", (json_int_t)why->usage);
-    return bh_reply_problem(req, bh_err_status(rc), why->code, why->detail, extra);
+    return bh_reply_refusal(req, rc, why, NULL);
 }
 
 /* ------------------------------------------------------------ sign up, log in */
@@ -120,8 +118,11 @@ int auth__http_signup(struct bh_req *req)
     struct auth__tokens tok = {0};
     int rc = auth__signup(bh_req_arena(req), &in, &user, &org, &tok);
     if (rc == BH_ECONFLICT)
-        return bh_reply_problem(req, 409, "email_taken", "An account with this email exists.",
-                                NULL);
+        return bh_reply_refusal(
+            req, rc,
+            &(struct bh_refusal){.code = "email_taken",
+                                 .detail = "An account with this email exists."},
+            NULL);
     if (rc != 0)
         return rc;
     json_t *body = tokens_json(&tok);
@@ -260,7 +261,7 @@ int auth__http_me_get(struct bh_req *req)
         return rc;
     rc = auth__user_get(&p->user_id, &user);
     if (rc == 0)
-        rc = auth__orgs_of_user(bh_req_arena(req), &p->user_id, NULL, PAGE_MAX, &orgs, &n);
+        rc = auth__orgs_of_user(bh_req_arena(req), &p->user_id, NULL, BH_PAGE_MAX, &orgs, &n);
     if (rc != 0)
         return rc;
     json_t *body = user_json(&user);
@@ -373,22 +374,27 @@ int auth__http_orgs_list(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *cursor;
-    int limit;
+    struct bh_page page;
     struct auth__org *orgs = NULL;
     int n = 0;
     int rc = auth_authenticate(req, &p);
     if (rc != 0)
         return rc;
-    if (!page_args(req, &limit, &cursor))
+    if (!page_args(req, &page, &cursor))
         return bh_reply_field_errors(req);
+    int limit = page.limit;
     rc = auth__orgs_of_user(bh_req_arena(req), &p->user_id, cursor, limit + 1, &orgs, &n);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
-    for (int i = 0; i < n && i < limit; i++)
+    for (int i = 0; data && i < n && i < limit; i++)
         json_array_append_new(data, org_json(&orgs[i]));
-    json_t *next = n > limit ? json_string(orgs[limit - 1].id.str) : json_null();
-    return bh_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    const char *next = next_cursor(req, n, limit, n > limit ? &orgs[limit - 1].id : NULL);
+    if (n > limit && !next) {
+        json_decref(data);
+        return BH_ENOMEM;
+    }
+    return bh_reply_page(req, &page, data, next, NULL);
 }
 
 int auth__http_orgs_get(struct bh_req *req)
@@ -410,22 +416,27 @@ int auth__http_members_list(struct bh_req *req)
 {
     const struct auth_principal *p;
     const char *cursor;
-    int limit;
+    struct bh_page page;
     struct auth__member *ms = NULL;
     int n = 0;
     int rc = auth_require_role(req, bh_req_param(req, "org"), AUTH_ROLE_MEMBER, &p);
     if (rc != 0)
         return rc;
-    if (!page_args(req, &limit, &cursor))
+    if (!page_args(req, &page, &cursor))
         return bh_reply_field_errors(req);
+    int limit = page.limit;
     rc = auth__members_list(bh_req_arena(req), &p->org_id, cursor, limit + 1, &ms, &n);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
-    for (int i = 0; i < n && i < limit; i++)
+    for (int i = 0; data && i < n && i < limit; i++)
         json_array_append_new(data, member_json(&ms[i]));
-    json_t *next = n > limit ? json_string(ms[limit - 1].user_id.str) : json_null();
-    return bh_reply_json(req, 200, json_pack("{s:o, s:o}", "data", data, "next_cursor", next));
+    const char *next = next_cursor(req, n, limit, n > limit ? &ms[limit - 1].user_id : NULL);
+    if (n > limit && !next) {
+        json_decref(data);
+        return BH_ENOMEM;
+    }
+    return bh_reply_page(req, &page, data, next, NULL);
 }
 
 static enum auth_role role_field(struct bh_req *req, const char *role)
@@ -456,7 +467,7 @@ int auth__http_members_add(struct bh_req *req)
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
     struct auth__invitation inv;
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__invite(p, norm, role, &inv, &why);
     if (rc == BH_EUNPROCESSABLE) /* no such user: a field error on email */
         bh_req_field_error(req, "email", "no user has this email");
@@ -544,7 +555,7 @@ int auth__http_invitation_accept(struct bh_req *req)
         return BH_ENOTFOUND;
     if (no_body(req) != 0)
         return bh_reply_field_errors(req);
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__invitation_accept(&me->user_id, &id, &org_id, &why);
     if (rc != 0)
         return reply_refusal(req, rc, &why);
@@ -565,7 +576,7 @@ int auth__http_invitation_decline(struct bh_req *req)
         return BH_ENOTFOUND;
     if (no_body(req) != 0)
         return bh_reply_field_errors(req);
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__invitation_decline(&me->user_id, &id, &why);
     return rc != 0 ? reply_refusal(req, rc, &why) : bh_reply_empty(req, 204);
 }
@@ -593,7 +604,7 @@ int auth__http_members_update(struct bh_req *req)
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
     struct auth__member m;
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__member_update(p, &user, role, &m, &why);
     if (rc != 0)
         return reply_refusal(req, rc, &why);
@@ -614,7 +625,7 @@ int auth__http_members_remove(struct bh_req *req)
         return BH_EFORBIDDEN;
     if (no_body(req) != 0)
         return bh_reply_field_errors(req);
-    struct auth__refusal why = {0};
+    struct bh_refusal why = {0};
     rc = auth__member_remove(p, &user, &why);
     if (rc != 0)
         return reply_refusal(req, rc, &why);

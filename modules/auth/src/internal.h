@@ -12,6 +12,8 @@
 #include "auth/auth.h"
 #include "platform/arena.h"
 #include "platform/http.h"
+#include "platform/page.h"
+#include "platform/refusal.h"
 #include "platform/uuid.h"
 
 struct bh_tx;
@@ -343,25 +345,19 @@ int auth__org_get(const bh_uuid *org_id, const bh_uuid *user_id, struct auth__or
 int auth__members_list(struct bh_arena *a, const bh_uuid *org_id, const char *after, int limit,
                        struct auth__member **out, int *n);
 
-/* Why a membership change was refused (for the problem body). */
-struct auth__refusal {
-    const char *code;     /* stable code, static */
-    const char *detail;   /* static */
-    int64_t limit, usage; /* for plan_limit_exceeded */
-};
 /* Invites the user with email into p's org (member.invited); nothing about
  * the membership changes until they accept. */
 int auth__invite(const struct auth_principal *p, const char *email, enum auth_role role,
-                 struct auth__invitation *out, struct auth__refusal *why);
+                 struct auth__invitation *out, struct bh_refusal *why);
 /* The invitee's answer: accepting makes the membership (member.added, with
  * the inviter as its actor); declining only records the answer. */
 int auth__invitation_accept(const bh_uuid *user_id, const bh_uuid *id, bh_uuid *org_out,
-                            struct auth__refusal *why);
-int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct auth__refusal *why);
+                            struct bh_refusal *why);
+int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct bh_refusal *why);
 int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, enum auth_role role,
-                        struct auth__member *out, struct auth__refusal *why);
+                        struct auth__member *out, struct bh_refusal *why);
 int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
-                        struct auth__refusal *why);
+                        struct bh_refusal *why);
 
 /* Email normalisation: trimmed, lower-cased copy in the arena, or NULL when
  * it is not a plausible address. */

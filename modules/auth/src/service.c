@@ -404,7 +404,7 @@ int auth__members_list(struct bh_arena *a, const bh_uuid *org_id, const char *af
 
 /* ------------------------------------------------------------ members */
 
-static void refuse(struct auth__refusal *why, const char *code, const char *detail)
+static void refuse(struct bh_refusal *why, const char *code, const char *detail)
 {
     why->code = code;
     why->detail = detail;
@@ -419,12 +419,12 @@ static bool may_manage(const struct auth_principal *p, enum auth_role role)
 /* Refuses a membership change past the plan's seat limit: seats_taken is
  * what the org would have without the new one. */
 static int seat_check(struct bh_tx *tx, const bh_uuid *org_id, int64_t seats_taken,
-                      struct auth__refusal *why)
+                      struct bh_refusal *why)
 {
     int64_t limit = 0;
     int rc = auth__call_seat_check(tx, org_id, seats_taken, &limit);
     if (rc == BH_ELIMIT) {
-        refuse(why, "plan_limit_exceeded", "The plan's member limit is reached.");
+        why->resource = "members";
         why->limit = limit;
         why->usage = seats_taken;
     }
@@ -434,7 +434,7 @@ static int seat_check(struct bh_tx *tx, const bh_uuid *org_id, int64_t seats_tak
 /* The part of an invitation that runs under the org lock. */
 static int invite_locked(struct bh_tx *tx, const struct auth_principal *p,
                          const struct auth__user *u, enum auth_role role,
-                         struct auth__invitation *out, struct auth__refusal *why)
+                         struct auth__invitation *out, struct bh_refusal *why)
 {
     int64_t members = 0, owners = 0, pending = 0;
     enum auth_role existing = AUTH_ROLE_NONE;
@@ -466,7 +466,7 @@ static int invite_locked(struct bh_tx *tx, const struct auth_principal *p,
 }
 
 int auth__invite(const struct auth_principal *p, const char *email, enum auth_role role,
-                 struct auth__invitation *out, struct auth__refusal *why)
+                 struct auth__invitation *out, struct bh_refusal *why)
 {
     struct auth__user u;
     struct bh_tx *tx = NULL;
@@ -498,7 +498,7 @@ int auth__invite(const struct auth_principal *p, const char *email, enum auth_ro
 }
 
 int auth__invitation_accept(const bh_uuid *user_id, const bh_uuid *id, bh_uuid *org_out,
-                            struct auth__refusal *why)
+                            struct bh_refusal *why)
 {
     struct auth__invitation inv;
     struct bh_tx *tx = NULL;
@@ -549,7 +549,7 @@ int auth__invitation_accept(const bh_uuid *user_id, const bh_uuid *id, bh_uuid *
     return rc;
 }
 
-int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct auth__refusal *why)
+int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct bh_refusal *why)
 {
     struct auth__invitation inv;
     struct bh_tx *tx = NULL;
@@ -575,7 +575,7 @@ int auth__invitation_decline(const bh_uuid *user_id, const bh_uuid *id, struct a
  * shared by update and remove. */
 static int load_target(struct bh_tx *tx, const struct auth_principal *p, const bh_uuid *user_id,
                        struct auth__member *m, int64_t *owners, char org_name[AUTH__NAME_MAX],
-                       struct auth__refusal *why)
+                       struct bh_refusal *why)
 {
     int64_t members = 0;
     int rc = auth__repo_org_lock(tx, &p->org_id, org_name);
@@ -593,7 +593,7 @@ static int load_target(struct bh_tx *tx, const struct auth_principal *p, const b
 }
 
 int auth__member_update(const struct auth_principal *p, const bh_uuid *user_id, enum auth_role role,
-                        struct auth__member *out, struct auth__refusal *why)
+                        struct auth__member *out, struct bh_refusal *why)
 {
     struct bh_tx *tx = NULL;
     int64_t owners = 0;
@@ -634,7 +634,7 @@ out:
 }
 
 int auth__member_remove(const struct auth_principal *p, const bh_uuid *user_id,
-                        struct auth__refusal *why)
+                        struct bh_refusal *why)
 {
     struct bh_tx *tx = NULL;
     struct auth__member m;

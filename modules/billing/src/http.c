@@ -110,32 +110,26 @@ static int reply_change(struct bh_req *req, struct billing__idem *idem, int rc,
         if (!bh_uuid_is_nil(&res->invoice_id))
             extra = json_pack("{s:s, s:s}", "invoice_id", res->invoice_id.str, "decline_code",
                               billing__decline_name(res->decline));
-        return billing__idem_problem(req, idem, 402, res->problem_code, res->detail, extra);
+        return billing__idem_problem(req, idem, rc, &res->why, extra);
+    case BH_ELIMIT: return billing__idem_problem(req, idem, rc, &res->why, NULL);
     case BH_ECONFLICT:
-        if (res->problem_code && strcmp(res->problem_code, "plan_limits_exceeded") == 0)
-            extra =
-                json_pack("{s:[{s:s, s:I, s:I}]}", "exceeded", "resource", "members", "used",
-                          (json_int_t)res->members_used, "limit", (json_int_t)res->members_limit);
-        if (res->problem_code && strcmp(res->problem_code, "payment_in_progress") == 0) {
+        if (res->why.code && strcmp(res->why.code, "payment_in_progress") == 0) {
             /* Transient: no stored answer, the same key may try again. */
             billing__idem_release(idem);
             bh_reply_header(req, "Retry-After", "1");
-            return bh_reply_problem(req, 409, res->problem_code, res->detail, NULL);
+            return bh_reply_refusal(req, rc, &res->why, NULL);
         }
-        return billing__idem_problem(req, idem, 409,
-                                     res->problem_code ? res->problem_code : "conflict",
-                                     res->detail ? res->detail : "Conflict.", extra);
+        return billing__idem_problem(req, idem, rc, &res->why, NULL);
     case BH_EUNPROCESSABLE:
         extra = json_pack("{s:[{s:s, s:s}]}", "errors", "field", "plan_id", "message",
                           "is not a plan (see GET /v1/plans)");
-        return billing__idem_problem(req, idem, 422, res->problem_code, res->detail, extra);
+        return billing__idem_problem(req, idem, rc, &res->why, extra);
     case BH_EUNAVAILABLE: {
         billing__idem_release(idem);
         char after[16];
         snprintf(after, sizeof after, "%d", res->retry_after_s > 0 ? res->retry_after_s : 1);
         bh_reply_header(req, "Retry-After", after);
-        return bh_reply_problem(req, 503, res->problem_code ? res->problem_code : bh_err_name(rc),
-                                res->detail, NULL);
+        return bh_reply_refusal(req, rc, &res->why, NULL);
     }
     default: billing__idem_release(idem); return rc;
     }
@@ -206,8 +200,11 @@ int billing__http_post_payment_method(struct bh_req *req)
         char text[16];
         snprintf(text, sizeof text, "%d", after);
         bh_reply_header(req, "Retry-After", text);
-        return bh_reply_problem(req, 503, "payment_provider_unavailable",
-                                "The payment provider is unavailable; try again later.", NULL);
+        return bh_reply_refusal(
+            req, BH_EUNAVAILABLE,
+            &(struct bh_refusal){.code = "payment_provider_unavailable",
+                                 .detail = "The payment provider is unavailable; try again later."},
+            NULL);
     }
     if (rc != 0)
         return rc;
@@ -218,38 +215,38 @@ int billing__http_post_payment_method(struct bh_req *req)
 
 /* ---------------------------------------------------------------- invoices */
 
-static int page_args(struct bh_req *req, int *limit, int64_t *before)
+/* The page arguments; the cursor's key is the number of the last invoice of
+ * the previous page. */
+static int page_args(struct bh_req *req, struct bh_page *page, int64_t *before)
 {
-    *limit = (int)bh_req_query_long(req, "limit", 20, 1, 100);
     *before = 0;
-    /* The cursor is the number of the last invoice of the previous page. */
-    const char *c = bh_req_query(req, "cursor");
-    if (c) {
+    int rc = bh_page_args(req, page);
+    if (rc == 0 && page->key) {
         char *end = NULL;
         errno = 0;
-        long long v = strtoll(c, &end, 10);
-        if (!*c || *end || errno || v < 1)
-            bh_req_field_error(req, "cursor", "is not a cursor this API returned");
+        long long v = strtoll(page->key, &end, 10);
+        if (*end || errno || v < 1)
+            rc = bh_page_bad_cursor(req);
         else
             *before = v;
     }
-    return bh_req_has_field_errors(req) ? BH_EINVAL : 0;
+    return rc;
 }
 
 /* GET /v1/orgs/{org}/invoices (owner or admin): newest first, by cursor. */
 int billing__http_list_invoices(struct bh_req *req)
 {
-    enum { MAX_PAGE = 100 };
     const struct auth_principal *who = NULL;
-    int limit = 0;
+    struct bh_page args;
     int64_t before = 0;
     int rc = authorize(req, AUTH_ROLE_ADMIN, &who);
     if (rc != 0)
         return rc;
-    if (page_args(req, &limit, &before) != 0)
+    if (page_args(req, &args, &before) != 0)
         return bh_reply_field_errors(req);
-    struct billing__invoice *page =
-        bh_arena_alloc(bh_req_arena(req), sizeof *page * (MAX_PAGE + 1));
+    int limit = args.limit;
+    struct bh_arena *a = bh_req_arena(req);
+    struct billing__invoice *page = bh_arena_alloc(a, sizeof *page * (BH_PAGE_MAX + 1));
     if (!page)
         return BH_ENOMEM;
     int n = 0;
@@ -260,14 +257,16 @@ int billing__http_list_invoices(struct bh_req *req)
     json_t *data = json_array();
     for (int i = 0; data && i < n && i < limit; i++)
         json_array_append_new(data, billing__invoice_json(&page[i]));
-    json_t *next = json_null();
+    const char *next = NULL;
     if (n > limit) {
-        char cursor[24];
-        snprintf(cursor, sizeof cursor, "%" PRId64, page[limit - 1].number);
-        next = json_string(cursor);
+        char key[24];
+        snprintf(key, sizeof key, "%" PRId64, page[limit - 1].number);
+        if (!(next = bh_page_cursor(a, key))) {
+            json_decref(data);
+            return BH_ENOMEM;
+        }
     }
-    json_t *body = json_pack("{s:o, s:o}", "data", data, "next_cursor", next);
-    return body ? bh_reply_json(req, 200, body) : BH_ENOMEM;
+    return bh_reply_page(req, &args, data, next, NULL);
 }
 
 /* GET /v1/orgs/{org}/invoices/{id} (owner or admin), with its lines. */
@@ -329,16 +328,27 @@ int billing__http_post_webhook(struct bh_req *req)
                                       billing__webhook_tolerance_s())) {
     case BILLING__SIGNATURE_VALID: break;
     case BILLING__SIGNATURE_INVALID:
-        return bh_reply_problem(req, 400, "webhook_signature_invalid",
-                                "The Billing-Signature header is missing or does not match.", NULL);
+        return bh_reply_refusal(
+            req, BH_EINVAL,
+            &(struct bh_refusal){.code = "webhook_signature_invalid",
+                                 .detail =
+                                     "The Billing-Signature header is missing or does not match."},
+            NULL);
     case BILLING__SIGNATURE_STALE:
-        return bh_reply_problem(req, 400, "webhook_timestamp_stale",
-                                "The signature's timestamp is outside the tolerance window.", NULL);
+        return bh_reply_refusal(
+            req, BH_EINVAL,
+            &(struct bh_refusal){.code = "webhook_timestamp_stale",
+                                 .detail =
+                                     "The signature's timestamp is outside the tolerance window."},
+            NULL);
     }
     struct billing__payment_event ev;
     if (provider->parse_event(body, len, &ev) != 0)
-        return bh_reply_problem(req, 400, "webhook_payload_invalid",
-                                "The event is not one this endpoint understands.", NULL);
+        return bh_reply_refusal(
+            req, BH_EINVAL,
+            &(struct bh_refusal){.code = "webhook_payload_invalid",
+                                 .detail = "The event is not one this endpoint understands."},
+            NULL);
     bool duplicate = false;
     int rc = billing__apply_payment_event(&ev, &duplicate);
     if (rc != 0)

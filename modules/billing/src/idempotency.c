@@ -51,15 +51,22 @@ int billing__idem_begin(struct bh_req *req, const bh_uuid *org_id, struct billin
     memset(out, 0, sizeof *out);
     const char *key = bh_req_header(req, "Idempotency-Key");
     if (!key || !*key) {
-        bh_reply_problem(req, 400, "idempotency_key_required",
-                         "This request moves money or changes a plan: send an Idempotency-Key "
-                         "header (a unique value per intended operation).",
-                         NULL);
+        bh_reply_refusal(
+            req, BH_EINVAL,
+            &(struct bh_refusal){
+                .code = "idempotency_key_required",
+                .detail = "This request moves money or changes a plan: send an Idempotency-Key "
+                          "header (a unique value per intended operation)."},
+            NULL);
         return 1;
     }
     if (!key_ok(key)) {
-        bh_reply_problem(req, 400, "idempotency_key_invalid",
-                         "Idempotency-Key must be 1 to 255 visible ASCII characters.", NULL);
+        bh_reply_refusal(
+            req, BH_EINVAL,
+            &(struct bh_refusal){.code = "idempotency_key_invalid",
+                                 .detail =
+                                     "Idempotency-Key must be 1 to 255 visible ASCII characters."},
+            NULL);
         return 1;
     }
     out->org_id = *org_id;
@@ -81,14 +88,21 @@ int billing__idem_begin(struct bh_req *req, const bh_uuid *org_id, struct billin
     if (rc != 0)
         return rc;
     if (strcmp(stored.hash, out->hash) != 0) {
-        bh_reply_problem(req, 422, "idempotency_key_reused",
-                         "This Idempotency-Key was used with a different request.", NULL);
+        bh_reply_refusal(req, BH_EUNPROCESSABLE,
+                         &(struct bh_refusal){
+                             .code = "idempotency_key_reused",
+                             .detail = "This Idempotency-Key was used with a different request."},
+                         NULL);
         return 1;
     }
     if (stored.status == 0) {
         bh_reply_header(req, "Retry-After", "1");
-        bh_reply_problem(req, 409, "idempotency_request_in_progress",
-                         "A request with this Idempotency-Key is still being processed.", NULL);
+        bh_reply_refusal(
+            req, BH_ECONFLICT,
+            &(struct bh_refusal){
+                .code = "idempotency_request_in_progress",
+                .detail = "A request with this Idempotency-Key is still being processed."},
+            NULL);
         return 1;
     }
     bh_reply_header(req, "Idempotent-Replayed", "true");
@@ -125,9 +139,15 @@ int billing__idem_reply(struct bh_req *req, struct billing__idem *idem, unsigned
     return store_and_reply(req, idem, status, "application/json", text);
 }
 
-int billing__idem_problem(struct bh_req *req, struct billing__idem *idem, unsigned status,
-                          const char *code, const char *detail, json_t *extra)
+int billing__idem_problem(struct bh_req *req, struct billing__idem *idem, int err,
+                          const struct bh_refusal *why, json_t *extra)
 {
+    unsigned status = bh_err_status(err);
+    const char *code = bh_refusal_code(err, why);
+    const char *detail = bh_refusal_detail(req, err, why);
+    if (!detail)
+        detail = bh_status_title(status);
+    extra = bh_refusal_members(err, why, extra);
     /* The same shape bh_reply_problem() produces, built here so that the
      * stored copy and the reply are byte for byte the same. */
     char type[200];

@@ -16,6 +16,8 @@
 #include "platform/arena.h"
 #include "platform/events.h"
 #include "platform/http.h"
+#include "platform/page.h"
+#include "platform/refusal.h"
 #include "platform/uuid.h"
 #include "provider.h"
 
@@ -36,7 +38,7 @@ struct billing__plan {
     int64_t limit_members;
 };
 
-enum { BILLING__UNLIMITED = -1 };
+enum { BILLING__UNLIMITED = BILLING_UNLIMITED };
 
 /* A subscription's status (docs/billing.md, "The subscription"). It moves
  * only through billing__transition(). */
@@ -291,9 +293,10 @@ int billing__idem_begin(struct bh_req *req, const bh_uuid *org_id, struct billin
 /* Answers with body (taken) and stores it for replays. */
 int billing__idem_reply(struct bh_req *req, struct billing__idem *idem, unsigned status,
                         json_t *body);
-/* Answers with a problem (extra taken, may be NULL) and stores it. */
-int billing__idem_problem(struct bh_req *req, struct billing__idem *idem, unsigned status,
-                          const char *code, const char *detail, json_t *extra);
+/* Answers the refusal (err, why) as bh_reply_refusal() would (extra taken,
+ * may be NULL) and stores it. */
+int billing__idem_problem(struct bh_req *req, struct billing__idem *idem, int err,
+                          const struct bh_refusal *why, json_t *extra);
 /* Gives the key up without a stored answer: a retry will do the work. */
 void billing__idem_release(struct billing__idem *idem);
 
@@ -410,18 +413,16 @@ struct billing__change_result {
     struct billing__subscription sub; /* as it is now */
     bh_uuid invoice_id;               /* the invoice made, nil if none */
     /* When the service returns an error, what to tell the client: */
-    const char *problem_code; /* stable code, or NULL for the default */
-    const char *detail;
+    struct bh_refusal why;
     enum billing__decline_reason decline; /* BH_EPAYMENT */
-    int64_t members_used, members_limit;  /* plan_limits_exceeded */
     int retry_after_s;                    /* BH_EUNAVAILABLE */
 };
 
 /* PUT subscription: upgrade now (prorated, invoiced, charged), downgrade at
  * the period end, or undo a scheduled change. A charge without an answer in
  * time is 0 with kind PENDING (the reconciler settles it). Errors:
- * BH_EUNPROCESSABLE (unknown plan), BH_ECONFLICT (members over the new
- * limit, past due, a charge in flight), BH_EPAYMENT (declined or no card),
+ * BH_EUNPROCESSABLE (unknown plan), BH_ELIMIT (members over the new
+ * plan's limit), BH_ECONFLICT (past due, a charge in flight), BH_EPAYMENT (declined or no card),
  * BH_EUNAVAILABLE (provider failed or breaker open: nothing changed). */
 int billing__change_plan(const bh_uuid *org_id, const bh_uuid *actor_id, const char *plan_id,
                          struct billing__change_result *out);

@@ -14,8 +14,8 @@
 
 /* ------------------------------------------------------------ public API */
 
-int billing_check_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
-                        int64_t current, int64_t *limit_out)
+int billing_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
+                  int64_t *limit_out)
 {
     const char *prev = NULL;
     int64_t tasks = 0, members = 0;
@@ -26,13 +26,22 @@ int billing_check_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_re
     int leave = bh_tx_leave(tx, prev);
     if (rc == 0)
         rc = leave;
+    if (rc == 0)
+        *limit_out = resource == BILLING_RESOURCE_TASKS ? tasks : members;
+    return rc;
+}
+
+int billing_check_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
+                        int64_t current, int64_t *limit_out)
+{
+    int64_t limit = 0;
+    int rc = billing_limit(tx, org_id, resource, &limit);
     if (rc != 0)
         return rc;
-    int64_t limit = resource == BILLING_RESOURCE_TASKS ? tasks : members;
     if (limit_out)
         *limit_out = limit;
     /* One more is allowed while the count stays within the limit. */
-    if (limit != BILLING__UNLIMITED && current >= limit)
+    if (limit != BILLING_UNLIMITED && current >= limit)
         return BH_ELIMIT;
     return 0;
 }
@@ -146,12 +155,12 @@ static int check_downgrade_fits(const struct billing__subscription *s,
         return rc;
     if (to->limit_members == BILLING__UNLIMITED || members <= to->limit_members)
         return 0;
-    out->problem_code = "plan_limits_exceeded";
-    out->detail = "The organization has more members than the new plan allows: remove members "
-                  "before downgrading.";
-    out->members_used = members;
-    out->members_limit = to->limit_members;
-    return BH_ECONFLICT;
+    out->why.detail = "The organization has more members than the new plan allows: remove members "
+                      "before downgrading.";
+    out->why.resource = "members";
+    out->why.usage = members;
+    out->why.limit = to->limit_members;
+    return BH_ELIMIT;
 }
 
 /* Restarts a canceled subscription on the free plan: a new period now. */
@@ -186,9 +195,9 @@ static int change_without_payment(struct bh_tx *tx, struct billing__subscription
     int rc = 0;
 
     if (s->status == BILLING__PAST_DUE) {
-        out->problem_code = "subscription_past_due";
-        out->detail = "The subscription is past due: pay the open invoice (update the payment "
-                      "method) before changing plans.";
+        out->why.code = "subscription_past_due";
+        out->why.detail = "The subscription is past due: pay the open invoice (update the payment "
+                          "method) before changing plans.";
         return BH_ECONFLICT;
     }
     if (!canceled && strcmp(to->id, s->plan_id) == 0) {
@@ -239,8 +248,8 @@ static int load_change(struct bh_tx *tx, const bh_uuid *org_id, const char *plan
 {
     int rc = billing__repo_plan(tx, plan_id, to);
     if (rc == BH_ENOTFOUND) {
-        out->problem_code = "unknown_plan";
-        out->detail = "No such plan: see GET /v1/plans.";
+        out->why.code = "unknown_plan";
+        out->why.detail = "No such plan: see GET /v1/plans.";
         return BH_EUNPROCESSABLE;
     }
     if (rc == 0)
@@ -260,15 +269,16 @@ static int invoice_upgrade(struct bh_tx *tx, const struct billing__subscription 
 {
     int rc = billing__repo_payment_method_get(tx, &s->org_id, card);
     if (rc == BH_ENOTFOUND) {
-        out->problem_code = "payment_method_required";
-        out->detail = "Add a payment method (POST /payment-method) before upgrading.";
+        out->why.code = "payment_method_required";
+        out->why.detail = "Add a payment method (POST /payment-method) before upgrading.";
         return BH_EPAYMENT;
     }
     if (rc != 0)
         return rc;
     if (billing__payments_open(&out->retry_after_s)) {
-        out->problem_code = "payment_provider_unavailable";
-        out->detail = "The payment provider is unavailable; nothing was changed. Try again later.";
+        out->why.code = "payment_provider_unavailable";
+        out->why.detail =
+            "The payment provider is unavailable; nothing was changed. Try again later.";
         return BH_EUNAVAILABLE;
     }
     build_upgrade_invoice(s, from, to, s->status == BILLING__CANCELED, now, inv);
@@ -285,8 +295,9 @@ static int upgrade_result(const struct billing__collection *c, int rc,
                           struct billing__change_result *out)
 {
     if (rc == BH_ECONFLICT) {
-        out->problem_code = "payment_in_progress";
-        out->detail = "Another payment for this organization is in progress; try again shortly.";
+        out->why.code = "payment_in_progress";
+        out->why.detail =
+            "Another payment for this organization is in progress; try again shortly.";
     }
     if (rc != 0)
         return rc;
@@ -295,14 +306,15 @@ static int upgrade_result(const struct billing__collection *c, int rc,
     case BILLING__OUTCOME_PAID: out->kind = BILLING__CHANGE_UPGRADED; return 0;
     case BILLING__OUTCOME_UNKNOWN: out->kind = BILLING__CHANGE_PENDING; return 0;
     case BILLING__OUTCOME_DECLINED:
-        out->problem_code = "payment_declined";
-        out->detail = "The card was declined; the plan did not change.";
+        out->why.code = "payment_declined";
+        out->why.detail = "The card was declined; the plan did not change.";
         out->decline = c->res.decline;
         return BH_EPAYMENT;
     case BILLING__OUTCOME_FAILED: break;
     }
-    out->problem_code = "payment_provider_unavailable";
-    out->detail = "The payment provider failed; nothing was charged and the plan did not change.";
+    out->why.code = "payment_provider_unavailable";
+    out->why.detail =
+        "The payment provider failed; nothing was charged and the plan did not change.";
     billing__payments_open(&out->retry_after_s);
     return BH_EUNAVAILABLE;
 }
@@ -378,10 +390,10 @@ int billing__cancel(const bh_uuid *org_id, const bh_uuid *actor_id,
     if (rc == 0)
         rc = billing__repo_plan(tx, s->plan_id, &plan);
     if (rc == 0 && (s->status == BILLING__CANCELED || plan.price_cents == 0)) {
-        out->problem_code = "nothing_to_cancel";
-        out->detail = s->status == BILLING__CANCELED
-                          ? "The subscription is already canceled."
-                          : "The free plan cannot be canceled; it is what remains.";
+        out->why.code = "nothing_to_cancel";
+        out->why.detail = s->status == BILLING__CANCELED
+                              ? "The subscription is already canceled."
+                              : "The free plan cannot be canceled; it is what remains.";
         rc = BH_ECONFLICT;
     }
     if (rc == 0 && s->cancel_at_period_end) {

@@ -11,8 +11,7 @@
 #include "platform/db.h"
 #include "platform/err.h"
 #include "platform/json.h"
-
-enum { PAGE_DEFAULT = 20, PAGE_MAX = 100 };
+#include "platform/page.h"
 
 /* A POST without a body schema still refuses fields it does not know. */
 static int no_fields(struct bh_req *req)
@@ -30,16 +29,17 @@ int notifications__http_list(struct bh_req *req)
         return rc;
 
     const char *unread = bh_req_query(req, "unread");
-    const char *cursor = bh_req_query(req, "cursor");
     bool unread_only = false;
     struct bh_cursor after;
+    struct bh_page page;
     if (unread && strcmp(unread, "true") == 0)
         unread_only = true;
     else if (unread && strcmp(unread, "false") != 0)
         bh_req_field_error(req, "unread", "must be true or false");
-    if (cursor && !bh_cursor_decode(cursor, &after))
-        bh_req_field_error(req, "cursor", "is not a cursor this API returned");
-    int limit = (int)bh_req_query_long(req, "limit", PAGE_DEFAULT, 1, PAGE_MAX);
+    if (bh_page_args(req, &page) == 0 && page.cursor && !bh_cursor_decode(page.cursor, &after))
+        bh_page_bad_cursor(req);
+    const char *cursor = page.cursor;
+    int limit = page.limit;
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
 
@@ -64,9 +64,8 @@ int notifications__http_list(struct bh_req *req)
         json_decref(data);
         return BH_ENOMEM;
     }
-    return bh_reply_json(req, 200,
-                         json_pack("{s:o, s:o}", "data", data, "next_cursor",
-                                   next ? json_string(next) : json_null()));
+    static const char *const filters[] = {"unread", NULL};
+    return bh_reply_page(req, &page, data, next, filters);
 }
 
 int notifications__http_mark_read(struct bh_req *req)

@@ -511,14 +511,20 @@ static int hub_start_locked(void)
         hub.wake[0] = hub.wake[1] = -1;
         return BH_EINTERNAL;
     }
+    hub.started = true;
+    return 0;
+}
+
+/* Once, and never under hub.lock: rendering /metrics holds the registry's
+ * lock while it calls these gauges, which take hub.lock. */
+static void register_gauges(void)
+{
     bh_gauge_register("bulkhead_notifications_streams",
                       "Open notification streams (server-sent events) in this process.",
                       streams_gauge, NULL);
     bh_gauge_register("bulkhead_notifications_stream_subscriber_up",
                       "1 while this process's Redis subscriber connection is open.",
                       subscriber_gauge, NULL);
-    hub.started = true;
-    return 0;
 }
 
 void notifications__stream_shutdown(void)
@@ -595,6 +601,8 @@ int notifications__hub_register(const struct auth_session *session,
     if (!c)
         return BH_ENOMEM;
     const char *user = session->user_id.str;
+    static pthread_once_t gauges_once = PTHREAD_ONCE_INIT;
+    pthread_once(&gauges_once, register_gauges);
     pthread_mutex_lock(&hub.lock);
     int rc = hub_start_locked();
     struct sub *s = rc == 0 ? sub_find_locked(user) : NULL;

@@ -14,40 +14,18 @@
 
 /* ------------------------------------------------------- shared helpers */
 
-int tasks__http_page_args(struct bh_req *req, int *limit, struct bh_cursor *cursor,
+int tasks__http_page_args(struct bh_req *req, struct bh_page *page, struct bh_cursor *cursor,
                           bool *has_cursor)
 {
-    *limit = (int)bh_req_query_long(req, "limit", 20, 1, 100);
     *has_cursor = false;
-    const char *c = bh_req_query(req, "cursor");
-    if (c) {
-        if (bh_cursor_decode(c, cursor))
+    int rc = bh_page_args(req, page);
+    if (rc == 0 && page->cursor) {
+        if (bh_cursor_decode(page->cursor, cursor))
             *has_cursor = true;
         else
-            bh_req_field_error(req, "cursor", "is not a cursor this API returned");
+            rc = bh_page_bad_cursor(req);
     }
-    return bh_req_has_field_errors(req) ? BH_EINVAL : 0;
-}
-
-static void link_next(struct bh_req *req, const char *query, const char *cursor)
-{
-    struct bh_arena *a = bh_req_arena(req);
-    const char *link =
-        bh_arena_printf(a, "<%s?%scursor=%s>; rel=\"next\"", bh_req_path(req), query, cursor);
-    if (link)
-        bh_reply_header(req, "Link", link);
-}
-
-int tasks__http_reply_page(struct bh_req *req, json_t *data, const char *next_cursor,
-                           const char *query)
-{
-    if (next_cursor)
-        link_next(req, query, next_cursor);
-    json_t *body = json_pack("{s:o, s:o}", "data", data, "next_cursor",
-                             next_cursor ? json_string(next_cursor) : json_null());
-    if (!body)
-        return BH_ENOMEM;
-    return bh_reply_json(req, 200, body);
+    return rc;
 }
 
 static void set_etag(struct bh_req *req, int64_t version)
@@ -71,24 +49,11 @@ static const char *uuid_field(struct bh_req *req, const char *field, const char 
     return bh_arena_strdup(bh_req_arena(req), u.str);
 }
 
-/* Turns a service's refusal into its problem. */
-static int reply_fault(struct bh_req *req, int rc, const struct tasks__fault *fault)
+/* Turns a service's refusal into its problem (the platform's one shape). */
+static int reply_fault(struct bh_req *req, int rc, const struct bh_refusal *fault)
 {
-    if (rc == BH_ELIMIT) {
-        const char *detail = bh_arena_printf(
-            bh_req_arena(req), "The organization's plan allows %lld tasks and it has %lld.",
-            (long long)fault->limit, (long long)fault->current);
-        return bh_reply_problem(req, 402, "plan_limit_exceeded", detail,
-                                json_pack("{s:s, s:I, s:I}", "resource", "tasks", "limit",
-                                          (json_int_t)fault->limit, "usage",
-                                          (json_int_t)fault->current));
-    }
-    if (rc == BH_EUNPROCESSABLE && fault->field) {
-        bh_req_field_error(req, fault->field, "%s", fault->detail ? fault->detail : "is invalid");
-        if (fault->code)
-            return bh_reply_problem(req, 422, fault->code, fault->detail, NULL);
-        return bh_reply_field_errors(req);
-    }
+    if (rc == BH_ELIMIT || (rc == BH_EUNPROCESSABLE && fault->field))
+        return bh_reply_refusal(req, rc, fault, NULL);
     return rc;
 }
 
@@ -150,7 +115,7 @@ int tasks__http_task_create(struct bh_req *req)
     if (read_task_body(req, &b, true) != 0)
         return bh_reply_field_errors(req);
     struct tasks__task t;
-    struct tasks__fault fault = {0};
+    struct bh_refusal fault = {0};
     rc = tasks__task_create(p, &b.in, bh_req_arena(req), &t, &fault);
     if (rc != 0)
         return reply_fault(req, rc, &fault);
@@ -194,7 +159,7 @@ int tasks__http_task_patch(struct bh_req *req)
     if (read_task_body(req, &b, false) != 0)
         return bh_reply_field_errors(req);
     struct tasks__task t;
-    struct tasks__fault fault = {0};
+    struct bh_refusal fault = {0};
     rc = tasks__task_update(p, id.str, &b.in, bh_req_header(req, "If-Match"), bh_req_arena(req), &t,
                             &fault);
     if (rc != 0)
@@ -216,15 +181,6 @@ int tasks__http_task_delete(struct bh_req *req)
     return rc != 0 ? rc : bh_reply_empty(req, 204);
 }
 
-/* Appends "name=value&" (value percent-encoded) to the next page's query. */
-static char *query_add(struct bh_arena *a, char *query, const char *name, const char *value)
-{
-    const char *encoded = value && query ? tasks__url_encode(a, value) : NULL;
-    if (!value || !query)
-        return query;
-    return encoded ? bh_arena_printf(a, "%s%s=%s&", query, name, encoded) : NULL;
-}
-
 int tasks__http_task_list(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
@@ -235,7 +191,10 @@ int tasks__http_task_list(struct bh_req *req)
     struct tasks__task_filter f = {.org_id = p->org_id.str};
     struct bh_cursor cursor;
     bool has_cursor = false;
-    tasks__http_page_args(req, &f.limit, &cursor, &has_cursor);
+    struct bh_page pg;
+    static const char *const filters[] = {"status", "assignee_id", "project_id", "q", NULL};
+    tasks__http_page_args(req, &pg, &cursor, &has_cursor);
+    f.limit = pg.limit;
     f.after = has_cursor ? &cursor : NULL;
 
     const char *status = bh_req_query(req, "status");
@@ -256,15 +215,6 @@ int tasks__http_task_list(struct bh_req *req)
         f.title_like = tasks__like_pattern(a, q);
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
-
-    char *query = bh_arena_strdup(a, "");
-    query = query_add(a, query, "status", status);
-    query = query_add(a, query, "assignee_id", assignee);
-    query = query_add(a, query, "project_id", project);
-    query = query_add(a, query, "q", q);
-    query = bh_arena_printf(a, "%slimit=%d&", query ? query : "", f.limit);
-    if (!query)
-        return BH_ENOMEM;
 
     /* First pages come from the org's list cache when it holds them. The
      * key is the query with "me" resolved: two members' "assignee_id=me"
@@ -292,7 +242,7 @@ int tasks__http_task_list(struct bh_req *req)
             json_incref(data);
             next = next ? bh_arena_strdup(a, next) : NULL;
             json_decref(page);
-            return tasks__http_reply_page(req, data, next, query);
+            return bh_reply_page(req, &pg, data, next, filters);
         }
         json_decref(page); /* unreadable: read Postgres, refill */
         cache_rc = BH_ENOTFOUND;
@@ -318,5 +268,5 @@ int tasks__http_task_list(struct bh_req *req)
             json_decref(page);
         }
     }
-    return tasks__http_reply_page(req, data, next, query);
+    return bh_reply_page(req, &pg, data, next, filters);
 }

@@ -8,14 +8,11 @@
 
 static int reply_name_taken(struct bh_req *req)
 {
-    return bh_reply_problem(req, 409, "project_name_taken",
-                            "A project with this name already exists in the organization.", NULL);
-}
-
-/* The limit and cursor arguments as "limit=N&" for the next page's link. */
-static const char *page_query(struct bh_req *req, int limit)
-{
-    return bh_arena_printf(bh_req_arena(req), "limit=%d&", limit);
+    static const struct bh_refusal why = {
+        .code = "project_name_taken",
+        .detail = "A project with this name already exists in the organization.",
+    };
+    return bh_reply_refusal(req, BH_ECONFLICT, &why, NULL);
 }
 
 /* --------------------------------------------------------------- projects */
@@ -26,22 +23,22 @@ int tasks__http_project_list(struct bh_req *req)
     int rc = tasks__http_require_member(req, &p);
     if (rc != 0)
         return rc;
-    int limit = 20;
+    struct bh_page page;
     struct bh_cursor cursor;
     bool has_cursor = false;
-    if (tasks__http_page_args(req, &limit, &cursor, &has_cursor) != 0)
+    if (tasks__http_page_args(req, &page, &cursor, &has_cursor) != 0)
         return bh_reply_field_errors(req);
     struct tasks__project *projects = NULL;
     int n = 0;
     const char *next = NULL;
-    rc = tasks__project_list(bh_req_arena(req), p->org_id.str, has_cursor ? &cursor : NULL, limit,
-                             &projects, &n, &next);
+    rc = tasks__project_list(bh_req_arena(req), p->org_id.str, has_cursor ? &cursor : NULL,
+                             page.limit, &projects, &n, &next);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
     for (int i = 0; data && i < n; i++)
         json_array_append_new(data, tasks__project_json(&projects[i]));
-    return tasks__http_reply_page(req, data, next, page_query(req, limit));
+    return bh_reply_page(req, &page, data, next, NULL);
 }
 
 int tasks__http_project_create(struct bh_req *req)
@@ -108,11 +105,14 @@ int tasks__http_project_delete(struct bh_req *req)
     if (rc != 0 || (rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
     rc = tasks__project_delete(p, id.str, bh_req_arena(req));
-    if (rc == BH_ECONFLICT)
-        return bh_reply_problem(req, 409, "project_not_empty",
-                                "The project still has tasks: move them to another project or "
-                                "delete them first.",
-                                NULL);
+    if (rc == BH_ECONFLICT) {
+        static const struct bh_refusal why = {
+            .code = "project_not_empty",
+            .detail = "The project still has tasks: move them to another project or delete "
+                      "them first.",
+        };
+        return bh_reply_refusal(req, rc, &why, NULL);
+    }
     return rc != 0 ? rc : bh_reply_empty(req, 204);
 }
 
@@ -125,22 +125,22 @@ int tasks__http_comment_list(struct bh_req *req)
     bh_uuid id;
     if (rc != 0 || (rc = tasks__http_path_id(req, &id)) != 0)
         return rc;
-    int limit = 20;
+    struct bh_page page;
     struct bh_cursor cursor;
     bool has_cursor = false;
-    if (tasks__http_page_args(req, &limit, &cursor, &has_cursor) != 0)
+    if (tasks__http_page_args(req, &page, &cursor, &has_cursor) != 0)
         return bh_reply_field_errors(req);
     struct tasks__comment *comments = NULL;
     int n = 0;
     const char *next = NULL;
     rc = tasks__comment_list(bh_req_arena(req), p->org_id.str, id.str, has_cursor ? &cursor : NULL,
-                             limit, &comments, &n, &next);
+                             page.limit, &comments, &n, &next);
     if (rc != 0)
         return rc;
     json_t *data = json_array();
     for (int i = 0; data && i < n; i++)
         json_array_append_new(data, tasks__comment_json(&comments[i]));
-    return tasks__http_reply_page(req, data, next, page_query(req, limit));
+    return bh_reply_page(req, &page, data, next, NULL);
 }
 
 int tasks__http_comment_create(struct bh_req *req)

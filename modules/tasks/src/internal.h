@@ -15,6 +15,8 @@
 #include "platform/arena.h"
 #include "platform/cursor.h"
 #include "platform/http.h"
+#include "platform/page.h"
+#include "platform/refusal.h"
 
 struct bh_tx;
 
@@ -42,15 +44,6 @@ struct tasks__comment {
 struct tasks__task_input {
     const char *title, *description, *status, *priority, *project_id, *assignee_id, *due_at;
     bool has_title, has_description, has_status, has_priority, has_project, has_assignee, has_due;
-};
-
-/* Why a service said no, beyond the error code, for the HTTP edge to word:
- * the field at fault (422), the stable problem code, and plan-limit figures. */
-struct tasks__fault {
-    const char *field;
-    const char *code;
-    const char *detail;
-    int64_t limit, current;
 };
 
 /* A page of tasks, newest first. */
@@ -93,18 +86,17 @@ bool tasks__etag_matches(const char *header, int64_t version, bool weak);
 
 /* An ILIKE pattern matching q anywhere, with %, _ and \ in q escaped. */
 char *tasks__like_pattern(struct bh_arena *a, const char *q);
-/* Percent-encodes s for a query string (arena). */
-char *tasks__url_encode(struct bh_arena *a, const char *s);
 
 /* --------------------------------------------------------- repo (repo.c) */
 
-/* Inserts a task and counts it in its org's counter, which it locks until
- * the transaction ends. *org_count is the org's task count including it.
- * BH_EUNPROCESSABLE with fault->field "project_id" when the project is not
- * one of the org's. */
+/* Inserts a task. counted (the org's plan limits its tasks): also counts
+ * it in the org's counter, which it locks until the transaction ends, and
+ * sets *org_count to the org's task count including it. Not counted: no
+ * lock on the org, *org_count untouched. BH_EUNPROCESSABLE with
+ * fault->field "project_id" when the project is not one of the org's. */
 int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
-                            struct tasks__task *out, int64_t *org_count,
-                            struct tasks__fault *fault);
+                            bool counted, struct tasks__task *out, int64_t *org_count,
+                            struct bh_refusal *fault);
 /* tx NULL: a read in its own transaction. for_update locks the row. */
 int tasks__repo_task_find(struct bh_tx *tx, struct bh_arena *a, const char *org_id, const char *id,
                           bool for_update, struct tasks__task *out);
@@ -191,14 +183,14 @@ json_t *tasks__comment_json(const struct tasks__comment *c);
 /* -------------------------------------------------- services (service*.c) */
 
 int tasks__task_create(const struct auth_principal *p, const struct tasks__task_input *in,
-                       struct bh_arena *a, struct tasks__task *out, struct tasks__fault *fault);
+                       struct bh_arena *a, struct tasks__task *out, struct bh_refusal *fault);
 /* The GET-one path: cache first, then Postgres. BH_ENOTFOUND. */
 int tasks__task_read(struct bh_arena *a, const char *org_id, const char *id,
                      struct tasks__task_view *out);
 /* if_match: the header value or NULL (unconditional). */
 int tasks__task_update(const struct auth_principal *p, const char *id,
                        const struct tasks__task_input *in, const char *if_match, struct bh_arena *a,
-                       struct tasks__task *out, struct tasks__fault *fault);
+                       struct tasks__task *out, struct bh_refusal *fault);
 int tasks__task_delete(const struct auth_principal *p, const char *id, const char *if_match,
                        struct bh_arena *a);
 int tasks__task_list(struct bh_arena *a, const struct tasks__task_filter *f,
@@ -241,14 +233,10 @@ int tasks__http_comment_create(struct bh_req *req);
  * where anything but a UUID names nothing (404). */
 int tasks__http_require_member(struct bh_req *req, const struct auth_principal **p);
 int tasks__http_path_id(struct bh_req *req, bh_uuid *id);
-/* The limit query argument (1-100, default 20) and
- * the cursor, as field errors on req when invalid. */
-int tasks__http_page_args(struct bh_req *req, int *limit, struct bh_cursor *cursor,
+/* The page arguments (bh_page_args()) and the keyset position its cursor
+ * carries, as field errors on req when invalid. Lists answer with
+ * bh_reply_page(). */
+int tasks__http_page_args(struct bh_req *req, struct bh_page *page, struct bh_cursor *cursor,
                           bool *has_cursor);
-/* Answers a list: {"data": data, "next_cursor": ...} plus, when there is a
- * next page, `Link: <path?query&cursor=...>; rel="next"`. query: the other
- * arguments as "name=value&..." (may be ""). */
-int tasks__http_reply_page(struct bh_req *req, json_t *data, const char *next_cursor,
-                           const char *query);
 
 #endif

@@ -34,18 +34,37 @@ enum { TASK_NCOLS = 15 };
 
 /* ------------------------------------------------------------------ tasks */
 
-/* Counting first locks the org's counter row: concurrent creates in one org
- * wait here, one after the other, so each sees the count the previous one
- * committed (the plan-limit check depends on it). */
-static const char SQL_INSERT_TASK[] =
-    "WITH counter AS ("
-    "  INSERT INTO tasks.org_counters AS c (org_id, tasks) VALUES ($2, 1)"
+#define INSERT_TASK                                                                                \
+    "t AS ("                                                                                       \
+    "  INSERT INTO tasks.tasks (id, org_id, project_id, title, description, priority,"             \
+    "                           assignee_id, due_at, created_by)"                                  \
+    "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *"                                    \
+    ")"
+
+/* Under a plan with a task limit. Counting locks the org's counter row:
+ * concurrent creates in one org wait here, one after the other, so each
+ * sees the count the previous one committed (the plan-limit check depends
+ * on it). A missing row (a new org, or one that had no limit until now) is
+ * seeded with the org's tasks counted; a concurrent seed conflicts and
+ * waits, then increments. */
+static const char SQL_INSERT_TASK_COUNTED[] =
+    "WITH bumped AS ("
+    "  UPDATE tasks.org_counters SET tasks = tasks + 1 WHERE org_id = $2 RETURNING tasks"
+    "), seeded AS ("
+    "  INSERT INTO tasks.org_counters AS c (org_id, tasks)"
+    "  SELECT $2::uuid, s.n + 1 FROM (SELECT count(*) AS n FROM tasks.tasks WHERE org_id = $2) s"
+    "  WHERE NOT EXISTS (SELECT FROM bumped)"
     "  ON CONFLICT (org_id) DO UPDATE SET tasks = c.tasks + 1 RETURNING c.tasks"
-    "), t AS ("
-    "  INSERT INTO tasks.tasks (id, org_id, project_id, title, description, priority,"
-    "                           assignee_id, due_at, created_by)"
-    "  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *"
-    ") SELECT " TASK_COLS ", counter.tasks FROM t, counter";
+    "), " INSERT_TASK " SELECT " TASK_COLS ", counter.tasks"
+    " FROM t, (SELECT tasks FROM bumped UNION ALL SELECT tasks FROM seeded) counter";
+
+/* Under a plan without a task limit nothing is counted and nothing locks
+ * the org. The counter row, if any, would go stale: it is dropped (which
+ * locks it once; later creates find no row), and reseeded by the first
+ * counted create. */
+static const char SQL_INSERT_TASK_UNCOUNTED[] =
+    "WITH uncounted AS (DELETE FROM tasks.org_counters WHERE org_id = $2), " INSERT_TASK
+    " SELECT " TASK_COLS " FROM t";
 
 static const char SQL_FIND_TASK[] =
     "SELECT " TASK_COLS " FROM tasks.tasks WHERE id = $1 AND org_id = $2";
@@ -264,7 +283,8 @@ static int run(struct bh_tx *tx, PGresult **res, const char *sql, int n, const c
 /* ------------------------------------------------------------------ tasks */
 
 int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
-                            struct tasks__task *out, int64_t *org_count, struct tasks__fault *fault)
+                            bool counted, struct tasks__task *out, int64_t *org_count,
+                            struct bh_refusal *fault)
 {
     const char *params[] = {in->id,
                             in->org_id,
@@ -276,7 +296,8 @@ int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct t
                             in->due_at,
                             in->created_by};
     PGresult *res = NULL;
-    int rc = bh_tx_query(tx, &res, SQL_INSERT_TASK, 9, params);
+    int rc = bh_tx_query(tx, &res, counted ? SQL_INSERT_TASK_COUNTED : SQL_INSERT_TASK_UNCOUNTED, 9,
+                         params);
     if (rc == BH_EINVAL && strcmp(bh_tx_constraint(tx), "tasks_project_fkey") == 0) {
         fault->field = "project_id";
         fault->detail = "is not a project of this organization";
@@ -285,7 +306,7 @@ int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct t
     if (rc != 0)
         return rc;
     rc = PQntuples(res) == 1 ? task_from_row(a, res, 0, out) : BH_EINTERNAL;
-    if (rc == 0)
+    if (rc == 0 && counted)
         *org_count = strtoll(bh_pg_str(res, 0, TASK_NCOLS), NULL, 10);
     PQclear(res);
     return rc;

@@ -128,26 +128,6 @@ char *tasks__like_pattern(struct bh_arena *a, const char *q)
     return out;
 }
 
-char *tasks__url_encode(struct bh_arena *a, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    char *out = bh_arena_alloc(a, 3 * strlen(s) + 1);
-    if (!out)
-        return NULL;
-    char *w = out;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (isalnum(*p) || strchr("-._~", *p)) {
-            *w++ = (char)*p;
-        } else {
-            *w++ = '%';
-            *w++ = hex[*p >> 4];
-            *w++ = hex[*p & 15];
-        }
-    }
-    *w = '\0';
-    return out;
-}
-
 /* "YYYY-MM-DD HH:MM:SS[.frac][ BC]" (Postgres's ISO text of a timestamp,
  * fraction without trailing zeros, four or more year digits) as RFC 3339
  * UTC: "YYYY-MM-DDTHH:MM:SS[.frac]Z", 1 BC being year 0000. */

@@ -32,7 +32,7 @@ static void sleep_ms(long ms)
 /* An assignee must be a member of the task's org (auth decides, usually
  * from its cache). assignee_id is a UUID already (the handler checked). */
 static int check_assignee(const struct auth_principal *p, const char *assignee_id,
-                          struct tasks__fault *fault)
+                          struct bh_refusal *fault)
 {
     bh_uuid user;
     enum auth_role role = AUTH_ROLE_NONE;
@@ -54,7 +54,7 @@ static int check_assignee(const struct auth_principal *p, const char *assignee_i
 /* ----------------------------------------------------------------- create */
 
 int tasks__task_create(const struct auth_principal *p, const struct tasks__task_input *in,
-                       struct bh_arena *a, struct tasks__task *out, struct tasks__fault *fault)
+                       struct bh_arena *a, struct tasks__task *out, struct bh_refusal *fault)
 {
     int rc = check_assignee(p, in->assignee_id, fault);
     if (rc != 0)
@@ -75,20 +75,27 @@ int tasks__task_create(const struct auth_principal *p, const struct tasks__task_
     rc = bh_tx_begin(&tx);
     if (rc != 0)
         return rc;
-    /* Inserting counts the task and locks the org's counter, so the limit
-     * check below and the insert are one serialised step per org. */
+    /* The plan's limit is read first, before anything is locked. Under a
+     * limit, inserting counts the task and locks the org's counter, so the
+     * check below and the insert are one serialised step per org, and the
+     * lock is held only for the insert's answer, the outbox row and COMMIT
+     * (which travel together). Without a limit nothing locks the org. */
     int64_t count = 0, limit = 0;
-    rc = tasks__repo_task_insert(tx, a, &t, out, &count, fault);
+    rc = billing_limit(tx, &p->org_id, BILLING_RESOURCE_TASKS, &limit);
     if (rc != 0)
         goto out_rollback;
-    rc = billing_check_limit(tx, &p->org_id, BILLING_RESOURCE_TASKS, count - 1, &limit);
-    if (rc == BH_ELIMIT) {
+    bool counted = limit != BILLING_UNLIMITED;
+    rc = tasks__repo_task_insert(tx, a, &t, counted, out, &count, fault);
+    if (rc != 0)
+        goto out_rollback;
+    if (counted && count > limit) {
+        fault->resource = "tasks";
         fault->limit = limit;
-        fault->current = count - 1;
+        fault->usage = count - 1;
+        rc = BH_ELIMIT;
         goto out_rollback;
     }
-    if (rc == 0)
-        rc = tasks__emit_task(tx, "task.created", out, p->user_id.str);
+    rc = tasks__emit_task(tx, "task.created", out, p->user_id.str);
     if (rc == 0 && out->assignee_id)
         rc = tasks__emit_task(tx, "task.assigned", out, p->user_id.str);
     if (rc != 0)
@@ -238,7 +245,7 @@ static int emit_changes(struct bh_tx *tx, const struct tasks__task *before,
 
 int tasks__task_update(const struct auth_principal *p, const char *id,
                        const struct tasks__task_input *in, const char *if_match, struct bh_arena *a,
-                       struct tasks__task *out, struct tasks__fault *fault)
+                       struct tasks__task *out, struct bh_refusal *fault)
 {
     int rc = in->has_assignee ? check_assignee(p, in->assignee_id, fault) : 0;
     if (rc != 0)

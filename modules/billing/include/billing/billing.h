@@ -15,6 +15,16 @@ extern const struct bh_module billing_module;
 
 enum billing_resource { BILLING_RESOURCE_TASKS, BILLING_RESOURCE_MEMBERS };
 
+/* The limit billing_limit() reports for a plan without one. */
+enum { BILLING_UNLIMITED = -1 };
+
+/* Sets *limit_out to org_id's effective limit on `resource` (the lower of
+ * the current and a scheduled plan), BILLING_UNLIMITED when it has none.
+ * Lets a caller learn the limit before it locks anything. Runs on tx under
+ * billing's role. */
+int billing_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
+                  int64_t *limit_out);
+
 /* May org_id have one more `resource`, given it has `current` now?
  * Returns 0 when allowed, BH_ELIMIT when not (with *limit_out set to the
  * plan's limit), or a bh_err. Runs on tx under billing's role. */
