@@ -213,6 +213,29 @@ static int revoke_family(struct bh_tx *tx, const bh_uuid *sid)
     return rc;
 }
 
+/* A rotated token came back. Soon after its rotation, while its child is
+ * still the current token, it is a client retry or a race (two tabs):
+ * answer with that same child. Otherwise it was stolen or replayed: end the
+ * family. Takes tx (rolled back, or committed with the revocation). */
+static int refresh_rotated(struct bh_arena *a, struct bh_tx *tx, const char *refresh_token,
+                           const struct auth__refresh_row *row, struct auth__tokens *tok,
+                           enum auth__refresh_outcome *outcome)
+{
+    char child[AUTH__REFRESH_LEN + 1];
+
+    if (row->since_used_s <= auth__settings.refresh_grace_s && row->child_current &&
+        auth__refresh_unseal(refresh_token, row->child_sealed, child) == 0) {
+        bh_tx_rollback(tx);
+        tok->refresh_token = bh_arena_strdup(a, child);
+        sodium_memzero(child, sizeof child);
+        *outcome = AUTH__REFRESH_OK;
+        return tok->refresh_token ? sign_access(a, &row->user_id, tok) : BH_ENOMEM;
+    }
+    sodium_memzero(child, sizeof child);
+    *outcome = AUTH__REFRESH_REUSED;
+    return revoke_family(tx, &row->session_id);
+}
+
 int auth__refresh(struct bh_arena *a, const char *refresh_token, struct auth__tokens *tok,
                   enum auth__refresh_outcome *outcome)
 {
@@ -237,21 +260,7 @@ int auth__refresh(struct bh_arena *a, const char *refresh_token, struct auth__to
         goto out;
     tok->session_id = row.session_id;
     if (row.used) {
-        /* A rotated token came back. Soon after its rotation, while its
-         * child is still the current token, it is a client retry or a race
-         * (two tabs): answer with that same child. Otherwise it was stolen
-         * or replayed: end the family. */
-        if (row.since_used_s <= auth__settings.refresh_grace_s && row.child_current &&
-            auth__refresh_unseal(refresh_token, row.child_sealed, child) == 0) {
-            bh_tx_rollback(tx);
-            tx = NULL;
-            tok->refresh_token = bh_arena_strdup(a, child);
-            sodium_memzero(child, sizeof child);
-            *outcome = AUTH__REFRESH_OK;
-            return tok->refresh_token ? sign_access(a, &row.user_id, tok) : BH_ENOMEM;
-        }
-        *outcome = AUTH__REFRESH_REUSED;
-        rc = revoke_family(tx, &row.session_id);
+        rc = refresh_rotated(a, tx, refresh_token, &row, tok, outcome);
         tx = NULL;
         return rc;
     }

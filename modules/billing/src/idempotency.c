@@ -46,6 +46,40 @@ static void request_hash(struct bh_req *req, char out[65])
     sodium_bin2hex(out, 65, digest, sizeof digest);
 }
 
+/* The key is already taken: replays the stored answer, or refuses a reuse
+ * with another request or one still in progress. Returns 1 when it
+ * replied, or a negative bh_err. */
+static int answer_stored(struct bh_req *req, const struct billing__idem *out)
+{
+    struct billing__idem_stored stored;
+    int rc = billing__repo_idem_get(out, bh_req_arena(req), &stored);
+    if (rc == BH_ENOTFOUND) /* purged between the two statements */
+        rc = BH_ECONFLICT;
+    if (rc != 0)
+        return rc;
+    if (strcmp(stored.hash, out->hash) != 0) {
+        bh_reply_refusal(req, BH_EUNPROCESSABLE,
+                         &(struct bh_refusal){
+                             .code = "idempotency_key_reused",
+                             .detail = "This Idempotency-Key was used with a different request."},
+                         NULL);
+        return 1;
+    }
+    if (stored.status == 0) {
+        bh_reply_header(req, "Retry-After", "1");
+        bh_reply_refusal(
+            req, BH_ECONFLICT,
+            &(struct bh_refusal){
+                .code = "idempotency_request_in_progress",
+                .detail = "A request with this Idempotency-Key is still being processed."},
+            NULL);
+        return 1;
+    }
+    bh_reply_header(req, "Idempotent-Replayed", "true");
+    bh_reply_raw(req, (unsigned)stored.status, stored.type, stored.body, strlen(stored.body));
+    return 1;
+}
+
 int billing__idem_begin(struct bh_req *req, const bh_uuid *org_id, struct billing__idem *out)
 {
     memset(out, 0, sizeof *out);
@@ -81,33 +115,7 @@ int billing__idem_begin(struct bh_req *req, const bh_uuid *org_id, struct billin
         out->claimed = true;
         return 0;
     }
-    struct billing__idem_stored stored;
-    rc = billing__repo_idem_get(out, bh_req_arena(req), &stored);
-    if (rc == BH_ENOTFOUND) /* purged between the two statements */
-        rc = BH_ECONFLICT;
-    if (rc != 0)
-        return rc;
-    if (strcmp(stored.hash, out->hash) != 0) {
-        bh_reply_refusal(req, BH_EUNPROCESSABLE,
-                         &(struct bh_refusal){
-                             .code = "idempotency_key_reused",
-                             .detail = "This Idempotency-Key was used with a different request."},
-                         NULL);
-        return 1;
-    }
-    if (stored.status == 0) {
-        bh_reply_header(req, "Retry-After", "1");
-        bh_reply_refusal(
-            req, BH_ECONFLICT,
-            &(struct bh_refusal){
-                .code = "idempotency_request_in_progress",
-                .detail = "A request with this Idempotency-Key is still being processed."},
-            NULL);
-        return 1;
-    }
-    bh_reply_header(req, "Idempotent-Replayed", "true");
-    bh_reply_raw(req, (unsigned)stored.status, stored.type, stored.body, strlen(stored.body));
-    return 1;
+    return answer_stored(req, out);
 }
 
 /* Stores the response (text) and replies with it. A failure to store is

@@ -144,6 +144,25 @@ bool notifications__mail_address(const char *from, char *out, size_t size)
     return strpbrk(out, "<>\"") == NULL;
 }
 
+/* The multipart/alternative body: the text part, the HTML part, the end. */
+static void add_parts(struct notifications__buf *b, const char *boundary,
+                      const struct notifications__mail *m)
+{
+    const char *parts[][2] = {{"text/plain", m->text}, {"text/html", m->html}};
+    for (size_t i = 0; i < 2; i++) {
+        notifications__buf_str(b, "\r\n--");
+        notifications__buf_str(b, boundary);
+        notifications__buf_str(b, "\r\nContent-Type: ");
+        notifications__buf_str(b, parts[i][0]);
+        notifications__buf_str(
+            b, "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
+        add_quoted_printable(b, parts[i][1]);
+    }
+    notifications__buf_str(b, "\r\n--");
+    notifications__buf_str(b, boundary);
+    notifications__buf_str(b, "--\r\n");
+}
+
 char *notifications__mime_compose(const struct notifications__mail *m, size_t *len)
 {
     const char *checked[] = {m->from, m->to_address, m->to_name, m->subject, m->message_id};
@@ -191,18 +210,6 @@ char *notifications__mime_compose(const struct notifications__mail *m, size_t *l
     notifications__buf_str(&b, boundary);
     notifications__buf_str(&b, "\"\r\n\r\nThis is a multi-part message in MIME format.\r\n");
 
-    const char *parts[][2] = {{"text/plain", m->text}, {"text/html", m->html}};
-    for (size_t i = 0; i < 2; i++) {
-        notifications__buf_str(&b, "\r\n--");
-        notifications__buf_str(&b, boundary);
-        notifications__buf_str(&b, "\r\nContent-Type: ");
-        notifications__buf_str(&b, parts[i][0]);
-        notifications__buf_str(
-            &b, "; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
-        add_quoted_printable(&b, parts[i][1]);
-    }
-    notifications__buf_str(&b, "\r\n--");
-    notifications__buf_str(&b, boundary);
-    notifications__buf_str(&b, "--\r\n");
+    add_parts(&b, boundary, m);
     return notifications__buf_finish(&b, len);
 }

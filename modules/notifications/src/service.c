@@ -69,6 +69,21 @@ static json_t *live_json(const struct notifications__new *n, const char *created
                      created_at);
 }
 
+/* The texts of notice n as recipient to reads them (their name in). On
+ * failure *txt may hold parts: the caller releases it either way. */
+static int render_for(const struct notifications__notice *n,
+                      const struct notifications__recipient *to,
+                      struct notifications__rendered *txt)
+{
+    json_t *vars = json_deep_copy(n->vars);
+    int rc = BH_ENOMEM;
+    if (vars && json_object_set_new(vars, "recipient_name",
+                                    json_string(to->name[0] ? to->name : "there")) == 0)
+        rc = notifications__render(n->type, vars, txt);
+    json_decref(vars);
+    return rc;
+}
+
 /* What one recipient gets, on tx: an inbox row and/or a delivery, as their
  * preferences say. *live (the pushed JSON) and *delivery_id are set when
  * made. */
@@ -80,7 +95,6 @@ static int notify_one(struct bh_tx *tx, const struct bh_event *ev,
     struct notifications__prefs prefs;
     struct notifications__rendered txt = {0};
     bh_uuid notification_id = {0};
-    json_t *vars = NULL;
     char *created_at = NULL;
     int rc = notifications__repo_prefs_load(tx, to->user_id.str, &prefs);
     if (rc != 0)
@@ -90,12 +104,7 @@ static int notify_one(struct bh_tx *tx, const struct bh_event *ev,
     if (!in_app && !email)
         return 0;
 
-    rc = BH_ENOMEM;
-    vars = json_deep_copy(n->vars);
-    if (!vars || json_object_set_new(vars, "recipient_name",
-                                     json_string(to->name[0] ? to->name : "there")) != 0)
-        goto out;
-    if ((rc = notifications__render(n->type, vars, &txt)) != 0)
+    if ((rc = render_for(n, to, &txt)) != 0)
         goto out;
 
     if (in_app) {
@@ -134,7 +143,6 @@ static int notify_one(struct bh_tx *tx, const struct bh_event *ev,
     rc = 0;
 out:
     free(created_at);
-    json_decref(vars);
     notifications__rendered_release(&txt);
     return rc;
 }

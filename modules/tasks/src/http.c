@@ -181,6 +181,62 @@ int tasks__http_task_delete(struct bh_req *req)
     return rc != 0 ? rc : bh_reply_empty(req, 204);
 }
 
+/* The query parameters a task list filters by, echoed in its Link. */
+static const char *const list_filters[] = {"status", "assignee_id", "project_id", "q", NULL};
+
+/* Reads the list's filters into f; a bad one is a field error on req. */
+static void read_filter(struct bh_req *req, const struct auth_principal *p,
+                        struct tasks__task_filter *f)
+{
+    const char *status = bh_req_query(req, "status");
+    if (status && !tasks__status_valid(status))
+        bh_req_field_error(req, "status", "must be one of todo, in_progress, done");
+    f->status = status;
+    const char *assignee = bh_req_query(req, "assignee_id");
+    if (assignee && strcmp(assignee, "me") == 0)
+        f->assignee_id = p->user_id.str;
+    else
+        f->assignee_id = uuid_field(req, "assignee_id", assignee);
+    f->project_id = uuid_field(req, "project_id", bh_req_query(req, "project_id"));
+    const char *q = bh_req_query(req, "q");
+    if (q && (bh_utf8_len(q) < 1 || bh_utf8_len(q) > 200))
+        bh_req_field_error(req, "q", "must be 1 to 200 characters");
+    else if (q)
+        f->title_like = tasks__like_pattern(bh_req_arena(req), q);
+}
+
+/* Answers with a page the list cache held ({"data": [...], "next_cursor"});
+ * false, with nothing sent, when the entry cannot be read. */
+static bool reply_cached_page(struct bh_req *req, const struct bh_page *pg, const char *cached,
+                              size_t cached_len, int *rc)
+{
+    json_t *page = json_loadb(cached, cached_len, 0, NULL);
+    json_t *data = json_object_get(page, "data");
+    const char *next = json_string_value(json_object_get(page, "next_cursor"));
+    if (!json_is_array(data)) {
+        json_decref(page);
+        return false;
+    }
+    bh_reply_header(req, "X-Cache", "hit");
+    json_incref(data);
+    next = next ? bh_arena_strdup(bh_req_arena(req), next) : NULL;
+    json_decref(page);
+    *rc = bh_reply_page(req, pg, data, next, list_filters);
+    return true;
+}
+
+/* Puts a first page read from Postgres in the org's list cache (best effort). */
+static void fill_list_cache(const char *org_id, const char *version, const char *key, json_t *data,
+                            const char *next)
+{
+    json_t *page = json_pack("{s:O, s:s?}", "data", data, "next_cursor", next);
+    char *text = page ? json_dumps(page, JSON_COMPACT) : NULL;
+    if (text)
+        tasks__list_cache_fill(org_id, version, key, text, strlen(text));
+    free(text);
+    json_decref(page);
+}
+
 int tasks__http_task_list(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
@@ -192,27 +248,11 @@ int tasks__http_task_list(struct bh_req *req)
     struct bh_cursor cursor;
     bool has_cursor = false;
     struct bh_page pg;
-    static const char *const filters[] = {"status", "assignee_id", "project_id", "q", NULL};
     tasks__http_page_args(req, &pg, &cursor, &has_cursor);
     f.limit = pg.limit;
     f.after = has_cursor ? &cursor : NULL;
 
-    const char *status = bh_req_query(req, "status");
-    if (status && !tasks__status_valid(status))
-        bh_req_field_error(req, "status", "must be one of todo, in_progress, done");
-    f.status = status;
-    const char *assignee = bh_req_query(req, "assignee_id");
-    if (assignee && strcmp(assignee, "me") == 0)
-        f.assignee_id = p->user_id.str;
-    else
-        f.assignee_id = uuid_field(req, "assignee_id", assignee);
-    const char *project = bh_req_query(req, "project_id");
-    f.project_id = uuid_field(req, "project_id", project);
-    const char *q = bh_req_query(req, "q");
-    if (q && (bh_utf8_len(q) < 1 || bh_utf8_len(q) > 200))
-        bh_req_field_error(req, "q", "must be 1 to 200 characters");
-    else if (q)
-        f.title_like = tasks__like_pattern(a, q);
+    read_filter(req, p, &f);
     if (bh_req_has_field_errors(req))
         return bh_reply_field_errors(req);
 
@@ -234,18 +274,9 @@ int tasks__http_task_list(struct bh_req *req)
             return cache_rc;
     }
     if (cache_rc == 0) {
-        json_t *page = json_loadb(cached, cached_len, 0, NULL);
-        json_t *data = json_object_get(page, "data");
-        const char *next = json_string_value(json_object_get(page, "next_cursor"));
-        if (json_is_array(data)) {
-            bh_reply_header(req, "X-Cache", "hit");
-            json_incref(data);
-            next = next ? bh_arena_strdup(a, next) : NULL;
-            json_decref(page);
-            return bh_reply_page(req, &pg, data, next, filters);
-        }
-        json_decref(page); /* unreadable: read Postgres, refill */
-        cache_rc = BH_ENOTFOUND;
+        if (reply_cached_page(req, &pg, cached, cached_len, &rc))
+            return rc;
+        cache_rc = BH_ENOTFOUND; /* unreadable: read Postgres, refill */
     }
 
     struct tasks__task *tasks = NULL;
@@ -259,14 +290,8 @@ int tasks__http_task_list(struct bh_req *req)
         json_array_append_new(data, tasks__task_json(&tasks[i]));
     if (!f.after) {
         bh_reply_header(req, "X-Cache", cache_rc == BH_ENOTFOUND ? "miss" : "bypass");
-        if (cache_rc == BH_ENOTFOUND && data) {
-            json_t *page = json_pack("{s:O, s:s?}", "data", data, "next_cursor", next);
-            char *text = page ? json_dumps(page, JSON_COMPACT) : NULL;
-            if (text)
-                tasks__list_cache_fill(f.org_id, version, key, text, strlen(text));
-            free(text);
-            json_decref(page);
-        }
+        if (cache_rc == BH_ENOTFOUND && data)
+            fill_list_cache(f.org_id, version, key, data, next);
     }
-    return bh_reply_page(req, &pg, data, next, filters);
+    return bh_reply_page(req, &pg, data, next, list_filters);
 }
