@@ -14,12 +14,8 @@ const char *const auth__emits[] = {
 static int publish(struct bh_tx *tx, const char *type, const bh_uuid *org, const bh_uuid *actor,
                    const bh_uuid *aggregate, json_t *data)
 {
-    if (!data)
-        return BH_ENOMEM;
-    int rc = bh_outbox_publish(tx, type, org ? org->str : NULL, actor ? actor->str : NULL,
-                               aggregate ? aggregate->str : NULL, data);
-    json_decref(data);
-    return rc;
+    return bh_outbox_publish_take(tx, type, org ? org->str : NULL, actor ? actor->str : NULL,
+                                  aggregate ? aggregate->str : NULL, data);
 }
 
 int auth__emit_signed_up(struct bh_tx *tx, const struct auth__user *u, const bh_uuid *org_id)

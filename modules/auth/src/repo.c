@@ -189,12 +189,6 @@ static void read_member(const PGresult *r, int row, struct auth__member *m)
     m->role = auth__role_parse(bh_pg_str(r, row, 3));
 }
 
-/* Runs sql on tx, or alone in its own transaction when tx is NULL. */
-static int run(struct bh_tx *tx, PGresult **res, const char *sql, int n, const char *const *p)
-{
-    return tx ? bh_tx_query(tx, res, sql, n, p) : bh_db_query(res, sql, n, p);
-}
-
 static int affected(PGresult *r)
 {
     return atoi(PQcmdTuples(r));
@@ -224,7 +218,7 @@ static int user_one(struct bh_tx *tx, const char *sql, const char *key, struct a
 {
     PGresult *r = NULL;
     const char *p[] = {key};
-    int rc = run(tx, &r, sql, 1, p);
+    int rc = bh_query(tx, &r, sql, 1, p);
     if (rc != 0)
         return rc;
     rc = PQntuples(r) == 1 ? 0 : BH_ENOTFOUND;
@@ -249,7 +243,7 @@ int auth__repo_user_set_name(struct bh_tx *tx, const bh_uuid *id, const char *na
 {
     PGresult *r = NULL;
     const char *p[] = {id->str, name};
-    int rc = run(tx, &r, SQL_USER_SET_NAME, 2, p);
+    int rc = bh_query(tx, &r, SQL_USER_SET_NAME, 2, p);
     if (rc != 0)
         return rc;
     rc = PQntuples(r) == 1 ? 0 : BH_ENOTFOUND;
@@ -345,7 +339,7 @@ int auth__repo_member_role(struct bh_tx *tx, const bh_uuid *org_id, const bh_uui
 {
     PGresult *r = NULL;
     const char *p[] = {org_id->str, user_id->str};
-    int rc = run(tx, &r, SQL_MEMBER_ROLE, 2, p);
+    int rc = bh_query(tx, &r, SQL_MEMBER_ROLE, 2, p);
     if (rc != 0)
         return rc;
     *out = PQntuples(r) == 1 ? auth__role_parse(bh_pg_str(r, 0, 0)) : AUTH_ROLE_NONE;
@@ -402,7 +396,7 @@ int auth__repo_member_get(struct bh_tx *tx, const bh_uuid *org_id, const bh_uuid
 {
     PGresult *r = NULL;
     const char *p[] = {org_id->str, user_id->str};
-    int rc = run(tx, &r, SQL_MEMBER_GET, 2, p);
+    int rc = bh_query(tx, &r, SQL_MEMBER_GET, 2, p);
     if (rc != 0)
         return rc;
     rc = PQntuples(r) == 1 ? 0 : BH_ENOTFOUND;
@@ -500,7 +494,7 @@ int auth__repo_invitation_get(struct bh_tx *tx, const bh_uuid *id, const bh_uuid
 {
     PGresult *r = NULL;
     const char *p[] = {id->str, user_id->str};
-    int rc = run(tx, &r, lock ? SQL_INVITATION_LOCK : SQL_INVITATION_GET, 2, p);
+    int rc = bh_query(tx, &r, lock ? SQL_INVITATION_LOCK : SQL_INVITATION_GET, 2, p);
     if (rc != 0)
         return rc;
     if (PQntuples(r) == 1)

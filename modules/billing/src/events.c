@@ -31,13 +31,9 @@ static void alias(json_t *d, const char *name, const char *api_name)
 static int publish(struct bh_tx *tx, const char *type, const bh_uuid *org_id,
                    const bh_uuid *actor_id, const bh_uuid *aggregate_id, json_t *data)
 {
-    if (!data)
-        return BH_ENOMEM;
-    int rc = bh_outbox_publish(tx, type, org_id->str,
-                               actor_id && !bh_uuid_is_nil(actor_id) ? actor_id->str : NULL,
-                               aggregate_id->str, data);
-    json_decref(data);
-    return rc;
+    return bh_outbox_publish_take(tx, type, org_id->str,
+                                  actor_id && !bh_uuid_is_nil(actor_id) ? actor_id->str : NULL,
+                                  aggregate_id->str, data);
 }
 
 int billing__publish_subscription_changed(struct bh_tx *tx, const struct billing__subscription *s,

@@ -91,8 +91,7 @@ int notifications__repo_prefs_load(struct bh_tx *tx, const char *user_id,
     PGresult *r = NULL;
     const char *params[] = {user_id};
     notifications__prefs_defaults(out);
-    int rc = tx ? bh_tx_query(tx, &r, SQL_PREFS_LOAD, 1, params)
-                : bh_db_query(&r, SQL_PREFS_LOAD, 1, params);
+    int rc = bh_query(tx, &r, SQL_PREFS_LOAD, 1, params);
     if (rc != 0)
         return rc;
     for (int i = 0; i < PQntuples(r); i++) {

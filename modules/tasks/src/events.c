@@ -13,16 +13,6 @@ const char *const tasks__emits[] = {
     NULL,
 };
 
-static int publish(struct bh_tx *tx, const char *type, const char *org_id, const char *actor_id,
-                   const char *aggregate_id, json_t *data)
-{
-    if (!data)
-        return BH_ENOMEM;
-    int rc = bh_outbox_publish(tx, type, org_id, actor_id, aggregate_id, data);
-    json_decref(data);
-    return rc;
-}
-
 /* The state every task event carries, plus who did what for the types
  * whose consumers need it (notifications tells the creator who completed). */
 int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__task *t,
@@ -46,7 +36,7 @@ int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__tas
         json_object_set_new(d, "reopened_by", json_string(actor_id));
     else if (strcmp(type, "task.assigned") == 0)
         json_object_set_new(d, "assigned_by", json_string(actor_id));
-    return publish(tx, type, t->org_id, actor_id, t->id, d);
+    return bh_outbox_publish_take(tx, type, t->org_id, actor_id, t->id, d);
 }
 
 int tasks__emit_task_deleted(struct bh_tx *tx, const struct tasks__task *t, const char *actor_id)
@@ -54,7 +44,7 @@ int tasks__emit_task_deleted(struct bh_tx *tx, const struct tasks__task *t, cons
     json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "task_id", t->id, "org_id", t->org_id,
                           "title", t->title, "created_by", t->created_by, "deleted_by", actor_id,
                           "assignee_id", tasks__json_str_or_null(t->assignee_id));
-    return publish(tx, "task.deleted", t->org_id, actor_id, t->id, d);
+    return bh_outbox_publish_take(tx, "task.deleted", t->org_id, actor_id, t->id, d);
 }
 
 int tasks__emit_commented(struct bh_tx *tx, const struct tasks__task *t,
@@ -64,7 +54,7 @@ int tasks__emit_commented(struct bh_tx *tx, const struct tasks__task *t,
                           t->org_id, "comment_id", c->id, "author_id", c->author_id, "assignee_id",
                           tasks__json_str_or_null(t->assignee_id), "created_by", t->created_by,
                           "title", t->title);
-    return publish(tx, "task.commented", t->org_id, c->author_id, t->id, d);
+    return bh_outbox_publish_take(tx, "task.commented", t->org_id, c->author_id, t->id, d);
 }
 
 int tasks__emit_project(struct bh_tx *tx, const char *type, const struct tasks__project *p,
@@ -72,5 +62,5 @@ int tasks__emit_project(struct bh_tx *tx, const char *type, const struct tasks__
 {
     json_t *d =
         json_pack("{s:s, s:s, s:s}", "project_id", p->id, "org_id", p->org_id, "name", p->name);
-    return publish(tx, type, p->org_id, actor_id, p->id, d);
+    return bh_outbox_publish_take(tx, type, p->org_id, actor_id, p->id, d);
 }

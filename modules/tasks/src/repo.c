@@ -274,12 +274,6 @@ static int comment_from_row(struct bh_arena *a, const PGresult *r, int row,
     return c->id && c->body && c->created_at ? 0 : BH_ENOMEM;
 }
 
-/* Runs sql on tx, or in its own transaction when tx is NULL. */
-static int run(struct bh_tx *tx, PGresult **res, const char *sql, int n, const char *const *params)
-{
-    return tx ? bh_tx_query(tx, res, sql, n, params) : bh_db_query(res, sql, n, params);
-}
-
 /* ------------------------------------------------------------------ tasks */
 
 int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
@@ -317,7 +311,7 @@ int tasks__repo_task_find(struct bh_tx *tx, struct bh_arena *a, const char *org_
 {
     const char *params[] = {id, org_id};
     PGresult *res = NULL;
-    int rc = run(tx, &res, for_update ? SQL_FIND_TASK_FOR_UPDATE : SQL_FIND_TASK, 2, params);
+    int rc = bh_query(tx, &res, for_update ? SQL_FIND_TASK_FOR_UPDATE : SQL_FIND_TASK, 2, params);
     if (rc != 0)
         return rc;
     rc = PQntuples(res) == 1 ? task_from_row(a, res, 0, out) : BH_ENOTFOUND;
@@ -418,7 +412,8 @@ int tasks__repo_project_find(struct bh_tx *tx, struct bh_arena *a, const char *o
 {
     const char *params[] = {id, org_id};
     PGresult *res = NULL;
-    int rc = run(tx, &res, for_update ? SQL_FIND_PROJECT_FOR_UPDATE : SQL_FIND_PROJECT, 2, params);
+    int rc =
+        bh_query(tx, &res, for_update ? SQL_FIND_PROJECT_FOR_UPDATE : SQL_FIND_PROJECT, 2, params);
     if (rc != 0)
         return rc;
     rc = PQntuples(res) == 1 ? project_from_row(a, res, 0, out) : BH_ENOTFOUND;
