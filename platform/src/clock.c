@@ -21,3 +21,11 @@ struct timespec bh_deadline_ms(int ms)
     }
     return ts;
 }
+
+void bh_sleep_ms(int ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}

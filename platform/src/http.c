@@ -22,6 +22,7 @@
 
 #include "http_internal.h"
 #include "platform/breaker.h"
+#include "platform/clock.h"
 #include "platform/config.h"
 #include "platform/err.h"
 #include "platform/json.h"
@@ -572,10 +573,8 @@ void bh_server_stop(int grace_ms)
     MHD_socket s = MHD_quiesce_daemon(daemon_handle); /* stop accepting */
     bh__streams_close_all(); /* open streams would otherwise hold the drain */
     int64_t deadline = bh_now_ms() + grace_ms;
-    while (atomic_load(&in_flight) > 0 && bh_now_ms() < deadline) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    while (atomic_load(&in_flight) > 0 && bh_now_ms() < deadline)
+        bh_sleep_ms(10);
     int left = atomic_load(&in_flight);
     if (left > 0)
         bh_log(BH_LOG_WARN, "platform", "grace period over with %d requests in flight", left);

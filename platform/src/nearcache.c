@@ -372,13 +372,6 @@ static void nc_listen(struct nearcache *nc, redisContext *c)
     nc_flush(nc, false);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
-
 static void *nc_thread(void *arg)
 {
     struct nearcache *nc = arg;
@@ -399,7 +392,7 @@ static void *nc_thread(void *arg)
         if (c != NULL)
             redisFree(c);
         for (int waited = 0; waited < retry_ms && !atomic_load(&nc->stop); waited += NC_WAKE_MS)
-            sleep_ms(retry_ms - waited < NC_WAKE_MS ? retry_ms - waited : NC_WAKE_MS);
+            bh_sleep_ms(retry_ms - waited < NC_WAKE_MS ? retry_ms - waited : NC_WAKE_MS);
         retry_ms = retry_ms * 2 > NC_RETRY_MAX_MS ? NC_RETRY_MAX_MS : retry_ms * 2;
     }
     return NULL;

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "platform/breaker.h"
+#include "platform/clock.h"
 
 enum { THRESHOLD = 3, COOLDOWN_MS = 2000, T0 = 100000 };
 
@@ -180,6 +181,18 @@ static void monotonic_clock_never_goes_backwards(void **state)
     assert_true(b >= a);
 }
 
+static void sleep_waits_its_milliseconds_and_none_for_zero(void **state)
+{
+    (void)state;
+    int64_t t0 = bh_now_ms();
+    bh_sleep_ms(30);
+    int64_t t1 = bh_now_ms();
+    assert_true(t1 - t0 >= 30);
+    bh_sleep_ms(0);
+    bh_sleep_ms(-5);
+    assert_true(bh_now_ms() - t1 < 25);
+}
+
 int main(void)
 {
 #define BREAKER_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup_breaker, teardown_breaker)
@@ -197,6 +210,7 @@ int main(void)
         BREAKER_TEST(breaker_needs_threshold_failures_again_after_closing),
         cmocka_unit_test(state_names_are_stable),
         cmocka_unit_test(monotonic_clock_never_goes_backwards),
+        cmocka_unit_test(sleep_waits_its_milliseconds_and_none_for_zero),
     };
 #undef BREAKER_TEST
     return cmocka_run_group_tests_name("breaker", tests, NULL, NULL);

@@ -86,10 +86,8 @@ void billing__payments_shutdown(void)
     if (provider->abandon_calls)
         provider->abandon_calls();
     /* Let abandoned calls notice and return, so their threads end cleanly. */
-    for (int i = 0; i < 100 && atomic_load(&in_flight) > 0; i++) {
-        struct timespec ts = {0, 20 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    for (int i = 0; i < 100 && atomic_load(&in_flight) > 0; i++)
+        bh_sleep_ms(20);
 }
 
 const struct billing__provider *billing__provider(void)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "platform/clock.h"
 #include "platform/config.h"
 #include "platform/err.h"
 #include "platform/log.h"
@@ -70,10 +71,8 @@ static bool ref_behaves(const char *ref, const char *behaviour)
 static void hang(void)
 {
     long ms = bh_config_int("BULKHEAD_BILLING_SIMULATOR_HANG_MS", 30000, 0, 600000);
-    for (long slept = 0; slept < ms && !atomic_load(&abandoning); slept += 50) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
+    for (long slept = 0; slept < ms && !atomic_load(&abandoning); slept += 50)
+        bh_sleep_ms(50);
 }
 
 /* The simulator's ledger: every charge it took or refused, by idempotency

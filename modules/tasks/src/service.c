@@ -9,6 +9,7 @@
 
 #include "billing/billing.h"
 #include "internal.h"
+#include "platform/clock.h"
 #include "platform/db.h"
 #include "platform/err.h"
 #include "platform/uuid.h"
@@ -21,12 +22,6 @@ enum {
 static bool str_eq(const char *a, const char *b)
 {
     return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /* An assignee must be a member of the task's org (auth decides, usually
@@ -184,7 +179,7 @@ int tasks__task_read(struct bh_arena *a, const char *org_id, const char *id,
         }
         if (rc == BH_EUNAVAILABLE)
             break;
-        sleep_ms(LEASE_POLL_MS);
+        bh_sleep_ms(LEASE_POLL_MS);
         rc = tasks__cache_get(a, id, &entry, &len);
         if (rc == 0 && (rc = view_from_entry(org_id, entry, len, out)) != BH_EINVAL)
             goto out;

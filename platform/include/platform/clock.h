@@ -11,5 +11,7 @@
 int64_t bh_now_ms(void);
 /* The monotonic instant ms milliseconds from now, for pthread_cond_timedwait. */
 struct timespec bh_deadline_ms(int ms);
+/* Sleeps ms milliseconds (none when ms <= 0); a signal may end it early. */
+void bh_sleep_ms(int ms);
 
 #endif
