@@ -140,7 +140,9 @@ function checkOutside(x, want, what) {
 // check(exchange) -> list of problems (empty when it matches the document).
 function check(x) {
   const out = [];
-  const urlPath = x.path.split('?')[0];
+  // The server routes the canonical path: empty segments are dropped
+  // (`//v1//me/` is `/v1/me`), and so does this check.
+  const urlPath = ('/' + x.path.split('?')[0].split('/').filter(Boolean).join('/'));
   const m = templates.find((t) => t.re.test(urlPath));
   if (!m) return checkOutside(x, 404, `${x.method} ${urlPath} (not in docs/openapi.yaml)`);
   const method = x.method.toLowerCase();
