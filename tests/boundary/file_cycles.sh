@@ -2,16 +2,12 @@
 # No call cycle between the files of one part: within the platform and
 # within each module, the files call each other one way only
 # (scripts/file-graph reads who uses whose symbols from the objects).
-# A part in KNOWN_CYCLES still has a cycle being taken apart: it is
-# reported, not failed, and the test fails once it is gone so the entry is
-# removed with the fix.
 set -euo pipefail
 : "${BH_BUILD_DIR:?}" "${BH_SOURCE_DIR:?}"
 graph=$BH_SOURCE_DIR/scripts/file-graph
 # shellcheck disable=SC1091
 source "$BH_BUILD_DIR/fence/link-context.sh"
 read -r -a modules <<<"${BH_MODULES//;/ }"
-KNOWN_CYCLES=" auth billing "
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -32,15 +28,8 @@ check() { # $1 = part, $2... = its objects
     local part=$1 out
     shift
     [ $# -gt 0 ] && [ -e "$1" ] || fail "no objects for $part: build first"
-    if out=$("$graph" "$@"); then
-        [[ "$KNOWN_CYCLES" != *" $part "* ]] ||
-            fail "$part has no call cycle any more: remove it from KNOWN_CYCLES"
-        echo "ok - $part: no call cycle between its files"
-    elif [[ "$KNOWN_CYCLES" == *" $part "* ]]; then
-        echo "known - $part: $(echo $out)"
-    else
-        fail "$part: call cycle between files: $out"
-    fi
+    out=$("$graph" "$@") || fail "$part: call cycle between files: $out"
+    echo "ok - $part: no call cycle between its files"
 }
 check platform "$BH_BUILD_DIR"/CMakeFiles/bh_platform_objs.dir/platform/src/*.o
 for m in "${modules[@]}"; do

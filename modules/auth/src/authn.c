@@ -324,18 +324,6 @@ int auth_session_check(const struct auth_session *s)
 
 /* ------------------------------------------------------------ lookups */
 
-int auth_user_profile(const bh_uuid *user_id, struct auth_profile *out)
-{
-    struct auth__user u;
-    int rc = auth__user_get(user_id, &u);
-    if (rc != 0)
-        return rc == BH_ENOTFOUND ? rc : BH_EUNAVAILABLE;
-    out->id = u.id;
-    snprintf(out->email, sizeof out->email, "%s", u.email);
-    snprintf(out->name, sizeof out->name, "%s", u.name);
-    return 0;
-}
-
 int auth_each_member(const bh_uuid *org_id, enum auth_role min_role, auth_member_fn fn, void *arg)
 {
     return auth__repo_members_each(

@@ -20,7 +20,7 @@ struct bh_tx;
 
 /* ------------------------------------------------------------ settings */
 
-/* Read once by auth_module.init from the environment; read-only after. */
+/* Read once by auth_module.init from the environment (settings.c); read-only after. */
 struct auth__settings {
     char issuer[128];       /* BULKHEAD_JWT_ISSUER, default "bulkhead" */
     char audience[128];     /* BULKHEAD_JWT_AUDIENCE, default "bulkhead-api" */
@@ -40,6 +40,8 @@ struct auth__settings {
     int deny_sync_ms; /* BULKHEAD_AUTH_DENY_SYNC_MS: denylist reconciler period, default 1000 */
 };
 extern struct auth__settings auth__settings;
+/* Reads them (settings.c); called once, by auth's init. */
+void auth__settings_load(void);
 
 /* ------------------------------------------------------------ tokens (token.c) */
 

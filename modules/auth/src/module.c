@@ -10,33 +10,6 @@
 #include "platform/log.h"
 #include "platform/nearcache.h"
 
-struct auth__settings auth__settings;
-
-static void load_settings(void)
-{
-    struct auth__settings *s = &auth__settings;
-    snprintf(s->issuer, sizeof s->issuer, "%s", bh_config_str("BULKHEAD_JWT_ISSUER", "bulkhead"));
-    snprintf(s->audience, sizeof s->audience, "%s",
-             bh_config_str("BULKHEAD_JWT_AUDIENCE", "bulkhead-api"));
-    s->access_ttl_s = (int)bh_config_int("BULKHEAD_ACCESS_TOKEN_TTL_S", 900, 10, 86400);
-    s->refresh_ttl_s =
-        (int)bh_config_int("BULKHEAD_REFRESH_TOKEN_TTL_S", 30 * 86400, 60, 365 * 86400);
-    s->refresh_grace_s = (int)bh_config_int("BULKHEAD_REFRESH_GRACE_S", 10, 0, 300);
-    s->member_cache_ttl_s = (int)bh_config_int("BULKHEAD_AUTH_MEMBER_CACHE_TTL_S", 60, 1, 3600);
-    s->login_account_max = (int)bh_config_int("BULKHEAD_LOGIN_MAX_FAILURES", 5, 1, 1000);
-    s->login_addr_max = (int)bh_config_int("BULKHEAD_LOGIN_MAX_FAILURES_PER_ADDR", 100, 1, 100000);
-    s->login_window_s = (int)bh_config_int("BULKHEAD_LOGIN_WINDOW_S", 900, 1, 86400);
-    s->hash_slots = (int)bh_config_int("BULKHEAD_AUTH_HASH_SLOTS", 2, 1, 64);
-    s->hash_queue = (int)bh_config_int("BULKHEAD_AUTH_HASH_QUEUE", 4, 0, 1024);
-    s->hash_wait_ms = (int)bh_config_int("BULKHEAD_AUTH_HASH_WAIT_MS", 500, 0, 60000);
-    s->hash_per_client = (int)bh_config_int("BULKHEAD_AUTH_HASH_PER_CLIENT", 2, 1, 1024);
-    s->opslimit = (unsigned long long)bh_config_int("BULKHEAD_ARGON2_OPSLIMIT", 2, 2, 16);
-    s->memlimit =
-        (size_t)bh_config_int("BULKHEAD_ARGON2_MEMLIMIT_KIB", 19 * 1024, 19 * 1024, 1024 * 1024) *
-        1024;
-    s->deny_sync_ms = (int)bh_config_int("BULKHEAD_AUTH_DENY_SYNC_MS", 1000, 50, 60000);
-}
-
 /* The password routes hash on auth__password_pool, after their admission
  * check (the login limiter) on the HTTP thread. */
 static const struct bh_route routes[] = {
@@ -65,7 +38,7 @@ static const struct bh_route routes[] = {
 
 static int auth_init(void)
 {
-    load_settings();
+    auth__settings_load();
     const char *secret = bh_config()->jwt_secret;
     if (!secret || strlen(secret) < 32) {
         bh_log_error("the JWT secret must be at least 32 bytes");

@@ -394,6 +394,19 @@ int auth__user_get(const bh_uuid *user_id, struct auth__user *out)
     return rc;
 }
 
+/* The public profile read (auth.h): a user without its password hash. */
+int auth_user_profile(const bh_uuid *user_id, struct auth_profile *out)
+{
+    struct auth__user u;
+    int rc = auth__user_get(user_id, &u);
+    if (rc != 0)
+        return rc == BH_ENOTFOUND ? rc : BH_EUNAVAILABLE;
+    out->id = u.id;
+    snprintf(out->email, sizeof out->email, "%s", u.email);
+    snprintf(out->name, sizeof out->name, "%s", u.name);
+    return 0;
+}
+
 int auth__orgs_of_user(struct bh_arena *a, const bh_uuid *user_id, const char *after, int limit,
                        struct auth__org **out, int *n)
 {

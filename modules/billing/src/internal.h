@@ -493,9 +493,12 @@ json_t *billing__invoice_json(const struct billing__invoice *inv);
 
 /* ---------------------------------------------------------- configuration */
 
-/* The webhook signing secret and timestamp tolerance (module.c). */
+/* The webhook signing secret and timestamp tolerance (settings.c). */
 const char *billing__webhook_secret(void);
 long billing__webhook_tolerance_s(void);
+/* Reads them from the environment: 0, or BH_EINVAL (no usable secret in
+ * production). Called once, by billing's init. */
+int billing__settings_load(void);
 
 /* ---------------------------------------------------------- HTTP handlers */
 

@@ -9,27 +9,11 @@
 #include "platform/err.h"
 #include "platform/log.h"
 
-/* BULKHEAD_BILLING_WEBHOOK_SECRET[_FILE]: required in production; in dev a
- * random one per process unless given (scripts/devenv writes one per
- * install). Static storage, read once at init. */
-static const char *webhook_secret;
-static long webhook_tolerance_s = 300;
-
-const char *billing__webhook_secret(void)
-{
-    return webhook_secret;
-}
-
-long billing__webhook_tolerance_s(void)
-{
-    return webhook_tolerance_s;
-}
-
 static int billing_init(void)
 {
-    if (bh_config_secret("BULKHEAD_BILLING_WEBHOOK_SECRET", &webhook_secret) != 0)
-        return BH_EINVAL;
-    webhook_tolerance_s = bh_config_int("BULKHEAD_BILLING_WEBHOOK_TOLERANCE_S", 300, 1, 3600);
+    int rc = billing__settings_load();
+    if (rc != 0)
+        return rc;
     return billing__payments_init();
 }
 
