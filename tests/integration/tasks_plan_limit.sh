@@ -56,15 +56,18 @@ bh_on_exit "pg 'DROP TRIGGER IF EXISTS test_hold_insert_$$ ON tasks.tasks; DROP 
 pg_hold "SELECT pg_advisory_lock(74718, $key);"
 pids=()
 rm -f "$BH_TMP"/race.*
+waiting() { [ "$(pg_waiting '%INSERT INTO tasks.tasks%')" = "$1" ]; }
+# The second create starts once the first waits: a server thread that
+# accepted both connections before blocking in the first would otherwise
+# hold the second back, and the race would never happen.
 for k in 1 2; do
   curl -sS -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $TOKEN" \
     -H 'Content-Type: application/json' --data "{\"title\":\"held $k\"}" "$BH_URL$T" \
     >"$BH_TMP/race.$k" &
   pids+=($!)
+  for i in $(seq 1 200); do waiting "$k" && break; sleep 0.025; done
+  waiting "$k" || fail "create $k did not reach its insert"
 done
-both_waiting() { [ "$(pg_waiting '%INSERT INTO tasks.tasks%')" = 2 ]; }
-for i in $(seq 1 200); do both_waiting && break; sleep 0.05; done
-both_waiting || fail "the two creates did not both reach their insert"
 pg_hold "SELECT pg_advisory_unlock(74718, $key);"
 wait "${pids[@]}"
 codes=$(cat "$BH_TMP"/race.* | sort | tr '\n' ' ')
