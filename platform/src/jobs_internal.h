@@ -21,10 +21,11 @@
 enum {
     BH__JOBS_MAX_QUEUES = 32,
     BH__JOBS_MAX_HANDLERS = 128,
-    BH__QUEUE_NAME_MAX = 41, /* [a-z0-9_]{1,40} */
-    BH__QUEUE_KEY_MAX = 64,  /* "bh:q:<name>:delayed" */
-    BH__JOB_TYPE_MAX = 136,  /* "event:" + a consumer name of up to 128 */
-    BH__JOB_ID_MAX = 176,    /* "<event uuid>:<consumer>" */
+    BH__QUEUE_NAME_MAX = 41,       /* [a-z0-9_]{1,40} */
+    BH__QUEUE_KEY_MAX = 64,        /* "bh:q:<name>:delayed" */
+    BH__JOB_TYPE_MAX = 136,        /* "event:" + a consumer name of up to 128 */
+    BH__JOB_ID_MAX = 176,          /* "<event uuid>:<consumer>" */
+    BH__JOBS_MAX_BATCH_TYPES = 16, /* coalesced consumers per queue */
 };
 
 /* Knobs, read from the environment once by bh__jobs_registry_init(). */
@@ -46,11 +47,20 @@ struct bh__queue_keys {
     char dead[BH__QUEUE_KEY_MAX];    /* ZSET id -> time of death (ms) */
 };
 
+/* The coalesced consumers of a queue: job type ("event:<consumer>") ->
+ * batch size (2..BH_EVENT_BATCH_MAX, as text), as queue_take.lua reads them. */
+struct bh__queue_batching {
+    int n;
+    const char *types[BH__JOBS_MAX_BATCH_TYPES];
+    char sizes[BH__JOBS_MAX_BATCH_TYPES][8];
+};
+
 /* A queue this process knows (from a subscription or a job type). */
 struct bh__jobs_queue {
     char name[BH__QUEUE_NAME_MAX];
     struct bh__queue_keys keys;
     int concurrency;                    /* BULKHEAD_QUEUE_<NAME>_CONCURRENCY, default 2 */
+    struct bh__queue_batching batching; /* n 0: every job runs alone */
     struct bh_histogram *wait_hist;     /* ready -> started */
     struct bh_histogram *duration_hist; /* handler run time */
 
@@ -72,6 +82,7 @@ struct bh__jobs_handler {
     const struct bh_job_type *job;
     struct bh__jobs_queue *queue;
     int max_attempts;
+    int batch_max; /* a coalesced consumer's batch size; 1 for every other handler */
     struct bh_counter *outcome[3]; /* ok, retry, dead */
 };
 

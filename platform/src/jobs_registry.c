@@ -171,6 +171,22 @@ static int handler_add(const char *module, const char *type, const char *queue_n
     h->job = job;
     h->queue = q;
     h->max_attempts = max_attempts > 0 ? max_attempts : DEFAULT_MAX_ATTEMPTS;
+    h->batch_max = 1;
+    if (sub != NULL && sub->handle_batch != NULL) {
+        struct bh__queue_batching *b = &q->batching;
+
+        if (sub->batch_max < 0 || sub->batch_max == 1 || sub->batch_max > BH_EVENT_BATCH_MAX) {
+            bh_log(BH_LOG_ERROR, "platform", "jobs: %s: %s has an invalid batch size", module,
+                   type);
+            return BH_EINVAL;
+        }
+        if (b->n == BH__JOBS_MAX_BATCH_TYPES)
+            return BH_ENOMEM;
+        h->batch_max = sub->batch_max > 0 ? sub->batch_max : BH_EVENT_BATCH_MAX;
+        b->types[b->n] = h->type;
+        snprintf(b->sizes[b->n], sizeof b->sizes[b->n], "%d", h->batch_max);
+        b->n++;
+    }
     for (int i = 0; i < 3; i++) {
         snprintf(labels, sizeof labels, "queue=\"%s\",type=\"%s\",outcome=\"%s\"", q->name, type,
                  outcome_names[i]);

@@ -317,6 +317,76 @@ int bh__queue_ack_reserve(const struct bh__queue_keys *keys, const char *id, lon
     return rc;
 }
 
+int bh__queue_take(const struct bh__queue_keys *keys, int lease_ms, int n_acks,
+                   const char *const *ids, const long long *tokens, bool *lost,
+                   const struct bh__queue_batching *batching, int cap, struct bh__queue_job *jobs,
+                   int *n_jobs)
+{
+    enum { FIELDS = 10 };
+    int nb = batching != NULL ? batching->n : 0;
+    int nargs = 4 + 2 * n_acks + 2 * nb;
+    const char **args = calloc((size_t)nargs, sizeof *args);
+    char(*toks)[24] = calloc((size_t)n_acks + 1, sizeof *toks);
+    char lease[16], acks[16];
+    redisReply *r = NULL;
+    size_t got;
+    int rc = BH_ENOMEM, k = 0;
+
+    *n_jobs = 0;
+    if (args == NULL || toks == NULL)
+        goto out;
+    snprintf(lease, sizeof lease, "%d", cap > 0 ? lease_ms : 0);
+    snprintf(acks, sizeof acks, "%d", n_acks);
+    args[k++] = keys->ready;
+    args[k++] = keys->leased;
+    args[k++] = lease;
+    args[k++] = acks;
+    for (int i = 0; i < n_acks; i++) {
+        snprintf(toks[i], sizeof toks[i], "%lld", tokens[i]);
+        args[k++] = ids[i];
+        args[k++] = toks[i];
+        lost[i] = false;
+    }
+    for (int i = 0; i < nb; i++) {
+        args[k++] = batching->types[i];
+        args[k++] = batching->sizes[i];
+    }
+    rc = run_script(&bh__lua_queue_take, 2, nargs, args, NULL, &r);
+    if (rc != 0)
+        goto out;
+    rc = BH_EINTERNAL;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < (size_t)n_acks ||
+        (r->elements - (size_t)n_acks) % FIELDS != 0 ||
+        (r->elements - (size_t)n_acks) / FIELDS > (size_t)cap)
+        goto out;
+    for (int i = 0; i < n_acks; i++) {
+        long long v = 0;
+
+        if (!reply_ll(r->element[i], &v))
+            goto out;
+        lost[i] = v != 0;
+    }
+    rc = 0;
+    got = (r->elements - (size_t)n_acks) / FIELDS;
+    for (size_t j = 0; j < got && rc == 0; j++)
+        if ((rc = parse_job(r->element + n_acks + j * FIELDS, &jobs[j])) == 0)
+            (*n_jobs)++;
+    if (rc != 0) {
+        /* They stay leased and come back when their leases expire. */
+        for (int j = 0; j < *n_jobs; j++)
+            bh__queue_job_release(&jobs[j]);
+        *n_jobs = 0;
+        if (rc != BH_ENOMEM)
+            rc = BH_EINTERNAL;
+    }
+out:
+    if (r != NULL)
+        freeReplyObject(r);
+    free(args);
+    free(toks);
+    return rc;
+}
+
 int bh__queue_ack(const struct bh__queue_keys *keys, const char *id, long long token)
 {
     char key[BH__JOB_ID_MAX + 8], tok[24];

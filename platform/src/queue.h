@@ -70,6 +70,16 @@ int bh__queue_fail(const struct bh__queue_keys *keys, const char *id, long long 
  * bh_err (then the ack's fate is unknown: at worst the job runs again). */
 int bh__queue_ack_reserve(const struct bh__queue_keys *keys, const char *id, long long token,
                           int lease_ms, bool *lost, struct bh__queue_job *next);
+/* Acknowledges n_acks finished jobs (ids/tokens; lost[i] tells each one's
+ * fate) and leases the next ready job, and when its type is in batching,
+ * the jobs of that type queued right behind it, up to its batch size and
+ * cap (0: lease nothing). 0 with *n_jobs jobs filled (0: the queue was empty), or a negative
+ * bh_err (then the acks' fate is unknown: at worst the jobs run again; on
+ * BH_ENOMEM the acks are done and the jobs come back after their lease). */
+int bh__queue_take(const struct bh__queue_keys *keys, int lease_ms, int n_acks,
+                   const char *const *ids, const long long *tokens, bool *lost,
+                   const struct bh__queue_batching *batching, int cap, struct bh__queue_job *jobs,
+                   int *n_jobs);
 /* Extends a lease by lease_ms from now. 0, 1 when it was lost, or a bh_err. */
 int bh__queue_renew(const struct bh__queue_keys *keys, const char *id, long long token,
                     int lease_ms);

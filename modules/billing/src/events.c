@@ -122,6 +122,63 @@ static int count(const struct bh_event *ev, const char *consumer, int64_t d_task
     return bh_tx_commit(tx);
 }
 
+/* count() for a batch of deliveries of one consumer, in one transaction:
+ * the inbox records them all in one statement, and only the events it saw
+ * for the first time are summed, per organization, into one upsert. A
+ * redelivered event is counted zero times, as in count(). */
+static int count_batch(const struct bh_event *evs, int n, const char *consumer, int64_t d_tasks,
+                       int64_t d_members)
+{
+    const char *ids[BH_EVENT_BATCH_MAX];
+    bool fresh[BH_EVENT_BATCH_MAX];
+    bh_uuid org_of[BH_EVENT_BATCH_MAX], orgs[BH_EVENT_BATCH_MAX];
+    const char *org_strs[BH_EVENT_BATCH_MAX];
+    int64_t tasks[BH_EVENT_BATCH_MAX], members[BH_EVENT_BATCH_MAX];
+    int m = 0, n_orgs = 0;
+
+    if (n < 1 || n > BH_EVENT_BATCH_MAX)
+        return BH_EINVAL;
+    for (int i = 0; i < n; i++) {
+        if (!event_org(&evs[i], &org_of[m])) {
+            bh_log_warn("%s: event %s has no organization: ignored", consumer, evs[i].id);
+            continue;
+        }
+        ids[m++] = evs[i].id;
+    }
+    if (m == 0)
+        return 0;
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    rc = bh_inbox_seen_batch(tx, consumer, m, ids, fresh);
+    if (rc < 0) {
+        bh_tx_rollback(tx);
+        return rc;
+    }
+    for (int i = 0; i < m; i++) {
+        int k = 0;
+        if (!fresh[i])
+            continue; /* delivered before: already counted */
+        while (k < n_orgs && strcmp(orgs[k].str, org_of[i].str) != 0)
+            k++;
+        if (k == n_orgs) {
+            orgs[k] = org_of[i];
+            org_strs[k] = orgs[k].str;
+            tasks[k] = members[k] = 0;
+            n_orgs++;
+        }
+        tasks[k] += d_tasks;
+        members[k] += d_members;
+    }
+    rc = n_orgs > 0 ? billing__repo_usage_add_many(tx, n_orgs, org_strs, tasks, members) : 0;
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        return rc;
+    }
+    return bh_tx_commit(tx);
+}
+
 int billing__on_task_created(const struct bh_event *ev)
 {
     return count(ev, "billing.usage.task_created", 1, 0);
@@ -147,4 +204,29 @@ int billing__on_member_added(const struct bh_event *ev)
 int billing__on_member_removed(const struct bh_event *ev)
 {
     return count(ev, "billing.usage.member_removed", 0, -1);
+}
+
+int billing__on_task_created_batch(const struct bh_event *evs, int n)
+{
+    return count_batch(evs, n, "billing.usage.task_created", 1, 0);
+}
+
+int billing__on_task_deleted_batch(const struct bh_event *evs, int n)
+{
+    return count_batch(evs, n, "billing.usage.task_deleted", -1, 0);
+}
+
+int billing__on_org_created_batch(const struct bh_event *evs, int n)
+{
+    return count_batch(evs, n, "billing.usage.org_created", 0, 1);
+}
+
+int billing__on_member_added_batch(const struct bh_event *evs, int n)
+{
+    return count_batch(evs, n, "billing.usage.member_added", 0, 1);
+}
+
+int billing__on_member_removed_batch(const struct bh_event *evs, int n)
+{
+    return count_batch(evs, n, "billing.usage.member_removed", 0, -1);
 }

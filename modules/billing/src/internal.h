@@ -260,6 +260,9 @@ int billing__repo_attempts_unsettled(struct bh_tx *tx, long older_than_s, int ma
 
 int billing__repo_usage_add(struct bh_tx *tx, const char *org_id, int64_t d_tasks,
                             int64_t d_members);
+/* billing__repo_usage_add() for n distinct organizations in one statement. */
+int billing__repo_usage_add_many(struct bh_tx *tx, int n, const char *const *org_ids,
+                                 const int64_t *d_tasks, const int64_t *d_members);
 int billing__repo_usage_get(struct bh_tx *tx, const bh_uuid *org_id, int64_t *tasks,
                             int64_t *members);
 
@@ -479,6 +482,12 @@ int billing__on_task_deleted(const struct bh_event *ev);
 int billing__on_org_created(const struct bh_event *ev);
 int billing__on_member_added(const struct bh_event *ev);
 int billing__on_member_removed(const struct bh_event *ev);
+/* The same consumers, coalesced: n deliveries in one transaction. */
+int billing__on_task_created_batch(const struct bh_event *evs, int n);
+int billing__on_task_deleted_batch(const struct bh_event *evs, int n);
+int billing__on_org_created_batch(const struct bh_event *evs, int n);
+int billing__on_member_added_batch(const struct bh_event *evs, int n);
+int billing__on_member_removed_batch(const struct bh_event *evs, int n);
 int billing__run_renewal_job(const struct bh_job *job);
 int billing__run_sweep_job(const struct bh_job *job);
 /* Arms the periodic sweep (a process running workers, once they started);

@@ -39,11 +39,16 @@ static const struct bh_route routes[] = {
 };
 
 static const struct bh_subscription subscriptions[] = {
-    {"task.created", "billing.usage.task_created", "billing", billing__on_task_created, 0},
-    {"task.deleted", "billing.usage.task_deleted", "billing", billing__on_task_deleted, 0},
-    {"org.created", "billing.usage.org_created", "billing", billing__on_org_created, 0},
-    {"member.added", "billing.usage.member_added", "billing", billing__on_member_added, 0},
-    {"member.removed", "billing.usage.member_removed", "billing", billing__on_member_removed, 0},
+    {"task.created", "billing.usage.task_created", "billing", billing__on_task_created, 0,
+     billing__on_task_created_batch},
+    {"task.deleted", "billing.usage.task_deleted", "billing", billing__on_task_deleted, 0,
+     billing__on_task_deleted_batch},
+    {"org.created", "billing.usage.org_created", "billing", billing__on_org_created, 0,
+     billing__on_org_created_batch},
+    {"member.added", "billing.usage.member_added", "billing", billing__on_member_added, 0,
+     billing__on_member_added_batch},
+    {"member.removed", "billing.usage.member_removed", "billing", billing__on_member_removed, 0,
+     billing__on_member_removed_batch},
 };
 
 static const struct bh_job_type job_types[] = {

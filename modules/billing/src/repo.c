@@ -674,6 +674,20 @@ static const char SQL_USAGE_ADD[] =
     "       members = GREATEST(billing.usage.members + $3::bigint, 0),"
     "       updated_at = now()";
 
+/* The summed deltas of a batch of events, one row per organization (the
+ * caller passes each organization once), in organization order so that two
+ * batches lock the rows they share in the same order. */
+static const char SQL_USAGE_ADD_MANY[] =
+    "WITH d AS (SELECT o, t, m FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS u(o, t, m))"
+    "INSERT INTO billing.usage (org_id, tasks, members)"
+    " SELECT o, GREATEST(t, 0), GREATEST(m, 0) FROM d ORDER BY o"
+    " ON CONFLICT (org_id) DO UPDATE"
+    "   SET tasks = GREATEST(billing.usage.tasks"
+    "                        + (SELECT t FROM d WHERE d.o = EXCLUDED.org_id), 0),"
+    "       members = GREATEST(billing.usage.members"
+    "                          + (SELECT m FROM d WHERE d.o = EXCLUDED.org_id), 0),"
+    "       updated_at = now()";
+
 static const char SQL_USAGE_GET[] = "SELECT tasks, members FROM billing.usage WHERE org_id = $1";
 
 int billing__repo_usage_add(struct bh_tx *tx, const char *org_id, int64_t d_tasks,
@@ -684,6 +698,42 @@ int billing__repo_usage_add(struct bh_tx *tx, const char *org_id, int64_t d_task
     snprintf(m, sizeof m, "%" PRId64, d_members);
     const char *params[] = {org_id, t, m};
     return bh_tx_query(tx, NULL, SQL_USAGE_ADD, 3, params);
+}
+
+/* "{a,b,c}": the org ids (orgs set) or the deltas (v), as the array parameters of
+ * SQL_USAGE_ADD_MANY. NULL when out of memory; free() it. */
+static char *usage_array(int n, const char *const *orgs, const int64_t *v)
+{
+    size_t cap = (size_t)n * (BH_UUID_TEXT_SIZE + 1) + 3, len = 0;
+    char *s = malloc(cap);
+
+    if (s == NULL)
+        return NULL;
+    s[len++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (orgs != NULL)
+            len += (size_t)snprintf(s + len, cap - len, "%s%s", i ? "," : "", orgs[i]);
+        else
+            len += (size_t)snprintf(s + len, cap - len, "%s%" PRId64, i ? "," : "", v[i]);
+    }
+    s[len++] = '}';
+    s[len] = '\0';
+    return s;
+}
+
+int billing__repo_usage_add_many(struct bh_tx *tx, int n, const char *const *org_ids,
+                                 const int64_t *d_tasks, const int64_t *d_members)
+{
+    char *o = usage_array(n, org_ids, NULL), *t = usage_array(n, NULL, d_tasks),
+         *m = usage_array(n, NULL, d_members);
+    int rc = BH_ENOMEM;
+
+    if (o && t && m)
+        rc = bh_tx_query(tx, NULL, SQL_USAGE_ADD_MANY, 3, (const char *const[]){o, t, m});
+    free(o);
+    free(t);
+    free(m);
+    return rc;
 }
 
 int billing__repo_usage_get(struct bh_tx *tx, const bh_uuid *org_id, int64_t *tasks,

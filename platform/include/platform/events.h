@@ -35,12 +35,28 @@ struct bh_event {
  * backoff; after the job type's max attempts it goes to the dead letters. */
 typedef int (*bh_event_fn)(const struct bh_event *ev);
 
+/* A coalesced consumer: handles n (2..batch_max) deliveries of its event
+ * type at once, in queue order, typically in one transaction that records
+ * all of them with bh_inbox_seen_batch(). 0: all handled (all acknowledged
+ * together). Any other return: nothing of the batch may have taken effect
+ * (roll back); each event is then run alone through handle, so a poison
+ * event takes its retries and dead letters alone. */
+typedef int (*bh_event_batch_fn)(const struct bh_event *evs, int n);
+
+enum { BH_EVENT_BATCH_MAX = 64 };
+
 struct bh_subscription {
     const char *event_type; /* exact type string, e.g. "user.signed_up" */
     const char *consumer;   /* stable consumer name, the inbox key, e.g. "notifications.welcome" */
     const char *queue; /* queue the deliveries go to (a worker bulkhead), e.g. "notifications" */
     bh_event_fn handle;
     int max_attempts; /* 0 = default (8) */
+    /* Optional (NULL: every delivery runs alone through handle). When set,
+     * a worker that takes a delivery of this consumer also takes the ones
+     * of the same consumer queued right behind it (never skipping a job of
+     * another type), up to batch_max (0 = BH_EVENT_BATCH_MAX, the most). */
+    bh_event_batch_fn handle_batch;
+    int batch_max;
 };
 
 /* A job (not an event): run by a worker of job type's queue. */
@@ -79,6 +95,11 @@ int bh_outbox_publish_take(struct bh_tx *tx, const char *type, const char *org_i
  * table (<module>.inbox) on tx. Returns 0 when newly recorded, 1 when it was
  * already there (skip the effect), or a negative bh_err. */
 int bh_inbox_seen(struct bh_tx *tx, const char *consumer, const char *event_id);
+/* bh_inbox_seen() for n events in one statement: fresh[i] is set when
+ * event_ids[i] was newly recorded (count its effect), cleared when it was
+ * there already. Returns how many were new, or a negative bh_err. */
+int bh_inbox_seen_batch(struct bh_tx *tx, const char *consumer, int n, const char *const *event_ids,
+                        bool *fresh);
 
 /* Enqueues a job of a registered type now (delay_ms 0) or later. payload is
  * borrowed. Returns 0 or BH_EUNAVAILABLE (Redis down) / BH_EINVAL. */
