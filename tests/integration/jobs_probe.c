@@ -10,6 +10,11 @@
  * sleeps PROBE_SLEEP_MS before its transaction and PROBE_SLEEP_AFTER_MS
  * after the commit, fails while the file PROBE_FAIL_FILE exists, and its
  * subscription allows PROBE_MAX_ATTEMPTS attempts (default 8).
+ * PROBE_BATCH=N (2..64) makes the consumer a coalesced one (handle_batch,
+ * batch_max N): one transaction per batch, bh_inbox_seen_batch(), and a
+ * row in platform.jobs_probe_batch per batch run. An event published with
+ * "poison" (the PROBE_POISON-th of a `publish`, 1-based) fails always, in
+ * a batch and alone.
  *
  *   jobs_probe setup                    create the effect tables (idempotent)
  *   jobs_probe publish N [PER_TX] [AGGREGATES] [THREADS]
@@ -18,6 +23,9 @@
  *   jobs_probe order                    events handled out of order per aggregate
  *   jobs_probe backlog                  unsent outbox rows of the run
  *   jobs_probe outbox                   outbox rows of the run, sent or not
+ *   jobs_probe batches                  "batches=B largest=L" batch handler runs
+ *   jobs_probe resend                   marks the run's events unsent (a re-fan-out)
+ *   jobs_probe enqueue-noop N           N no-op jobs on the run's queue
  *   jobs_probe jobs ARGS...             the `bulkhead jobs` CLI
  *   jobs_probe bench-queue N            no-op jobs: enqueue N, then drain them
  *   jobs_probe bench-relay N            outbox relay throughput (N events)
@@ -71,12 +79,22 @@ static const char SQL_ORDER[] =
 static const char SQL_BACKLOG[] =
     "SELECT count(*) FROM platform.outbox WHERE type = $1 AND sent_at IS NULL";
 static const char SQL_OUTBOX_ROWS[] = "SELECT count(*) FROM platform.outbox WHERE type = $1";
+static const char SQL_CREATE_BATCH[] =
+    "CREATE TABLE IF NOT EXISTS platform.jobs_probe_batch (run text NOT NULL, size int NOT NULL)";
+static const char SQL_INSERT_BATCH[] =
+    "INSERT INTO platform.jobs_probe_batch (run, size) VALUES ($1, $2)";
+static const char SQL_BATCHES[] =
+    "SELECT count(*), coalesce(max(size), 0) FROM platform.jobs_probe_batch WHERE run = $1";
+static const char SQL_RESEND[] =
+    "UPDATE platform.outbox SET sent_at = NULL WHERE type = $1 AND sent_at IS NOT NULL";
 
 static char g_run[RUN_MAX + 1];
 static char g_type[64], g_consumer[64], g_queue[64], g_noop[64];
-static int g_sleep_ms, g_sleep_after_ms;
+static int g_sleep_ms, g_sleep_after_ms, g_batch;
+static long g_poison;
 static const char *g_fail_file;
 static atomic_long g_noop_done;
+static bool g_noop_log; /* `work` logs each no-op job */
 
 /* Latencies recorded by the handler in bench-latency (microseconds). */
 static int64_t *g_lat;
@@ -109,6 +127,11 @@ static void sleep_ms(int ms)
 
 /* ---- the probe module ------------------------------------------------------------ */
 
+static bool poisoned(const struct bh_event *ev)
+{
+    return json_is_true(json_object_get(ev->data, "poison"));
+}
+
 static int probe_handle(const struct bh_event *ev)
 {
     const char *agg = json_string_value(json_object_get(ev->data, "agg"));
@@ -126,7 +149,7 @@ static int probe_handle(const struct bh_event *ev)
     }
     if (g_sleep_ms > 0)
         sleep_ms(g_sleep_ms);
-    if (g_fail_file != NULL && access(g_fail_file, F_OK) == 0) {
+    if (poisoned(ev) || (g_fail_file != NULL && access(g_fail_file, F_OK) == 0)) {
         bh_log(BH_LOG_INFO, "probe", "failing event %s on purpose (attempt %d)", ev->id,
                ev->attempt);
         return BH_EUNAVAILABLE;
@@ -159,10 +182,58 @@ static int probe_handle(const struct bh_event *ev)
     return 0;
 }
 
+/* The coalesced variant of probe_handle: one transaction for the batch. */
+static int probe_handle_batch(const struct bh_event *evs, int n)
+{
+    const char *ids[BH_EVENT_BATCH_MAX];
+    bool fresh[BH_EVENT_BATCH_MAX];
+    struct bh_tx *tx = NULL;
+    char size[16];
+    int rc;
+
+    bh_log(BH_LOG_INFO, "probe", "handling a batch of %d events", n);
+    if (g_sleep_ms > 0)
+        sleep_ms(g_sleep_ms);
+    for (int i = 0; i < n; i++) {
+        if (poisoned(&evs[i]) || (g_fail_file != NULL && access(g_fail_file, F_OK) == 0))
+            return BH_EUNAVAILABLE;
+        ids[i] = evs[i].id;
+    }
+    if ((rc = bh_tx_begin_as("platform", &tx)) != 0)
+        return rc;
+    rc = bh_inbox_seen_batch(tx, g_consumer, n, ids, fresh);
+    rc = rc < 0 ? rc : 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const char *agg = json_string_value(json_object_get(evs[i].data, "agg"));
+        char nbuf[24];
+
+        snprintf(nbuf, sizeof nbuf, "%lld",
+                 (long long)json_integer_value(json_object_get(evs[i].data, "n")));
+        if (fresh[i])
+            rc = bh_tx_query(tx, NULL, SQL_INSERT_EFFECT, 4,
+                             (const char *const[]){g_run, evs[i].id, agg ? agg : "", nbuf});
+        else
+            rc = bh_tx_query(tx, NULL, SQL_INSERT_SKIP, 2, (const char *const[]){g_run, evs[i].id});
+    }
+    snprintf(size, sizeof size, "%d", n);
+    if (rc == 0)
+        rc = bh_tx_query(tx, NULL, SQL_INSERT_BATCH, 2, (const char *const[]){g_run, size});
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        return rc;
+    }
+    if ((rc = bh_tx_commit(tx)) != 0)
+        return rc;
+    if (g_sleep_after_ms > 0)
+        sleep_ms(g_sleep_after_ms);
+    return 0;
+}
+
 static int probe_noop(const struct bh_job *job)
 {
-    (void)job;
     atomic_fetch_add(&g_noop_done, 1);
+    if (g_noop_log)
+        bh_log(BH_LOG_INFO, "probe", "no-op job %s ran", job->id);
     return 0;
 }
 
@@ -188,12 +259,16 @@ static int configure(void)
     g_sleep_ms = (int)bh_config_int("PROBE_SLEEP_MS", 0, 0, 600000);
     g_sleep_after_ms = (int)bh_config_int("PROBE_SLEEP_AFTER_MS", 0, 0, 600000);
     g_fail_file = getenv("PROBE_FAIL_FILE");
+    g_batch = (int)bh_config_int("PROBE_BATCH", 0, 0, BH_EVENT_BATCH_MAX);
+    g_poison = (long)bh_config_int("PROBE_POISON", 0, 0, 1000000000);
     g_subs[0] = (struct bh_subscription){
         .event_type = g_type,
         .consumer = g_consumer,
         .queue = g_queue,
         .handle = probe_handle,
         .max_attempts = (int)bh_config_int("PROBE_MAX_ATTEMPTS", 8, 1, 100),
+        .handle_batch = g_batch > 1 ? probe_handle_batch : NULL,
+        .batch_max = g_batch > 1 ? g_batch : 0,
     };
     g_job_types[0] = (struct bh_job_type){.name = g_noop, .queue = g_queue, .run = probe_noop};
     g_emits[0] = g_type;
@@ -226,7 +301,7 @@ static int cmd_setup(void)
     if (rc != 0)
         return rc;
     const char *const steps[] = {SQL_LOCK_SETUP, SQL_CREATE_EFFECT, SQL_INDEX_EFFECT,
-                                 SQL_CREATE_SKIP};
+                                 SQL_CREATE_SKIP, SQL_CREATE_BATCH};
     for (size_t i = 0; rc == 0 && i < sizeof steps / sizeof steps[0]; i++)
         rc = bh_tx_query(tx, NULL, steps[i], 0, NULL);
     if (rc != 0) {
@@ -283,6 +358,8 @@ static void *publisher_main(void *arg)
             snprintf(agg, sizeof agg, "a%d", a);
             data = json_pack("{s:s, s:s, s:I, s:I}", "run", g_run, "agg", agg, "n",
                              (json_int_t)++counts[a], "t", (json_int_t)wall_us());
+            if (data != NULL && p->index == 0 && g_poison > 0 && p->published + k + 1 == g_poison)
+                json_object_set_new(data, "poison", json_true());
             p->rc = data ? bh_outbox_publish(tx, g_type, NULL, NULL, agg, data) : BH_ENOMEM;
             json_decref(data);
         }
@@ -338,9 +415,10 @@ static int wait_for_signal(void)
 
 static int cmd_work(void)
 {
-    int rc = bh_workers_start();
+    int rc;
 
-    if (rc != 0)
+    g_noop_log = true;
+    if ((rc = bh_workers_start()) != 0)
         return rc;
     fprintf(stderr, "jobs_probe: working\n");
     wait_for_signal();
@@ -499,6 +577,34 @@ static int run_command(int argc, char **argv)
         rc = query_one(SQL_OUTBOX_ROWS, g_type, &v[0]);
         if (rc == 0)
             printf("%lld\n", v[0]);
+        return rc;
+    }
+    if (strcmp(cmd, "batches") == 0) {
+        PGresult *res = NULL;
+
+        rc = bh_db_query_as("platform", &res, SQL_BATCHES, 1, (const char *const[]){g_run});
+        if (rc == 0)
+            printf("batches=%s largest=%s\n", bh_pg_str(res, 0, 0), bh_pg_str(res, 0, 1));
+        PQclear(res);
+        return rc;
+    }
+    if (strcmp(cmd, "resend") == 0) {
+        PGresult *res = NULL;
+
+        rc = bh_db_query_as("platform", &res, SQL_RESEND, 1, (const char *const[]){g_type});
+        if (rc == 0)
+            printf("%s\n", PQcmdTuples(res));
+        PQclear(res);
+        return rc;
+    }
+    if (strcmp(cmd, "enqueue-noop") == 0 && argc == 3) {
+        json_t *payload = json_object();
+        long n = atol(argv[2]);
+
+        rc = payload ? 0 : BH_ENOMEM;
+        for (long i = 0; i < n && rc == 0; i++)
+            rc = bh_job_enqueue(g_noop, payload, 0);
+        json_decref(payload);
         return rc;
     }
     if (strcmp(cmd, "jobs") == 0)
