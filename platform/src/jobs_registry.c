@@ -183,6 +183,9 @@ static int handler_add(const char *module, const char *type, const char *queue_n
         if (b->n == BH__JOBS_MAX_BATCH_TYPES)
             return BH_ENOMEM;
         h->batch_max = sub->batch_max > 0 ? sub->batch_max : BH_EVENT_BATCH_MAX;
+        snprintf(labels, sizeof labels, "queue=\"%s\",type=\"%s\"", q->name, type);
+        h->batches = bh_counter_get("bulkhead_jobs_batches_total",
+                                    "Batches taken by coalesced consumers", labels);
         b->types[b->n] = h->type;
         snprintf(b->sizes[b->n], sizeof b->sizes[b->n], "%d", h->batch_max);
         b->n++;

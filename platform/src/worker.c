@@ -428,6 +428,8 @@ static int run_batch(struct slot *s, const struct bh__queue_job *jobs, int n,
         }
     }
     bh_histogram_observe(q->duration_hist, seconds_since(&t0));
+    if (h != NULL && h->batches != NULL)
+        bh_counter_add(h->batches, 1);
     if (rc != 0) {
         if (h != NULL && h->queue == q && h->sub != NULL) {
             bh_log(BH_LOG_WARN, "platform",
