@@ -82,7 +82,7 @@ struct bh__jobs_handler {
     const struct bh_job_type *job;
     struct bh__jobs_queue *queue;
     int max_attempts;
-    int batch_max; /* a coalesced consumer's batch size; 1 for every other handler */
+    int batch_max;              /* a coalesced consumer's batch size; 1 for every other handler */
     struct bh_counter *batches; /* a coalesced consumer's batches run (NULL otherwise) */
     struct bh_counter *outcome[3]; /* ok, retry, dead */
 };
