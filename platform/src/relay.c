@@ -168,12 +168,13 @@ static int claimed_pick(const PGresult *res, int n, struct claimed *c, struct ba
     return 0;
 }
 
-/* Marks the sent rows and commits; tx is ended whatever the outcome. */
+/* Marks the sent rows and commits, the mark sent in one pipeline with the
+ * COMMIT (a failed mark fails the commit: the events are sent again); tx is
+ * ended whatever the outcome. */
 static int mark_sent(struct bh_tx *tx, const PGresult *res, const bool *send, int n)
 {
     char *seqs = seq_array(res, send, n);
-    int rc =
-        seqs ? bh_tx_query(tx, NULL, SQL_MARK_SENT, 1, (const char *const[]){seqs}) : BH_ENOMEM;
+    int rc = seqs ? bh_tx_defer(tx, SQL_MARK_SENT, 1, (const char *const[]){seqs}) : BH_ENOMEM;
 
     free(seqs);
     if (rc != 0) {
