@@ -387,9 +387,10 @@ static void run_one_by_one(struct slot *s, const struct bh__jobs_handler *h,
             return; /* handed back at shutdown, with the rest */
         settle(h, q, &jobs[i], rc, error, permanent, NULL);
     }
-    for (; i < n; i++)
-        if (!slot_settle(s, i))
-            bh__queue_release(&q->keys, jobs[i].id, jobs[i].token);
+    /* The last first: each goes to the front, so they keep their order. */
+    for (int k = n - 1; k >= i; k--)
+        if (!slot_settle(s, k))
+            bh__queue_release(&q->keys, jobs[k].id, jobs[k].token);
 }
 
 /* Runs a batch of n (2 or more) jobs of one coalesced consumer, in queue
