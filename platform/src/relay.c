@@ -12,9 +12,18 @@
  * a crash between the script and the commit re-sends the batch later (a
  * duplicate the consumers' inboxes absorb), never loses it.
  *
- * Wake-up: a statement trigger on the outbox NOTIFYs channel bh_outbox at
- * commit; the relay LISTENs on a connection of its own and also looks every
- * BULKHEAD_OUTBOX_POLL_MS in case a notification was missed. */
+ * Wake-up: while events keep coming the relay looks again BUSY_WAIT_MS after
+ * each batch. When it finds nothing it goes to sleep on a LISTEN connection
+ * of its own, woken by the NOTIFY of a statement trigger on the outbox, or
+ * after BULKHEAD_OUTBOX_POLL_MS. A NOTIFY at commit takes a database-wide
+ * lock held through the commit's WAL flush, so the trigger notifies only
+ * while a relay sleeps (migrations/platform/0004): a relay about to sleep
+ * takes the session advisory lock SLEEP_LOCK exclusively, looks once more,
+ * then sleeps, and releases it when it wakes; a transaction that writes
+ * events takes it shared (try, never waits) and notifies only when it
+ * cannot. So no commit goes unseen: either a relay held the lock and is
+ * notified, or the transaction held it shared until its commit and no
+ * relay could go to sleep without looking after that commit. */
 #include <libpq-fe.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -43,6 +52,7 @@ enum {
     PRUNE_BATCH = 5000,
     PRUNE_MAX_ROUNDS = 20,
     BLOCKED_WAIT_MS = 20, /* another relay holds an older event: it is about to commit */
+    BUSY_WAIT_MS = 2,     /* events keep coming: look again soon (no NOTIFY then) */
     ERROR_WAIT_MIN_MS = 100,
     ERROR_WAIT_MAX_MS = 5000,
 };
@@ -69,6 +79,13 @@ static const char SQL_CLAIM[] =
 
 static const char SQL_MARK_SENT[] =
     "UPDATE platform.outbox SET sent_at = clock_timestamp() WHERE seq = ANY($1::bigint[])";
+
+/* The sleep lock (see the top of the file and the outbox trigger): a
+ * constant of the migrations, "bhoutbox" in ASCII. */
+static const char SQL_SLEEP_LOCK[] = "SELECT pg_try_advisory_lock(7090880081620430712)";
+static const char SQL_SLEEP_UNLOCK[] = "SELECT pg_advisory_unlock(7090880081620430712)";
+static const char SQL_SLEEP_PEEK[] = "SELECT pg_try_advisory_lock_shared(7090880081620430712)";
+static const char SQL_SLEEP_UNPEEK[] = "SELECT pg_advisory_unlock_shared(7090880081620430712)";
 
 static const char SQL_BACKLOG[] =
     "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(recorded_at)), 0)"
@@ -357,12 +374,28 @@ static void listen_ensure(void)
     g_r.listen = c;
 }
 
+/* Drops the notifications libpq has read already. Returns how many. */
+static int drain_notifies(void)
+{
+    PGnotify *n;
+    int count = 0;
+
+    while ((n = PQnotifies(g_r.listen)) != NULL) {
+        PQfreemem(n);
+        count++;
+    }
+    return count;
+}
+
 /* Sleeps up to ms, or until an outbox NOTIFY or the stop signal. */
 static void relay_wait(int ms)
 {
     struct pollfd fds[2] = {{.fd = g_r.stop_fd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
-    PGnotify *n;
 
+    /* A notification read while a query ran on the connection is already
+     * in libpq, not on the socket. */
+    if (g_r.listen != NULL && drain_notifies() > 0)
+        return;
     if (g_r.listen != NULL)
         fds[1].fd = PQsocket(g_r.listen);
     if (poll(fds, 2, ms) <= 0 || !(fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -372,8 +405,58 @@ static void relay_wait(int ms)
         g_r.listen = NULL;
         return;
     }
-    while ((n = PQnotifies(g_r.listen)) != NULL)
-        PQfreemem(n);
+    drain_notifies();
+}
+
+/* Runs one of the SQL_SLEEP_* statements on the LISTEN connection (its
+ * session holds the lock). 1 true, 0 false, -1 when the connection failed
+ * (closed: its session lock is gone with it; reopened later). */
+static int listen_bool(const char *sql)
+{
+    PGresult *r = PQexec(g_r.listen, sql);
+    int v = -1;
+
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        v = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    if (v < 0) {
+        bh_log(BH_LOG_WARN, "platform", "relay: the LISTEN connection failed; polling");
+        PQfinish(g_r.listen);
+        g_r.listen = NULL;
+    }
+    return v;
+}
+
+/* The last batch found nothing: sleeps until there may be work, by the
+ * protocol at the top of the file. */
+static void relay_idle(int limit, int poll_ms)
+{
+    struct batch b;
+    int held;
+
+    if (g_r.listen == NULL) {
+        relay_wait(poll_ms); /* no LISTEN: polling */
+        return;
+    }
+    held = listen_bool(SQL_SLEEP_LOCK);
+    if (held == 1) {
+        /* Commits from now on notify; look once more for the ones before. */
+        if (relay_batch(limit, &b) == 0 && b.claimed == 0)
+            relay_wait(poll_ms);
+        if (g_r.listen != NULL)
+            listen_bool(SQL_SLEEP_UNLOCK);
+        return;
+    }
+    if (held == 0 && listen_bool(SQL_SLEEP_PEEK) == 1) {
+        /* Only transactions writing events hold it: they will not notify,
+         * and their events are about to commit. */
+        listen_bool(SQL_SLEEP_UNPEEK);
+        relay_wait(BUSY_WAIT_MS);
+        return;
+    }
+    /* Another relay sleeps holding it, so commits notify (or the
+     * connection failed: polling). */
+    relay_wait(poll_ms);
 }
 
 static void *relay_main(void *arg)
@@ -391,7 +474,7 @@ static void *relay_main(void *arg)
     while (!atomic_load(&g_r.stop)) {
         int64_t now;
         struct batch b = {0};
-        int wait_ms = cfg->relay_poll_ms, rc;
+        int wait_ms = -1, rc; /* -1: nothing found, sleep (relay_idle) */
 
         /* Relay nothing before this process's own subscribers are known to
          * Redis: their events would find no route and be dropped. */
@@ -412,6 +495,8 @@ static void *relay_main(void *arg)
             error_wait = ERROR_WAIT_MIN_MS;
             if (b.sent > 0 && b.claimed == cfg->relay_batch)
                 wait_ms = 0; /* more are waiting */
+            else if (b.sent > 0)
+                wait_ms = BUSY_WAIT_MS; /* events keep coming */
             else if (b.blocked > 0)
                 wait_ms = BLOCKED_WAIT_MS;
         }
@@ -424,7 +509,9 @@ static void *relay_main(void *arg)
             prune(cfg->retention_s);
             next_prune = now + prune_every;
         }
-        if (wait_ms > 0)
+        if (wait_ms < 0)
+            relay_idle(cfg->relay_batch, cfg->relay_poll_ms);
+        else if (wait_ms > 0)
             relay_wait(wait_ms);
     }
     return NULL;
