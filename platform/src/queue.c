@@ -317,19 +317,51 @@ int bh__queue_ack_reserve(const struct bh__queue_keys *keys, const char *id, lon
     return rc;
 }
 
+/* Reads queue_take.lua's reply: the acks' fates, then 10 fields per job. */
+static int take_reply(const redisReply *r, int n_acks, bool *lost, int cap,
+                      struct bh__queue_job *jobs, int *n_jobs)
+{
+    enum { FIELDS = 10 };
+    size_t got;
+    int rc = 0;
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < (size_t)n_acks ||
+        (r->elements - (size_t)n_acks) % FIELDS != 0 ||
+        (r->elements - (size_t)n_acks) / FIELDS > (size_t)cap)
+        return BH_EINTERNAL;
+    for (int i = 0; i < n_acks; i++) {
+        long long v = 0;
+
+        if (!reply_ll(r->element[i], &v))
+            return BH_EINTERNAL;
+        lost[i] = v != 0;
+    }
+    got = (r->elements - (size_t)n_acks) / FIELDS;
+    for (size_t j = 0; j < got && rc == 0; j++)
+        if ((rc = parse_job(r->element + n_acks + j * FIELDS, &jobs[j])) == 0)
+            (*n_jobs)++;
+    if (rc != 0) {
+        /* They stay leased and come back when their leases expire. */
+        for (int j = 0; j < *n_jobs; j++)
+            bh__queue_job_release(&jobs[j]);
+        *n_jobs = 0;
+        if (rc != BH_ENOMEM)
+            rc = BH_EINTERNAL;
+    }
+    return rc;
+}
+
 int bh__queue_take(const struct bh__queue_keys *keys, int lease_ms, int n_acks,
                    const char *const *ids, const long long *tokens, bool *lost,
                    const struct bh__queue_batching *batching, int cap, struct bh__queue_job *jobs,
                    int *n_jobs)
 {
-    enum { FIELDS = 10 };
     int nb = batching != NULL ? batching->n : 0;
     int nargs = 4 + 2 * n_acks + 2 * nb;
     const char **args = calloc((size_t)nargs, sizeof *args);
     char(*toks)[24] = calloc((size_t)n_acks + 1, sizeof *toks);
     char lease[16], acks[16];
     redisReply *r = NULL;
-    size_t got;
     int rc = BH_ENOMEM, k = 0;
 
     *n_jobs = 0;
@@ -352,33 +384,8 @@ int bh__queue_take(const struct bh__queue_keys *keys, int lease_ms, int n_acks,
         args[k++] = batching->sizes[i];
     }
     rc = run_script(&bh__lua_queue_take, 2, nargs, args, NULL, &r);
-    if (rc != 0)
-        goto out;
-    rc = BH_EINTERNAL;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < (size_t)n_acks ||
-        (r->elements - (size_t)n_acks) % FIELDS != 0 ||
-        (r->elements - (size_t)n_acks) / FIELDS > (size_t)cap)
-        goto out;
-    for (int i = 0; i < n_acks; i++) {
-        long long v = 0;
-
-        if (!reply_ll(r->element[i], &v))
-            goto out;
-        lost[i] = v != 0;
-    }
-    rc = 0;
-    got = (r->elements - (size_t)n_acks) / FIELDS;
-    for (size_t j = 0; j < got && rc == 0; j++)
-        if ((rc = parse_job(r->element + n_acks + j * FIELDS, &jobs[j])) == 0)
-            (*n_jobs)++;
-    if (rc != 0) {
-        /* They stay leased and come back when their leases expire. */
-        for (int j = 0; j < *n_jobs; j++)
-            bh__queue_job_release(&jobs[j]);
-        *n_jobs = 0;
-        if (rc != BH_ENOMEM)
-            rc = BH_EINTERNAL;
-    }
+    if (rc == 0)
+        rc = take_reply(r, n_acks, lost, cap, jobs, n_jobs);
 out:
     if (r != NULL)
         freeReplyObject(r);

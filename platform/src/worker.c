@@ -393,6 +393,29 @@ static void run_one_by_one(struct slot *s, const struct bh__jobs_handler *h,
             bh__queue_release(&q->keys, jobs[k].id, jobs[k].token);
 }
 
+/* Calls h's batch handler for the events of jobs, in queue order. An
+ * envelope that is not one fails the batch: its events then run alone, and
+ * that one goes to the dead letters. */
+static int call_batch_handler(const struct bh__jobs_handler *h, const struct bh__queue_job *jobs,
+                              int n)
+{
+    struct bh_event evs[BH_EVENT_BATCH_MAX];
+    json_t *envs[BH_EVENT_BATCH_MAX], *empties[BH_EVENT_BATCH_MAX];
+    int n_ev = 0, rc;
+
+    for (rc = 0; n_ev < n && rc == 0; n_ev++)
+        rc = event_parse(&jobs[n_ev], &evs[n_ev], &envs[n_ev], &empties[n_ev]);
+    if (rc != 0)
+        n_ev--; /* the one that failed holds nothing */
+    else
+        rc = h->sub->handle_batch(evs, n);
+    for (int i = 0; i < n_ev; i++) {
+        json_decref(empties[i]);
+        json_decref(envs[i]);
+    }
+    return rc;
+}
+
 /* Runs a batch of n (2 or more) jobs of one coalesced consumer, in queue
  * order, with one call of its batch handler. Returns how many jobs *next
  * holds, leased while acknowledging the batch. */
@@ -401,9 +424,7 @@ static int run_batch(struct slot *s, const struct bh__queue_job *jobs, int n,
 {
     struct bh__jobs_queue *q = s->pool->q;
     const struct bh__jobs_handler *h = bh__jobs_handler_find(jobs[0].type);
-    struct bh_event evs[BH_EVENT_BATCH_MAX];
-    json_t *envs[BH_EVENT_BATCH_MAX], *empties[BH_EVENT_BATCH_MAX];
-    int n_ev = 0, rc = BH_EINVAL;
+    int rc = BH_EINVAL;
     bool released;
     struct timespec t0;
 
@@ -414,20 +435,8 @@ static int run_batch(struct slot *s, const struct bh__queue_job *jobs, int n,
                                  ? (double)(jobs[i].started_ms - jobs[i].ready_ms) / 1000.0
                                  : 0.0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (h != NULL && h->queue == q && h->sub != NULL && h->sub->handle_batch != NULL) {
-        /* An envelope that is not one fails the batch: its events then run
-         * alone, and that one goes to the dead letters. */
-        for (rc = 0; n_ev < n && rc == 0; n_ev++)
-            rc = event_parse(&jobs[n_ev], &evs[n_ev], &envs[n_ev], &empties[n_ev]);
-        if (rc != 0)
-            n_ev--; /* the one that failed holds nothing */
-        else
-            rc = h->sub->handle_batch(evs, n);
-        for (int i = 0; i < n_ev; i++) {
-            json_decref(empties[i]);
-            json_decref(envs[i]);
-        }
-    }
+    if (h != NULL && h->queue == q && h->sub != NULL && h->sub->handle_batch != NULL)
+        rc = call_batch_handler(h, jobs, n);
     bh_histogram_observe(q->duration_hist, seconds_since(&t0));
     if (h != NULL && h->batches != NULL)
         bh_counter_add(h->batches, 1);
