@@ -30,7 +30,9 @@
 
 enum {
     READY_TIMEOUT_MS = 500,
-    WARM_PG_TIMEOUT_MS = 10000, /* the connect itself stops at DATABASE_URL's budget */
+    /* A frozen database holds a warm-up thread (and a shutdown that joins
+     * it) this long at most; the connect also stops at DATABASE_URL's budget. */
+    WARM_PG_TIMEOUT_MS = 5000,
 };
 
 static const char *const *checked;
@@ -91,7 +93,12 @@ static void warm_report(void)
 static void *warm_main(void *arg)
 {
     struct warm_check *w = arg;
+    int64_t t0 = bh_now_ms();
     bool up = w->redis ? bh_redis_ping(w->name) == 0 : bh_db_ping(w->name, WARM_PG_TIMEOUT_MS) == 0;
+
+    bh_log(BH_LOG_DEBUG, "platform", "warm-up: %s.%s %s in %lld ms",
+           w->redis ? "redis" : "postgres", w->name, up ? "up" : "down",
+           (long long)(bh_now_ms() - t0));
 
     pthread_mutex_lock(&warm.lock);
     w->up = up;
