@@ -152,6 +152,11 @@ static int cmd_serve(const struct bh_config *cfg, bool workers, bool http)
         rc = mount_all(cfg->dev);
     if (rc == 0 && http)
         rc = bh_server_start(cfg);
+    /* The workers (and the relay's LISTEN connection) start once the
+     * pools' first connections are open: so they reuse them, and do not
+     * take the CPU the first connections' SCRAM exchanges need. */
+    if (rc == 0 && workers)
+        bh_health_warm_wait();
     if (rc == 0 && workers)
         rc = bh_workers_start();
     for (int i = 0; rc == 0 && workers && i < N_MODULES; i++)

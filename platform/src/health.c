@@ -184,6 +184,13 @@ static void warm_wait(int64_t deadline_ms)
     pthread_mutex_unlock(&warm.lock);
 }
 
+void bh_health_warm_wait(void)
+{
+    /* Every check ends by itself: Redis within its timeout, Postgres
+     * within WARM_PG_TIMEOUT_MS. */
+    warm_wait(bh_now_ms() + WARM_PG_TIMEOUT_MS + 1000);
+}
+
 static int live(struct bh_req *req)
 {
     return bh_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));

@@ -18,6 +18,11 @@ void bh_health_init(const char *const *modules, int n_modules);
  * bh_health_init(), bh_db_init() and bh_redis_init(). */
 int bh_health_warm_up(void);
 
+/* Returns once the warm-up is over (at once when there is none): work
+ * that can wait, started after it, reuses the connections it opened
+ * instead of opening more while the first ones open. */
+void bh_health_warm_wait(void);
+
 /* Waits for the warm-up's threads (if any) and frees them: call before
  * bh_db_shutdown() and bh_redis_shutdown(). */
 void bh_health_shutdown(void);
