@@ -52,13 +52,31 @@ expect 200
 pass "warm-up opened every pool and Redis user before any probe: $line"
 bh_stop
 
+# 1b. With workers: they start after the warm-up, so they reuse its
+# connections rather than open more while the first ones open.
+bh_start serve
+line=$(wait_warm_up)
+for _ in $(seq 1 100); do grep -q '"msg":"relay: started' "$BH_LOG" && break; sleep 0.1; done
+warm_at=$(grep -n '"msg":"warm-up: ' "$BH_LOG" | head -1 | cut -d: -f1)
+jobs_at=$(grep -n '"msg":"jobs: [0-9]* worker thread' "$BH_LOG" | head -1 | cut -d: -f1)
+relay_at=$(grep -n '"msg":"relay: started' "$BH_LOG" | head -1 | cut -d: -f1)
+[ -n "$jobs_at" ] && [ -n "$relay_at" ] || fail "workers did not start: $(tail -5 "$BH_LOG")"
+[ "$warm_at" -lt "$jobs_at" ] && [ "$warm_at" -lt "$relay_at" ] ||
+    fail "workers started before the warm-up was over (log lines $warm_at, $jobs_at, $relay_at)"
+pass "workers and relay start after the warm-up"
+bh_stop
+
 # 2. One module's Postgres role and another's Redis user cannot log in: the
 # others still open, and readiness names exactly those two.
+logins_refused=0
 restore_logins() {
+    [ "$logins_refused" = 1 ] || return 0
     pg 'GRANT bh_billing TO bulkhead' >/dev/null 2>&1 || true
     rcli ACL SETUSER notifications on >/dev/null 2>&1 || true
+    logins_refused=0
 }
 bh_on_exit restore_logins
+logins_refused=1
 pg 'REVOKE bh_billing FROM bulkhead'
 [ "$(rcli ACL SETUSER notifications off)" = OK ] || fail "cannot disable the Redis user"
 bh_start serve --no-workers
@@ -80,7 +98,24 @@ wait_ready
 pass "logins allowed again: ready without a restart"
 bh_stop
 
-# 3. Started with Postgres and Redis both down.
+# 3. Started while Postgres accepts connections but never answers (its
+# postmaster stopped): the warm-up waits out its connect budget, the first
+# probe does not wait for it past its own budget (curl's limit is only a
+# guard against a hang: the connect budget here is 10 s).
+pm_pid=$(head -1 "$BH_DEVENV_DIR/pg/data/postmaster.pid")
+bh_on_exit "kill -CONT $pm_pid 2>/dev/null"
+kill -STOP "$pm_pid"
+DATABASE_URL="$DATABASE_URL?connect_timeout=10" bh_start serve --no-workers
+code=$(curl -s -o "$BH_TMP/ready" -w '%{http_code}' --max-time 4 "$BH_URL/health/ready" || true)
+[ "$code" = 503 ] && [ "$(jq -r .checks.postgres.auth <"$BH_TMP/ready")" = down ] ||
+    fail "readiness during a frozen start: $code $(cat "$BH_TMP/ready" 2>/dev/null)"
+pass "Postgres frozen at start: the first probe answers 503 within its budget"
+kill -CONT "$pm_pid"
+wait_ready
+pass "Postgres answering again: ready without a restart"
+bh_stop
+
+# 4. Started with Postgres and Redis both down.
 restore_servers() {
     "$devenv" start-redis "$BH_DEVENV_DIR" >/dev/null 2>&1 || true
     "$devenv" start-pg "$BH_DEVENV_DIR" >/dev/null 2>&1 || true
