@@ -9,8 +9,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "combine_internal.h"
-
 enum { MAX_BATCH_BOUND = 1024 };
 
 /* One waiting caller: lives on its caller's stack until done. */
@@ -118,7 +116,7 @@ void bh_combine(struct bh_combiner *c, void *item)
     pthread_mutex_unlock(&c->mu);
 }
 
-int bh__combiner_waiting(struct bh_combiner *c)
+int bh_combiner_waiting(struct bh_combiner *c)
 {
     int n = 0;
 

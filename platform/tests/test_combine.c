@@ -15,7 +15,6 @@
 
 #include <cmocka.h>
 
-#include "combine_internal.h"
 #include "platform/combine.h"
 
 enum { MAX_BATCHES = 16, MAX_ITEMS = 16 };
@@ -102,7 +101,7 @@ static void start_held(struct submit *first, pthread_t *t, struct log *l)
 
 static void wait_queued(struct bh_combiner *c, int n)
 {
-    while (bh__combiner_waiting(c) < n)
+    while (bh_combiner_waiting(c) < n)
         sched_yield();
 }
 

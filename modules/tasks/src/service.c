@@ -270,11 +270,21 @@ static void create_batch(void *ctx, void *const *items, int n)
 static struct bh_combiner *creates;
 static pthread_once_t creates_once = PTHREAD_ONCE_INIT;
 
+static void waiting_gauge(struct bh_buf *out, void *arg)
+{
+    (void)arg;
+    bh_metrics_printf(out, "bulkhead_tasks_creates_waiting %d\n", bh_combiner_waiting(creates));
+}
+
 static void creates_init(void)
 {
     /* Lives as long as the process; NULL (no memory) means every create
      * goes alone. */
     creates = bh_combiner_new(BATCH_MAX, create_batch, NULL);
+    if (creates)
+        bh_gauge_register("bulkhead_tasks_creates_waiting",
+                          "Task creates waiting for the transaction in flight to end.",
+                          waiting_gauge, NULL);
 }
 
 int tasks__task_create(const struct auth_principal *p, const struct tasks__task_input *in,

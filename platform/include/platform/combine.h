@@ -29,4 +29,8 @@ void bh_combiner_free(struct bh_combiner *c);
 /* Submits item and returns once fn has run over a batch holding it. */
 void bh_combine(struct bh_combiner *c, void *item);
 
+/* How many items wait for a batch now (not counting the running batch's):
+ * for a gauge, and for tests that queue items behind a held batch. */
+int bh_combiner_waiting(struct bh_combiner *c);
+
 #endif
