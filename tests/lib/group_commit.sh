@@ -7,6 +7,8 @@
 #                           which the held session takes now
 #   gc_release K            the held session lets lock K go
 #   gc_hold K               ... and takes it again
+#   gc_hold_lost            after Postgres stopped: the held session died
+#                           with it; forget it (nothing to close)
 #   gc_post NAME JSON       POSTs JSON as a task of $ORG in the background;
 #                           its status, body and headers land in
 #                           $BH_TMP/gc.NAME.{status,body,headers}
@@ -31,6 +33,13 @@ gc_hold_setup() {
 
 gc_release() { pg_hold "SELECT pg_advisory_unlock($GC_LOCK, $1);"; }
 gc_hold() { pg_hold "SELECT pg_advisory_lock($GC_LOCK, $1);"; }
+
+gc_hold_lost() {
+  local i
+  for i in $(seq 1 100); do kill -0 "$BH_PG_HOLD_PID" 2>/dev/null || break; sleep 0.05; done
+  exec {BH_PG_HOLD_FD}>&-
+  BH_PG_HOLD_FD=
+}
 
 GC_PIDS=()
 gc_post() {
@@ -63,7 +72,14 @@ gc_wait_insert_held() {
 gc_finish() {
   local name
   wait "${GC_PIDS[@]}" 2>/dev/null || true
-  GC_PIDS=()
+  gc_hold_lost() {
+  local i
+  for i in $(seq 1 100); do kill -0 "$BH_PG_HOLD_PID" 2>/dev/null || break; sleep 0.05; done
+  exec {BH_PG_HOLD_FD}>&-
+  BH_PG_HOLD_FD=
+}
+
+GC_PIDS=()
   for name in "$@"; do
     [ -s "$BH_TMP/gc.$name.status" ] || fail "create $name got no answer"
     contract_record POST "/v1/orgs/$ORG/tasks" "$(gc_status "$name")" \
