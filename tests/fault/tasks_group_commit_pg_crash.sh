@@ -13,6 +13,8 @@ source "$BH_SOURCE_DIR/tests/lib/group_commit.sh"
 : "${BH_DEVENV_DIR:?}"
 devenv=$BH_SOURCE_DIR/scripts/devenv
 bh_on_exit '"$devenv" start-pg "$BH_DEVENV_DIR" >/dev/null 2>&1'
+# A held statement must outlast a loaded machine's queueing of the others.
+export BULKHEAD_DB_STATEMENT_TIMEOUT_MS=120000
 BULKHEAD_DB_POOL_WAIT_MS=500 bh_start serve --no-workers
 
 read -r TOKEN ORG _ _ <<<"$(tasks_signup gc-crash)"

@@ -14,6 +14,8 @@ source "$BH_SOURCE_DIR/tests/lib/tasks.sh"
 source "$BH_SOURCE_DIR/tests/lib/pg.sh"
 source "$BH_SOURCE_DIR/tests/lib/group_commit.sh"
 
+# A held statement must outlast a loaded machine's queueing of the others.
+export BULKHEAD_DB_STATEMENT_TIMEOUT_MS=120000
 bh_start serve --no-workers
 
 set_plan() { pg "UPDATE billing.subscriptions SET plan_id = '$2' WHERE org_id = '$1'" >/dev/null; }
