@@ -187,16 +187,12 @@ static void settle(struct create_item *const *it, int n, int rc)
         it[i]->rc = rc;
 }
 
-/* The combiner's batch: see the top of this section. Runs on the thread of
- * one of the requests while the others wait. */
-static void create_batch(void *ctx, void *const *items, int n)
+/* The distinct orgs of items it[0..n-1] into orgs; org_of[i] is item i's
+ * index there. Returns how many. */
+static int distinct_orgs(struct create_item *const *it, int n, bh_uuid *orgs, int *org_of)
 {
-    (void)ctx;
-    struct create_item *it[BATCH_MAX], *run[BATCH_MAX];
-    bh_uuid orgs[BATCH_MAX];
-    int org_of[BATCH_MAX], n_orgs = 0, m = 0;
+    int n_orgs = 0;
     for (int i = 0; i < n; i++) {
-        it[i] = items[i];
         int k = 0;
         while (k < n_orgs && strcmp(orgs[k].str, it[i]->p->org_id.str) != 0)
             k++;
@@ -204,40 +200,24 @@ static void create_batch(void *ctx, void *const *items, int n)
             orgs[n_orgs++] = it[i]->p->org_id;
         org_of[i] = k;
     }
-    count_batch(n);
-    struct bh_tx *tx = NULL;
-    int rc = bh_tx_begin(&tx);
-    if (rc != 0) {
-        settle(it, n, rc);
-        return;
-    }
-    struct billing_limit limits[BATCH_MAX];
-    rc = billing_limits(tx, orgs, n_orgs, BILLING_RESOURCE_TASKS, limits);
-    if (rc != 0) {
-        bh_tx_rollback(tx);
-        settle(it, n, rc);
-        return;
-    }
-    for (int k = 0; k < n_orgs; k++)
-        hint_set(&orgs[k], limits[k].limit != BILLING_UNLIMITED);
+    return n_orgs;
+}
+
+/* Writes the batch's creates run[0..m-1] on tx (which it ends): the tasks
+ * in one statement, their events in one, COMMIT; then each org's lists are
+ * invalidated once, before any of the requests is answered. */
+static void batch_write(struct bh_tx *tx, struct create_item *const *run, int m)
+{
     struct tasks__task_row rows[BATCH_MAX];
     struct tasks__created events[BATCH_MAX];
-    for (int i = 0; i < n; i++) {
-        it[i]->alone = limits[org_of[i]].limit != BILLING_UNLIMITED;
-        if (it[i]->alone)
-            continue;
-        rows[m] = (struct tasks__task_row){.in = it[i]->row, .a = it[i]->a, .out = it[i]->out};
-        events[m] = (struct tasks__created){.task = it[i]->out,
-                                            .actor_id = it[i]->p->user_id.str,
-                                            .request_id = it[i]->request_id,
-                                            .trace_id = it[i]->trace_id};
-        run[m++] = it[i];
+    for (int i = 0; i < m; i++) {
+        rows[i] = (struct tasks__task_row){.in = run[i]->row, .a = run[i]->a, .out = run[i]->out};
+        events[i] = (struct tasks__created){.task = run[i]->out,
+                                            .actor_id = run[i]->p->user_id.str,
+                                            .request_id = run[i]->request_id,
+                                            .trace_id = run[i]->trace_id};
     }
-    if (m == 0) {
-        bh_tx_rollback(tx);
-        return;
-    }
-    rc = tasks__repo_task_insert_many(tx, rows, m);
+    int rc = tasks__repo_task_insert_many(tx, rows, m);
     if (rc == BH_EINVAL || rc == BH_ECONFLICT) {
         /* One of the rows was refused: each is created alone instead,
          * which gives every request its own answer. */
@@ -255,16 +235,50 @@ static void create_batch(void *ctx, void *const *items, int n)
     }
     rc = bh_tx_commit(tx);
     settle(run, m, rc);
-    if (rc != 0)
+    bh_uuid orgs[BATCH_MAX];
+    int org_of[BATCH_MAX];
+    int n_orgs = rc == 0 ? distinct_orgs(run, m, orgs, org_of) : 0;
+    for (int k = 0; k < n_orgs; k++)
+        tasks__list_cache_invalidate(orgs[k].str);
+}
+
+/* The combiner's batch: see the top of this section. Runs on the thread of
+ * one of the requests while the others wait. */
+static void create_batch(void *ctx, void *const *items, int n)
+{
+    (void)ctx;
+    struct create_item *it[BATCH_MAX] = {0}, *run[BATCH_MAX];
+    bh_uuid orgs[BATCH_MAX];
+    int org_of[BATCH_MAX], m = 0;
+    for (int i = 0; i < n; i++)
+        it[i] = items[i];
+    int n_orgs = distinct_orgs(it, n, orgs, org_of);
+    count_batch(n);
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0) {
+        settle(it, n, rc);
         return;
-    /* The lists of each org, once, before any of the requests is answered. */
-    for (int k = 0; k < n_orgs; k++) {
-        int i = 0;
-        while (i < m && strcmp(run[i]->p->org_id.str, orgs[k].str) != 0)
-            i++;
-        if (i < m)
-            tasks__list_cache_invalidate(orgs[k].str);
     }
+    struct billing_limit limits[BATCH_MAX];
+    rc = billing_limits(tx, orgs, n_orgs, BILLING_RESOURCE_TASKS, limits);
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        settle(it, n, rc);
+        return;
+    }
+    for (int k = 0; k < n_orgs; k++)
+        hint_set(&orgs[k], limits[k].limit != BILLING_UNLIMITED);
+    /* Creates under a limit leave the batch: they are counted, alone. */
+    for (int i = 0; i < n; i++) {
+        it[i]->alone = limits[org_of[i]].limit != BILLING_UNLIMITED;
+        if (!it[i]->alone)
+            run[m++] = it[i];
+    }
+    if (m == 0)
+        bh_tx_rollback(tx);
+    else
+        batch_write(tx, run, m);
 }
 
 static struct bh_combiner *creates;
