@@ -266,8 +266,14 @@ static enum MHD_Result queue_reply(struct bh_req *req)
         if (!resp)
             return MHD_NO;
     } else {
-        resp =
-            MHD_create_response_from_buffer(req->resp_len, req->resp_body, MHD_RESPMEM_MUST_FREE);
+        /* Bytes that live as long as the request go out without a copy:
+         * libmicrohttpd has sent them before on_completed frees the arena. */
+        if (req->resp_body)
+            resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body,
+                                                   MHD_RESPMEM_MUST_FREE);
+        else
+            resp = MHD_create_response_from_buffer(
+                req->resp_len, (void *)(uintptr_t)req->resp_bytes, MHD_RESPMEM_PERSISTENT);
         if (!resp)
             return MHD_NO;
         req->resp_body = NULL; /* MHD owns it now */
