@@ -205,13 +205,13 @@ static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, cons
         snprintf(req->request_id, sizeof req->request_id, "%s", rid);
     } else {
         unsigned char raw[12];
-        randombytes_buf(raw, sizeof raw);
+        bh_random_bytes(raw, sizeof raw);
         sodium_bin2hex(req->request_id, sizeof req->request_id, raw, sizeof raw);
     }
     if (!parse_traceparent(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
                            req->trace_id)) {
         unsigned char raw[16];
-        randombytes_buf(raw, sizeof raw);
+        bh_random_bytes(raw, sizeof raw);
         sodium_bin2hex(req->trace_id, sizeof req->trace_id, raw, sizeof raw);
     }
     const union MHD_ConnectionInfo *ci =
