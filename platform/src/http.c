@@ -185,6 +185,24 @@ static char *canonical_path(struct bh_arena *a, const char *url)
     return out;
 }
 
+/* The dotted-quad text inet_ntop() writes, without its printf. */
+static void ipv4_text(const struct in_addr *in, char out[INET_ADDRSTRLEN])
+{
+    const unsigned char *b = (const unsigned char *)&in->s_addr;
+    char *w = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *w++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *w++ = (char)('0' + v / 10 % 10);
+        *w++ = (char)('0' + v % 10);
+        if (i < 3)
+            *w++ = '.';
+    }
+    *w = '\0';
+}
+
 static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct bh_arena *arena = bh_arena_new();
@@ -219,8 +237,7 @@ static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, cons
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                      req->client_addr, sizeof req->client_addr);
+            ipv4_text(&((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->client_addr);
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                       req->client_addr, sizeof req->client_addr);
