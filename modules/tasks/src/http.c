@@ -238,6 +238,16 @@ static void fill_list_cache(struct bh_arena *a, const char *org_id, const char *
         tasks__list_cache_fill(org_id, version, key, entry, strlen(entry));
 }
 
+/* A page of tasks as bh_reply_page() sends it, in the arena; NULL on OOM. */
+static const char *render_page(struct bh_arena *a, const struct tasks__task *tasks, int n,
+                               const char *next, size_t *len)
+{
+    json_t *data = json_array();
+    for (int i = 0; data && i < n; i++)
+        json_array_append_new(data, tasks__task_json(&tasks[i]));
+    return bh_page_render(a, data, next, len);
+}
+
 int tasks__http_task_list(struct bh_req *req)
 {
     const struct auth_principal *p = NULL;
@@ -286,11 +296,8 @@ int tasks__http_task_list(struct bh_req *req)
     rc = tasks__task_list(a, &f, &tasks, &n, &next);
     if (rc != 0)
         return rc;
-    json_t *data = json_array();
-    for (int i = 0; data && i < n; i++)
-        json_array_append_new(data, tasks__task_json(&tasks[i]));
     size_t len = 0;
-    const char *body = bh_page_render(a, data, next, &len);
+    const char *body = render_page(a, tasks, n, next, &len);
     if (!body)
         return BH_ENOMEM;
     if (!f.after) {
