@@ -69,7 +69,8 @@ static int set_reply(struct bh_req *req, unsigned status, const char *type, char
 int bh_reply_raw(struct bh_req *req, unsigned status, const char *content_type, const char *body,
                  size_t len)
 {
-    char *copy = bh_arena_strndup(req->arena, body, len);
+    len = body ? len : 0;
+    char *copy = bh_arena_strndup(req->arena, body ? body : "", len);
     if (!copy)
         return BH_ENOMEM;
     return set_reply(req, status, bh_arena_strdup(req->arena, content_type), copy, len, false);

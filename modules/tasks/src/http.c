@@ -143,7 +143,7 @@ int tasks__http_task_get(struct bh_req *req)
     const char *inm = bh_req_header(req, "If-None-Match");
     if (inm && tasks__etag_matches(inm, v.version, true))
         return bh_reply_empty(req, 304);
-    return bh_reply_raw(req, 200, "application/json", v.json, v.len);
+    return bh_reply_bytes(req, 200, "application/json", v.json, v.len); /* in the arena */
 }
 
 int tasks__http_task_patch(struct bh_req *req)
