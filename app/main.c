@@ -94,8 +94,9 @@ static int mount_all(bool dev)
     return rc;
 }
 
-/* Connects the platform and initialises every module. */
-static int start_platform(const struct bh_config *cfg)
+/* Connects the platform and initialises every module. With warm_up, the
+ * pools' first connections open in parallel while the rest starts. */
+static int start_platform(const struct bh_config *cfg, bool warm_up)
 {
     const char *users[N_MODULES + 1];
     users[0] = "platform";
@@ -106,6 +107,11 @@ static int start_platform(const struct bh_config *cfg)
     if (rc == 0)
         rc = bh_redis_init(cfg->redis_url, cfg->redis_password, users, N_MODULES + 1,
                            cfg->redis_timeout_ms);
+    if (rc == 0) {
+        bh_health_init(module_names, N_MODULES);
+        if (warm_up)
+            rc = bh_health_warm_up();
+    }
     if (rc == 0)
         rc = bh_jobs_init(modules, N_MODULES);
     for (int i = 0; rc == 0 && i < N_MODULES; i++)
@@ -114,7 +120,6 @@ static int start_platform(const struct bh_config *cfg)
                    bh_err_name(rc));
     auth_on_org_created(free_subscription);
     auth_on_seat_check(member_seats);
-    bh_health_init(module_names, N_MODULES);
     return rc;
 }
 
@@ -123,6 +128,7 @@ static void stop_platform(void)
     for (int i = N_MODULES - 1; i >= 0; i--)
         if (modules[i]->shutdown)
             modules[i]->shutdown();
+    bh_health_shutdown();
     bh_redis_shutdown();
     bh_db_shutdown();
 }
@@ -141,11 +147,16 @@ static int wait_for_signal(void)
 
 static int cmd_serve(const struct bh_config *cfg, bool workers, bool http)
 {
-    int rc = start_platform(cfg);
+    int rc = start_platform(cfg, http);
     if (rc == 0 && http)
         rc = mount_all(cfg->dev);
     if (rc == 0 && http)
         rc = bh_server_start(cfg);
+    /* The workers (and the relay's LISTEN connection) start once the
+     * pools' first connections are open: so they reuse them, and do not
+     * take the CPU the first connections' SCRAM exchanges need. */
+    if (rc == 0 && workers)
+        bh_health_warm_wait();
     if (rc == 0 && workers)
         rc = bh_workers_start();
     for (int i = 0; rc == 0 && workers && i < N_MODULES; i++)
@@ -211,7 +222,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "jobs") == 0) {
         if (argc < 3)
             return usage();
-        if (start_platform(&cfg) != 0)
+        if (start_platform(&cfg, false) != 0)
             return 1;
         int status = bh_jobs_cli(argc - 2, argv + 2);
         stop_platform();

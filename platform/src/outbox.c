@@ -10,6 +10,7 @@
 #include "platform/err.h"
 #include "platform/events.h"
 #include "platform/log.h"
+#include "platform/outbox.h"
 #include "platform/uuid.h"
 
 enum { EVENT_TYPE_MAX = 100, AGGREGATE_MAX = 200 };
@@ -22,6 +23,19 @@ static const char SQL_INSERT_EVENT[] =
     "         jsonb_set($4::jsonb, '{occurred_at}',"
     "                   to_jsonb(to_char(now() AT TIME ZONE 'UTC',"
     "                                    'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))))";
+
+/* Many events in one statement: $1 is a JSON array of {id, type,
+ * aggregate_id, payload}, inserted in array order (the outbox's seq order),
+ * each payload given the occurred_at SQL_INSERT_EVENT gives it. One
+ * statement also fires the relay's wake-up trigger once. */
+static const char SQL_INSERT_EVENTS[] =
+    "INSERT INTO platform.outbox (id, type, aggregate_id, occurred_at, payload)"
+    " SELECT (e.v->>'id')::uuid, e.v->>'type', e.v->>'aggregate_id', now(),"
+    "        jsonb_set(e.v->'payload', '{occurred_at}',"
+    "                  to_jsonb(to_char(now() AT TIME ZONE 'UTC',"
+    "                                   'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')))"
+    "   FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n)"
+    "  ORDER BY e.n";
 
 /* "task.assigned": lower-case words joined by dots. */
 static bool event_type_valid(const char *t)
@@ -58,36 +72,65 @@ static json_t *nullable_string(const char *s)
     return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
 }
 
-int bh_outbox_publish(struct bh_tx *tx, const char *type, const char *org_id, const char *actor_id,
-                      const char *aggregate_id, const json_t *data)
+/* Builds the envelope of one event, its id and the aggregate its order is
+ * kept in (aggregate: borrowed from e or id). NULL when e is invalid
+ * (logged) or on OOM (*rc tells which). */
+static json_t *envelope_new(const struct bh_outbox_event *e, bh_uuid *id, const char **aggregate,
+                            int *rc)
 {
-    const char *request_id, *trace_id, *aggregate;
     json_t *org = NULL, *actor = NULL, *envelope = NULL;
-    char *payload = NULL;
-    bh_uuid id = bh_uuid_v7();
-    int rc = BH_EINVAL;
 
-    if (tx == NULL || !event_type_valid(type) || (data != NULL && !json_is_object(data)) ||
-        !optional_uuid(org_id, &org) || !optional_uuid(actor_id, &actor) ||
-        (aggregate_id != NULL && strlen(aggregate_id) > AGGREGATE_MAX)) {
+    *id = bh_uuid_v7();
+    *rc = BH_EINVAL;
+    if (!event_type_valid(e->type) || (e->data != NULL && !json_is_object(e->data)) ||
+        !optional_uuid(e->org_id, &org) || !optional_uuid(e->actor_id, &actor) ||
+        (e->aggregate_id != NULL && strlen(e->aggregate_id) > AGGREGATE_MAX)) {
         bh_log(BH_LOG_ERROR, "platform", "outbox: refusing an invalid event (type %s)",
-               event_type_valid(type) ? type : "invalid");
+               event_type_valid(e->type) ? e->type : "invalid");
         goto out;
     }
     /* Events of one aggregate are relayed in order; without one, the org
      * orders them, and without an org each event stands alone. */
-    aggregate = aggregate_id != NULL && aggregate_id[0] != '\0' ? aggregate_id
-                : json_is_string(org)                           ? json_string_value(org)
-                                                                : id.str;
-    bh_log_context_get(&request_id, &trace_id);
-    rc = BH_ENOMEM;
+    *aggregate = e->aggregate_id != NULL && e->aggregate_id[0] != '\0' ? e->aggregate_id
+                 : json_is_string(org)                                 ? json_string_value(org)
+                                                                       : id->str;
+    *rc = BH_ENOMEM;
     /* data is borrowed: the envelope takes a reference of its own (jansson
      * counts references atomically, so a shared object is safe here). */
-    envelope = json_pack("{s:s, s:s, s:n, s:O, s:O, s:o, s:{s:o, s:o}}", "id", id.str, "type", type,
-                         "occurred_at", "org_id", org, "actor_id", actor, "data",
-                         data ? json_incref((json_t *)data) : json_object(), "trace", "trace_id",
-                         nullable_string(trace_id), "request_id", nullable_string(request_id));
-    if (envelope == NULL || (payload = json_dumps(envelope, JSON_COMPACT)) == NULL)
+    envelope =
+        json_pack("{s:s, s:s, s:n, s:O, s:O, s:o, s:{s:o, s:o}}", "id", id->str, "type", e->type,
+                  "occurred_at", "org_id", org, "actor_id", actor, "data",
+                  e->data ? json_incref((json_t *)e->data) : json_object(), "trace", "trace_id",
+                  nullable_string(e->trace_id), "request_id", nullable_string(e->request_id));
+    if (envelope != NULL)
+        *rc = 0;
+out:
+    json_decref(org);
+    json_decref(actor);
+    return envelope;
+}
+
+int bh_outbox_publish(struct bh_tx *tx, const char *type, const char *org_id, const char *actor_id,
+                      const char *aggregate_id, const json_t *data)
+{
+    struct bh_outbox_event e = {.type = type,
+                                .org_id = org_id,
+                                .actor_id = actor_id,
+                                .aggregate_id = aggregate_id,
+                                .data = data};
+    const char *aggregate = NULL;
+    char *payload = NULL;
+    bh_uuid id;
+    int rc = BH_EINVAL;
+
+    if (tx == NULL)
+        return BH_EINVAL;
+    bh_log_context_get(&e.request_id, &e.trace_id);
+    json_t *envelope = envelope_new(&e, &id, &aggregate, &rc);
+    if (envelope == NULL)
+        return rc;
+    rc = BH_ENOMEM;
+    if ((payload = json_dumps(envelope, JSON_COMPACT)) == NULL)
         goto out;
     /* The row travels with the transaction's next statement or its COMMIT:
      * the caller never reads it back, and one round trip fewer shortens
@@ -99,8 +142,41 @@ int bh_outbox_publish(struct bh_tx *tx, const char *type, const char *org_id, co
 out:
     free(payload);
     json_decref(envelope);
-    json_decref(org);
-    json_decref(actor);
+    return rc;
+}
+
+int bh_outbox_publish_many(struct bh_tx *tx, const struct bh_outbox_event *events, int n)
+{
+    json_t *rows = NULL;
+    char *text = NULL;
+    int rc = BH_EINVAL;
+
+    if (tx == NULL || events == NULL || n < 1 || n > BH_OUTBOX_BATCH_MAX)
+        return BH_EINVAL;
+    if ((rows = json_array()) == NULL)
+        return BH_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        const char *aggregate = NULL;
+        bh_uuid id;
+        json_t *envelope = envelope_new(&events[i], &id, &aggregate, &rc);
+        if (envelope == NULL)
+            goto out;
+        rc = BH_ENOMEM;
+        if (json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:o}", "id", id.str, "type",
+                                                  events[i].type, "aggregate_id", aggregate,
+                                                  "payload", envelope)) != 0)
+            goto out;
+    }
+    rc = BH_ENOMEM;
+    if ((text = json_dumps(rows, JSON_COMPACT)) == NULL)
+        goto out;
+    rc = bh_tx_defer(tx, SQL_INSERT_EVENTS, 1, (const char *const[]){text});
+    if (rc != 0)
+        bh_log(BH_LOG_ERROR, "platform", "outbox: inserting %d events failed: %s", n,
+               bh_err_name(rc));
+out:
+    free(text);
+    json_decref(rows);
     return rc;
 }
 

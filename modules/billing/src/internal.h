@@ -173,6 +173,12 @@ int billing__repo_plan(struct bh_tx *tx, const char *plan_id, struct billing__pl
 int billing__repo_effective_limits(struct bh_tx *tx, const bh_uuid *org_id, int64_t *tasks,
                                    int64_t *members);
 
+/* billing__repo_effective_limits() for orgs[0..n-1] in one statement, with
+ * the terms of each (billing_limits()): tasks[i], members[i], terms[i]. */
+int billing__repo_effective_limits_many(struct bh_tx *tx, const bh_uuid *orgs, int n,
+                                        int64_t *tasks, int64_t *members,
+                                        char (*terms)[BILLING_TERMS_MAX]);
+
 /* Inserts org_id's subscription; BH_ECONFLICT when it already has one (the
  * caller's transaction stays usable: ON CONFLICT DO NOTHING). */
 int billing__repo_subscription_insert(struct bh_tx *tx, const struct billing__subscription *s);

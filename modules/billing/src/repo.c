@@ -112,6 +112,61 @@ int billing__repo_effective_limits(struct bh_tx *tx, const bh_uuid *org_id, int6
     return rc;
 }
 
+/* SQL_EFFECTIVE_LIMITS for many organizations ($1, a uuid[]), one row each
+ * in the order given, with the terms: the row versions (xmin) of the
+ * subscription and of the plans the limits come from. Any change to one of
+ * those rows, a plan change above all, gives a new text. */
+static const char SQL_EFFECTIVE_LIMITS_MANY[] =
+    "SELECT CASE WHEN s.status IN ('trialing', 'active', 'past_due')"
+    "            THEN p.limit_tasks ELSE f.limit_tasks END,"
+    "       CASE WHEN s.status IN ('trialing', 'active', 'past_due')"
+    "            THEN least(p.limit_members, pp.limit_members) ELSE f.limit_members END,"
+    "       concat(s.xmin, '.', p.xmin, '.', pp.xmin, '.', f.xmin)"
+    "  FROM unnest($1::uuid[]) WITH ORDINALITY AS o(org_id, n)"
+    "  CROSS JOIN billing.plans f"
+    "  LEFT JOIN billing.subscriptions s ON s.org_id = o.org_id"
+    "  LEFT JOIN billing.plans p ON p.id = s.plan_id"
+    "  LEFT JOIN billing.plans pp ON pp.id = s.pending_plan_id"
+    " WHERE f.id = 'free'"
+    " ORDER BY o.n";
+
+int billing__repo_effective_limits_many(struct bh_tx *tx, const bh_uuid *orgs, int n,
+                                        int64_t *tasks, int64_t *members,
+                                        char (*terms)[BILLING_TERMS_MAX])
+{
+    /* A uuid[] literal: {uuid,uuid,...}; uuids need no quoting. */
+    char *list = malloc((size_t)n * ((BH_UUID_TEXT_SIZE - 1) + 1) + 3);
+    if (!list)
+        return BH_ENOMEM;
+    size_t at = 0;
+    list[at++] = '{';
+    for (int i = 0; i < n; i++) {
+        if (i > 0)
+            list[at++] = ',';
+        memcpy(list + at, orgs[i].str, (BH_UUID_TEXT_SIZE - 1));
+        at += (BH_UUID_TEXT_SIZE - 1);
+    }
+    list[at++] = '}';
+    list[at] = '\0';
+    PGresult *r = NULL;
+    const char *params[] = {list};
+    int rc = bh_tx_query(tx, &r, SQL_EFFECTIVE_LIMITS_MANY, 1, params);
+    free(list);
+    if (rc != 0)
+        return rc;
+    if (PQntuples(r) != n) {
+        rc = BH_EINTERNAL; /* the free plan is seeded by the first migration */
+    } else {
+        for (int i = 0; i < n; i++) {
+            tasks[i] = get_i64(r, i, 0, BILLING__UNLIMITED);
+            members[i] = get_i64(r, i, 1, BILLING__UNLIMITED);
+            snprintf(terms[i], BILLING_TERMS_MAX, "%s", bh_pg_str(r, i, 2));
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* ----------------------------------------------------------- subscriptions */
 
 #define SUBSCRIPTION_COLUMNS                                                                       \

@@ -5,6 +5,7 @@
  * held open while the provider is called. */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth/auth.h"
@@ -28,6 +29,31 @@ int billing_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource
         rc = leave;
     if (rc == 0)
         *limit_out = resource == BILLING_RESOURCE_TASKS ? tasks : members;
+    return rc;
+}
+
+int billing_limits(struct bh_tx *tx, const bh_uuid *orgs, int n, enum billing_resource resource,
+                   struct billing_limit *out)
+{
+    if (n < 1 || n > BILLING_LIMITS_MAX)
+        return BH_EINVAL;
+    int64_t *tasks = calloc((size_t)n * 2, sizeof *tasks);
+    char(*terms)[BILLING_TERMS_MAX] = calloc((size_t)n, sizeof *terms);
+    const char *prev = NULL;
+    int rc = tasks && terms ? bh_tx_enter(tx, &prev) : BH_ENOMEM;
+    if (rc != 0)
+        goto out;
+    rc = billing__repo_effective_limits_many(tx, orgs, n, tasks, tasks + n, terms);
+    int leave = bh_tx_leave(tx, prev);
+    if (rc == 0)
+        rc = leave;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        out[i].limit = resource == BILLING_RESOURCE_TASKS ? tasks[i] : tasks[n + i];
+        memcpy(out[i].terms, terms[i], BILLING_TERMS_MAX);
+    }
+out:
+    free(tasks);
+    free(terms);
     return rc;
 }
 

@@ -1,11 +1,13 @@
 /* The events the tasks module publishes (docs/events.md), each inserted into
  * the outbox on the transaction of the change it describes. The module
  * consumes no events. Never publish outside the change's transaction. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "platform/err.h"
 #include "platform/events.h"
+#include "platform/outbox.h"
 
 const char *const tasks__emits[] = {
     "task.created", "task.updated",   "task.assigned",   "task.completed",  "task.reopened",
@@ -14,13 +16,13 @@ const char *const tasks__emits[] = {
 };
 
 /* The state every task event carries, plus who did what for the types
- * whose consumers need it (notifications tells the creator who completed). */
-int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__task *t,
-                     const char *actor_id)
+ * whose consumers need it (notifications tells the creator who completed).
+ * NULL on OOM. */
+static json_t *task_data(const char *type, const struct tasks__task *t, const char *actor_id)
 {
     json_t *d = json_object();
     if (!d)
-        return BH_ENOMEM;
+        return NULL;
     json_object_set_new(d, "task_id", json_string(t->id));
     json_object_set_new(d, "org_id", json_string(t->org_id));
     json_object_set_new(d, "title", json_string(t->title));
@@ -36,7 +38,46 @@ int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__tas
         json_object_set_new(d, "reopened_by", json_string(actor_id));
     else if (strcmp(type, "task.assigned") == 0)
         json_object_set_new(d, "assigned_by", json_string(actor_id));
-    return bh_outbox_publish_take(tx, type, t->org_id, actor_id, t->id, d);
+    return d;
+}
+
+int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__task *t,
+                     const char *actor_id)
+{
+    return bh_outbox_publish_take(tx, type, t->org_id, actor_id, t->id,
+                                  task_data(type, t, actor_id));
+}
+
+int tasks__emit_created_many(struct bh_tx *tx, const struct tasks__created *c, int n)
+{
+    /* Two events at most per task, in the order a single create emits them. */
+    struct bh_outbox_event *ev = calloc((size_t)n * 2, sizeof *ev);
+    int m = 0, rc = ev ? 0 : BH_ENOMEM;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const struct tasks__task *t = c[i].task;
+        for (int k = 0; k < 2; k++) {
+            const char *type = k == 0 ? "task.created" : "task.assigned";
+            if (k == 1 && !t->assignee_id)
+                break;
+            ev[m] = (struct bh_outbox_event){.type = type,
+                                             .org_id = t->org_id,
+                                             .actor_id = c[i].actor_id,
+                                             .aggregate_id = t->id,
+                                             .data = task_data(type, t, c[i].actor_id),
+                                             .request_id = c[i].request_id,
+                                             .trace_id = c[i].trace_id};
+            if (!ev[m++].data) {
+                rc = BH_ENOMEM;
+                break;
+            }
+        }
+    }
+    if (rc == 0)
+        rc = bh_outbox_publish_many(tx, ev, m);
+    for (int i = 0; ev && i < m; i++)
+        json_decref((json_t *)ev[i].data);
+    free(ev);
+    return rc;
 }
 
 int tasks__emit_task_deleted(struct bh_tx *tx, const struct tasks__task *t, const char *actor_id)

@@ -89,14 +89,25 @@ char *tasks__like_pattern(struct bh_arena *a, const char *q);
 
 /* --------------------------------------------------------- repo (repo.c) */
 
-/* Inserts a task. counted (the org's plan limits its tasks): also counts
- * it in the org's counter, which it locks until the transaction ends, and
- * sets *org_count to the org's task count including it. Not counted: no
- * lock on the org, *org_count untouched. BH_EUNPROCESSABLE with
- * fault->field "project_id" when the project is not one of the org's. */
+/* Inserts a task. terms non-NULL (the org's plan limits its tasks, under
+ * these terms: billing_limits()): also counts it in the org's counter,
+ * which it locks until the transaction ends, and sets *org_count to the
+ * org's task count including it. terms NULL: not counted, no lock on the
+ * org, *org_count untouched. BH_EUNPROCESSABLE with fault->field
+ * "project_id" when the project is not one of the org's. */
 int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
-                            bool counted, struct tasks__task *out, int64_t *org_count,
+                            const char *terms, struct tasks__task *out, int64_t *org_count,
                             struct bh_refusal *fault);
+/* One task of a batch: its row, and where the stored task goes (out,
+ * allocated in a, the arena of the request it belongs to). */
+struct tasks__task_row {
+    const struct tasks__task *in;
+    struct bh_arena *a;
+    struct tasks__task *out;
+};
+/* Inserts n tasks uncounted, in one statement. Any refused row fails all of
+ * them (BH_EINVAL, BH_ECONFLICT: the transaction is aborted). */
+int tasks__repo_task_insert_many(struct bh_tx *tx, struct tasks__task_row *rows, int n);
 /* tx NULL: a read in its own transaction. for_update locks the row. */
 int tasks__repo_task_find(struct bh_tx *tx, struct bh_arena *a, const char *org_id, const char *id,
                           bool for_update, struct tasks__task *out);
@@ -166,6 +177,14 @@ const char *tasks__cache_result_name(enum tasks__cache_result r);
 extern const char *const tasks__emits[];
 int tasks__emit_task(struct bh_tx *tx, const char *type, const struct tasks__task *t,
                      const char *actor_id);
+/* task.created (and task.assigned when it has an assignee) for each of n
+ * tasks created on tx by different requests: one outbox statement, each
+ * envelope with its own request's trace. */
+struct tasks__created {
+    const struct tasks__task *task;
+    const char *actor_id, *request_id, *trace_id;
+};
+int tasks__emit_created_many(struct bh_tx *tx, const struct tasks__created *c, int n);
 int tasks__emit_task_deleted(struct bh_tx *tx, const struct tasks__task *t, const char *actor_id);
 int tasks__emit_commented(struct bh_tx *tx, const struct tasks__task *t,
                           const struct tasks__comment *c);

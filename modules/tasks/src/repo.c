@@ -44,27 +44,43 @@ enum { TASK_NCOLS = 15 };
 /* Under a plan with a task limit. Counting locks the org's counter row:
  * concurrent creates in one org wait here, one after the other, so each
  * sees the count the previous one committed (the plan-limit check depends
- * on it). A missing row (a new org, or one that had no limit until now) is
+ * on it). The counter counts under the terms billing gave ($10): a missing
+ * row (a new org), or one kept under other terms (the plan changed since,
+ * perhaps through a period without limit, when nothing was counted), is
  * seeded with the org's tasks counted; a concurrent seed conflicts and
  * waits, then increments. */
 static const char SQL_INSERT_TASK_COUNTED[] =
     "WITH bumped AS ("
-    "  UPDATE tasks.org_counters SET tasks = tasks + 1 WHERE org_id = $2 RETURNING tasks"
+    "  UPDATE tasks.org_counters SET tasks = tasks + 1 WHERE org_id = $2 AND terms = $10"
+    "  RETURNING tasks"
     "), seeded AS ("
-    "  INSERT INTO tasks.org_counters AS c (org_id, tasks)"
-    "  SELECT $2::uuid, s.n + 1 FROM (SELECT count(*) AS n FROM tasks.tasks WHERE org_id = $2) s"
+    "  INSERT INTO tasks.org_counters AS c (org_id, tasks, terms)"
+    "  SELECT $2::uuid, s.n + 1, $10 FROM (SELECT count(*) AS n FROM tasks.tasks WHERE org_id = "
+    "$2) s"
     "  WHERE NOT EXISTS (SELECT FROM bumped)"
-    "  ON CONFLICT (org_id) DO UPDATE SET tasks = c.tasks + 1 RETURNING c.tasks"
+    "  ON CONFLICT (org_id) DO UPDATE SET terms = excluded.terms,"
+    "    tasks = CASE WHEN c.terms = excluded.terms THEN c.tasks + 1 ELSE excluded.tasks END"
+    "  RETURNING c.tasks"
     "), " INSERT_TASK " SELECT " TASK_COLS ", counter.tasks"
     " FROM t, (SELECT tasks FROM bumped UNION ALL SELECT tasks FROM seeded) counter";
 
 /* Under a plan without a task limit nothing is counted and nothing locks
- * the org. The counter row, if any, would go stale: it is dropped (which
- * locks it once; later creates find no row), and reseeded by the first
- * counted create. */
-static const char SQL_INSERT_TASK_UNCOUNTED[] =
-    "WITH uncounted AS (DELETE FROM tasks.org_counters WHERE org_id = $2), " INSERT_TASK
-    " SELECT " TASK_COLS " FROM t";
+ * the org; a counter left from a limited period keeps its old terms and is
+ * seeded again when a limit returns. */
+static const char SQL_INSERT_TASK_UNCOUNTED[] = "WITH " INSERT_TASK " SELECT " TASK_COLS " FROM t";
+
+/* Many uncounted tasks in one statement (group commit): $1 is a JSON array
+ * of rows. A row Postgres refuses (a foreign project, a bad value) fails
+ * the whole statement; the caller then creates each on its own. */
+static const char SQL_INSERT_TASKS[] =
+    "INSERT INTO tasks.tasks (id, org_id, project_id, title, description, priority,"
+    "                         assignee_id, due_at, created_by)"
+    " SELECT x.id, x.org_id, x.project_id, x.title, x.description, x.priority,"
+    "        x.assignee_id, x.due_at, x.created_by"
+    "   FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, org_id uuid, project_id uuid,"
+    "        title text, description text, priority text, assignee_id uuid,"
+    "        due_at timestamptz, created_by uuid)"
+    " RETURNING " TASK_COLS;
 
 static const char SQL_FIND_TASK[] =
     "SELECT " TASK_COLS " FROM tasks.tasks WHERE id = $1 AND org_id = $2";
@@ -277,7 +293,7 @@ static int comment_from_row(struct bh_arena *a, const PGresult *r, int row,
 /* ------------------------------------------------------------------ tasks */
 
 int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct tasks__task *in,
-                            bool counted, struct tasks__task *out, int64_t *org_count,
+                            const char *terms, struct tasks__task *out, int64_t *org_count,
                             struct bh_refusal *fault)
 {
     const char *params[] = {in->id,
@@ -288,10 +304,11 @@ int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct t
                             in->priority,
                             in->assignee_id,
                             in->due_at,
-                            in->created_by};
+                            in->created_by,
+                            terms};
     PGresult *res = NULL;
-    int rc = bh_tx_query(tx, &res, counted ? SQL_INSERT_TASK_COUNTED : SQL_INSERT_TASK_UNCOUNTED, 9,
-                         params);
+    int rc = terms ? bh_tx_query(tx, &res, SQL_INSERT_TASK_COUNTED, 10, params)
+                   : bh_tx_query(tx, &res, SQL_INSERT_TASK_UNCOUNTED, 9, params);
     if (rc == BH_EINVAL && strcmp(bh_tx_constraint(tx), "tasks_project_fkey") == 0) {
         fault->field = "project_id";
         fault->detail = "is not a project of this organization";
@@ -300,8 +317,56 @@ int tasks__repo_task_insert(struct bh_tx *tx, struct bh_arena *a, const struct t
     if (rc != 0)
         return rc;
     rc = PQntuples(res) == 1 ? task_from_row(a, res, 0, out) : BH_EINTERNAL;
-    if (rc == 0 && counted)
+    if (rc == 0 && terms)
         *org_count = strtoll(bh_pg_str(res, 0, TASK_NCOLS), NULL, 10);
+    PQclear(res);
+    return rc;
+}
+
+/* A JSON string, or null for NULL (absent optional values). */
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+int tasks__repo_task_insert_many(struct bh_tx *tx, struct tasks__task_row *rows, int n)
+{
+    json_t *list = json_array();
+    int rc = list ? 0 : BH_ENOMEM;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        const struct tasks__task *t = rows[i].in;
+        json_t *row =
+            json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:o, s:o, s:s}", "id", t->id, "org_id",
+                      t->org_id, "project_id", str_or_null(t->project_id), "title", t->title,
+                      "description", t->description ? t->description : "", "priority", t->priority,
+                      "assignee_id", str_or_null(t->assignee_id), "due_at", str_or_null(t->due_at),
+                      "created_by", t->created_by);
+        if (json_array_append_new(list, row) != 0)
+            rc = BH_ENOMEM;
+    }
+    char *text = rc == 0 ? json_dumps(list, JSON_COMPACT) : NULL;
+    json_decref(list);
+    if (!text)
+        return BH_ENOMEM;
+    PGresult *res = NULL;
+    rc = bh_tx_query(tx, &res, SQL_INSERT_TASKS, 1, (const char *const[]){text});
+    free(text);
+    if (rc != 0)
+        return rc;
+    /* Each returned row goes to the request whose id it carries. */
+    int found = 0;
+    for (int r = 0; rc == 0 && r < PQntuples(res); r++) {
+        const char *id = bh_pg_str(res, r, 0);
+        for (int i = 0; i < n; i++) {
+            if (strcmp(rows[i].in->id, id) == 0) {
+                rc = task_from_row(rows[i].a, res, r, rows[i].out);
+                found++;
+                break;
+            }
+        }
+    }
+    if (rc == 0 && found != n)
+        rc = BH_EINTERNAL;
     PQclear(res);
     return rc;
 }

@@ -3,6 +3,8 @@
  * happen. Every write is one transaction, its events ride on it, and the
  * cache is invalidated only after it committed. Never speaks HTTP. */
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,8 +12,11 @@
 #include "billing/billing.h"
 #include "internal.h"
 #include "platform/clock.h"
+#include "platform/combine.h"
 #include "platform/db.h"
 #include "platform/err.h"
+#include "platform/log.h"
+#include "platform/metrics.h"
 #include "platform/uuid.h"
 
 enum {
@@ -48,6 +53,254 @@ static int check_assignee(const struct auth_principal *p, const char *assignee_i
 
 /* ----------------------------------------------------------------- create */
 
+/* Creates run in one of two ways. Group commit (the usual one): concurrent
+ * creates in this process are gathered by a combiner and one of their
+ * threads runs them as one transaction: the limits of their orgs in one
+ * statement, the tasks in one INSERT, their events in one outbox INSERT,
+ * COMMIT; each request is answered only after that COMMIT. That is for
+ * orgs whose plan has no task limit. Alone: a create of an org under a
+ * limit runs on its own transaction, counted and serialised per org (the
+ * plan-limit check), as does every create of a batch that Postgres refused
+ * because of one of its rows, so that each gets its own exact answer. */
+enum {
+    BATCH_MAX = 32, /* creates per transaction; the HTTP threads bound it sooner */
+    HINTS = 256,    /* orgs whose last seen plan had a limit: a route hint */
+};
+
+/* Creates go alone when their org's plan had a limit the last time this
+ * process looked, saving the batch's limit read. Only a hint: both ways
+ * read the limit in their own transaction and act on what they read. */
+static struct {
+    pthread_mutex_t mu;
+    char org[HINTS][BH_UUID_TEXT_SIZE];
+    bool limited[HINTS];
+} hints = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static unsigned hint_slot(const bh_uuid *org)
+{
+    unsigned h = 2166136261u; /* FNV-1a over the text */
+    for (const char *c = org->str; *c; c++)
+        h = (h ^ (unsigned char)*c) * 16777619u;
+    return h % HINTS;
+}
+
+static bool hint_limited(const bh_uuid *org)
+{
+    unsigned i = hint_slot(org);
+    pthread_mutex_lock(&hints.mu);
+    bool limited = hints.limited[i] && strcmp(hints.org[i], org->str) == 0;
+    pthread_mutex_unlock(&hints.mu);
+    return limited;
+}
+
+static void hint_set(const bh_uuid *org, bool limited)
+{
+    unsigned i = hint_slot(org);
+    pthread_mutex_lock(&hints.mu);
+    memcpy(hints.org[i], org->str, BH_UUID_TEXT_SIZE);
+    hints.limited[i] = limited;
+    pthread_mutex_unlock(&hints.mu);
+}
+
+/* A create on its own transaction. The plan's limit is read first, before
+ * anything is locked. Under a limit, inserting counts the task and locks
+ * the org's counter, so the check below and the insert are one serialised
+ * step per org, and the lock is held only for the insert's answer, the
+ * outbox row and COMMIT (which travel together). Without a limit nothing
+ * locks the org. */
+static int create_alone(const struct auth_principal *p, const struct tasks__task *t,
+                        struct bh_arena *a, struct tasks__task *out, struct bh_refusal *fault)
+{
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0)
+        return rc;
+    int64_t count = 0;
+    struct billing_limit limit;
+    rc = billing_limits(tx, &p->org_id, 1, BILLING_RESOURCE_TASKS, &limit);
+    if (rc != 0)
+        goto out_rollback;
+    bool counted = limit.limit != BILLING_UNLIMITED;
+    hint_set(&p->org_id, counted);
+    rc = tasks__repo_task_insert(tx, a, t, counted ? limit.terms : NULL, out, &count, fault);
+    if (rc != 0)
+        goto out_rollback;
+    if (counted && count > limit.limit) {
+        fault->resource = "tasks";
+        fault->limit = limit.limit;
+        fault->usage = count - 1;
+        rc = BH_ELIMIT;
+        goto out_rollback;
+    }
+    rc = tasks__emit_task(tx, "task.created", out, p->user_id.str);
+    if (rc == 0 && out->assignee_id)
+        rc = tasks__emit_task(tx, "task.assigned", out, p->user_id.str);
+    if (rc != 0)
+        goto out_rollback;
+    rc = bh_tx_commit(tx);
+    if (rc == 0)
+        tasks__list_cache_invalidate(p->org_id.str);
+    return rc;
+
+out_rollback:
+    bh_tx_rollback(tx);
+    return rc;
+}
+
+/* One create waiting in the combiner: the request's row and where its
+ * answer goes. Owned by the request's thread, which waits while a batch
+ * uses it. */
+struct create_item {
+    const struct auth_principal *p;
+    const struct tasks__task *row;
+    struct bh_arena *a; /* the request's: the stored task is read into it */
+    struct tasks__task *out;
+    const char *request_id, *trace_id;
+    int rc;
+    bool alone; /* not done by the batch: create it alone */
+};
+
+/* Counts a batch of n creates for /metrics (sizes in powers of two). */
+static void count_batch(int n)
+{
+    static const char *const labels[] = {"size=\"1\"",   "size=\"2\"",    "size=\"3-4\"",
+                                         "size=\"5-8\"", "size=\"9-16\"", "size=\"17-32\""};
+    static struct bh_counter *by_size[sizeof labels / sizeof labels[0]];
+    static struct bh_counter *items;
+    int k = 0; /* only the leader counts: the combiner orders these */
+    while (k < 5 && n > (1 << k))
+        k++;
+    if (!by_size[k])
+        by_size[k] =
+            bh_counter_get("bulkhead_tasks_create_batches_total",
+                           "Transactions that created tasks, by creates in them.", labels[k]);
+    if (!items)
+        items = bh_counter_get("bulkhead_tasks_create_batched_total",
+                               "Task creates run in those transactions.", "");
+    bh_counter_add(by_size[k], 1);
+    bh_counter_add(items, (uint64_t)n);
+}
+
+static void settle(struct create_item *const *it, int n, int rc)
+{
+    for (int i = 0; i < n; i++)
+        it[i]->rc = rc;
+}
+
+/* The distinct orgs of items it[0..n-1] into orgs; org_of[i] is item i's
+ * index there. Returns how many. */
+static int distinct_orgs(struct create_item *const *it, int n, bh_uuid *orgs, int *org_of)
+{
+    int n_orgs = 0;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        while (k < n_orgs && strcmp(orgs[k].str, it[i]->p->org_id.str) != 0)
+            k++;
+        if (k == n_orgs)
+            orgs[n_orgs++] = it[i]->p->org_id;
+        org_of[i] = k;
+    }
+    return n_orgs;
+}
+
+/* Writes the batch's creates run[0..m-1] on tx (which it ends): the tasks
+ * in one statement, their events in one, COMMIT; then each org's lists are
+ * invalidated once, before any of the requests is answered. */
+static void batch_write(struct bh_tx *tx, struct create_item *const *run, int m)
+{
+    struct tasks__task_row rows[BATCH_MAX];
+    struct tasks__created events[BATCH_MAX];
+    for (int i = 0; i < m; i++) {
+        rows[i] = (struct tasks__task_row){.in = run[i]->row, .a = run[i]->a, .out = run[i]->out};
+        events[i] = (struct tasks__created){.task = run[i]->out,
+                                            .actor_id = run[i]->p->user_id.str,
+                                            .request_id = run[i]->request_id,
+                                            .trace_id = run[i]->trace_id};
+    }
+    int rc = tasks__repo_task_insert_many(tx, rows, m);
+    if (rc == BH_EINVAL || rc == BH_ECONFLICT) {
+        /* One of the rows was refused: each is created alone instead,
+         * which gives every request its own answer. */
+        bh_tx_rollback(tx);
+        for (int i = 0; i < m; i++)
+            run[i]->alone = true;
+        return;
+    }
+    if (rc == 0)
+        rc = tasks__emit_created_many(tx, events, m);
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        settle(run, m, rc);
+        return;
+    }
+    rc = bh_tx_commit(tx);
+    settle(run, m, rc);
+    bh_uuid orgs[BATCH_MAX];
+    int org_of[BATCH_MAX];
+    int n_orgs = rc == 0 ? distinct_orgs(run, m, orgs, org_of) : 0;
+    for (int k = 0; k < n_orgs; k++)
+        tasks__list_cache_invalidate(orgs[k].str);
+}
+
+/* The combiner's batch: see the top of this section. Runs on the thread of
+ * one of the requests while the others wait. */
+static void create_batch(void *ctx, void *const *items, int n)
+{
+    (void)ctx;
+    struct create_item *it[BATCH_MAX] = {0}, *run[BATCH_MAX];
+    bh_uuid orgs[BATCH_MAX];
+    int org_of[BATCH_MAX], m = 0;
+    for (int i = 0; i < n; i++)
+        it[i] = items[i];
+    int n_orgs = distinct_orgs(it, n, orgs, org_of);
+    count_batch(n);
+    struct bh_tx *tx = NULL;
+    int rc = bh_tx_begin(&tx);
+    if (rc != 0) {
+        settle(it, n, rc);
+        return;
+    }
+    struct billing_limit limits[BATCH_MAX];
+    rc = billing_limits(tx, orgs, n_orgs, BILLING_RESOURCE_TASKS, limits);
+    if (rc != 0) {
+        bh_tx_rollback(tx);
+        settle(it, n, rc);
+        return;
+    }
+    for (int k = 0; k < n_orgs; k++)
+        hint_set(&orgs[k], limits[k].limit != BILLING_UNLIMITED);
+    /* Creates under a limit leave the batch: they are counted, alone. */
+    for (int i = 0; i < n; i++) {
+        it[i]->alone = limits[org_of[i]].limit != BILLING_UNLIMITED;
+        if (!it[i]->alone)
+            run[m++] = it[i];
+    }
+    if (m == 0)
+        bh_tx_rollback(tx);
+    else
+        batch_write(tx, run, m);
+}
+
+static struct bh_combiner *creates;
+static pthread_once_t creates_once = PTHREAD_ONCE_INIT;
+
+static void waiting_gauge(struct bh_buf *out, void *arg)
+{
+    (void)arg;
+    bh_metrics_printf(out, "bulkhead_tasks_creates_waiting %d\n", bh_combiner_waiting(creates));
+}
+
+static void creates_init(void)
+{
+    /* Lives as long as the process; NULL (no memory) means every create
+     * goes alone. */
+    creates = bh_combiner_new(BATCH_MAX, create_batch, NULL);
+    if (creates)
+        bh_gauge_register("bulkhead_tasks_creates_waiting",
+                          "Task creates waiting for the transaction in flight to end.",
+                          waiting_gauge, NULL);
+}
+
 int tasks__task_create(const struct auth_principal *p, const struct tasks__task_input *in,
                        struct bh_arena *a, struct tasks__task *out, struct bh_refusal *fault)
 {
@@ -66,43 +319,13 @@ int tasks__task_create(const struct auth_principal *p, const struct tasks__task_
         .due_at = in->due_at,
         .created_by = p->user_id.str,
     };
-    struct bh_tx *tx = NULL;
-    rc = bh_tx_begin(&tx);
-    if (rc != 0)
-        return rc;
-    /* The plan's limit is read first, before anything is locked. Under a
-     * limit, inserting counts the task and locks the org's counter, so the
-     * check below and the insert are one serialised step per org, and the
-     * lock is held only for the insert's answer, the outbox row and COMMIT
-     * (which travel together). Without a limit nothing locks the org. */
-    int64_t count = 0, limit = 0;
-    rc = billing_limit(tx, &p->org_id, BILLING_RESOURCE_TASKS, &limit);
-    if (rc != 0)
-        goto out_rollback;
-    bool counted = limit != BILLING_UNLIMITED;
-    rc = tasks__repo_task_insert(tx, a, &t, counted, out, &count, fault);
-    if (rc != 0)
-        goto out_rollback;
-    if (counted && count > limit) {
-        fault->resource = "tasks";
-        fault->limit = limit;
-        fault->usage = count - 1;
-        rc = BH_ELIMIT;
-        goto out_rollback;
-    }
-    rc = tasks__emit_task(tx, "task.created", out, p->user_id.str);
-    if (rc == 0 && out->assignee_id)
-        rc = tasks__emit_task(tx, "task.assigned", out, p->user_id.str);
-    if (rc != 0)
-        goto out_rollback;
-    rc = bh_tx_commit(tx);
-    if (rc == 0)
-        tasks__list_cache_invalidate(p->org_id.str);
-    return rc;
-
-out_rollback:
-    bh_tx_rollback(tx);
-    return rc;
+    pthread_once(&creates_once, creates_init);
+    if (!creates || hint_limited(&p->org_id))
+        return create_alone(p, &t, a, out, fault);
+    struct create_item item = {.p = p, .row = &t, .a = a, .out = out};
+    bh_log_context_get(&item.request_id, &item.trace_id);
+    bh_combine(creates, &item);
+    return item.alone ? create_alone(p, &t, a, out, fault) : item.rc;
 }
 
 /* ------------------------------------------------------------------- read */

@@ -25,6 +25,23 @@ enum { BILLING_UNLIMITED = -1 };
 int billing_limit(struct bh_tx *tx, const bh_uuid *org_id, enum billing_resource resource,
                   int64_t *limit_out);
 
+/* What billing_limits() reports for one organization: its effective limit
+ * (as billing_limit()), and the terms it stands on, a text that changes
+ * whenever anything the limit derives from changes (the organization's
+ * subscription row or a plan row it names). A caller that keeps a count
+ * only while a limit applies compares terms to know when its count may have
+ * missed a period without limit and must be made again. */
+enum { BILLING_TERMS_MAX = 48, BILLING_LIMITS_MAX = 256 };
+struct billing_limit {
+    int64_t limit;
+    char terms[BILLING_TERMS_MAX];
+};
+
+/* billing_limit() for n organizations (1..BILLING_LIMITS_MAX) in one
+ * statement: out[i] is orgs[i]'s. Runs on tx under billing's role. */
+int billing_limits(struct bh_tx *tx, const bh_uuid *orgs, int n, enum billing_resource resource,
+                   struct billing_limit *out);
+
 /* May org_id have one more `resource`, given it has `current` now?
  * Returns 0 when allowed, BH_ELIMIT when not (with *limit_out set to the
  * plan's limit), or a bh_err. Runs on tx under billing's role. */
