@@ -1,8 +1,13 @@
 /* The per-request arena: a chain of blocks, freed together. It never frees
- * single allocations and never outlives its request. */
+ * single allocations and never outlives its request. The arena header and
+ * its first block are one allocation, and each thread keeps the last one it
+ * freed for the next request it starts (one per thread, freed when the
+ * thread ends): a request usually costs no malloc and no free of its own. */
 #include "platform/arena.h"
 
+#include <pthread.h>
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +22,18 @@ struct block {
 
 struct bh_arena {
     struct block *head;
+    struct block *first; /* the block this header lives in */
 };
+
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static pthread_key_t spare_key;
+static bool spare_ok;
+
+/* The thread's spare arena is freed when the thread ends. */
+static void spare_init(void)
+{
+    spare_ok = pthread_key_create(&spare_key, free) == 0;
+}
 
 static struct block *block_new(size_t cap)
 {
@@ -30,36 +46,55 @@ static struct block *block_new(size_t cap)
     return b;
 }
 
+enum {
+    HEADER_SIZE = (sizeof(struct bh_arena) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1)
+};
+
 struct bh_arena *bh_arena_new(void)
 {
-    return calloc(1, sizeof(struct bh_arena));
+    pthread_once(&spare_once, spare_init);
+    struct block *b = spare_ok ? pthread_getspecific(spare_key) : NULL;
+    if (b)
+        pthread_setspecific(spare_key, NULL);
+    else if (!(b = block_new(BLOCK_SIZE)))
+        return NULL;
+    /* The header lives at the start of the first block. */
+    struct bh_arena *a = (struct bh_arena *)(void *)b->data;
+    b->next = NULL;
+    b->used = HEADER_SIZE;
+    a->head = a->first = b;
+    return a;
 }
 
 void bh_arena_free(struct bh_arena *a)
 {
     if (!a)
         return;
+    struct block *first = a->first;
     for (struct block *b = a->head, *next; b; b = next) {
         next = b->next;
-        free(b);
+        if (b != first)
+            free(b);
     }
-    free(a);
+    if (!spare_ok || pthread_getspecific(spare_key) || pthread_setspecific(spare_key, first) != 0)
+        free(first);
 }
 
-void *bh_arena_alloc(struct bh_arena *a, size_t size)
+/* size bytes, not zeroed. */
+static void *arena_take(struct bh_arena *a, size_t size)
 {
     const size_t align = alignof(max_align_t);
     size = (size + align - 1) & ~(align - 1);
     if (size == 0)
         size = align;
     struct block *b = a->head;
-    if (!b || b->cap - b->used < size) {
+    if (b->cap - b->used < size) {
         /* Large requests get a block of their own behind the current one,
          * so the remaining space of the current block is not wasted. */
         struct block *nb = block_new(size > BLOCK_SIZE / 2 ? size : BLOCK_SIZE);
         if (!nb)
             return NULL;
-        if (b && size > BLOCK_SIZE / 2) {
+        if (size > BLOCK_SIZE / 2) {
             nb->next = b->next;
             b->next = nb;
         } else {
@@ -70,7 +105,14 @@ void *bh_arena_alloc(struct bh_arena *a, size_t size)
     }
     void *p = b->data + b->used;
     b->used += size;
-    memset(p, 0, size);
+    return p;
+}
+
+void *bh_arena_alloc(struct bh_arena *a, size_t size)
+{
+    void *p = arena_take(a, size);
+    if (p)
+        memset(p, 0, size);
     return p;
 }
 
@@ -78,9 +120,11 @@ char *bh_arena_strndup(struct bh_arena *a, const char *s, size_t n)
 {
     if (!s)
         return NULL;
-    char *p = bh_arena_alloc(a, n + 1);
-    if (p)
-        memcpy(p, s, n); /* alloc zeroed the terminator */
+    char *p = arena_take(a, n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
     return p;
 }
 
@@ -91,13 +135,16 @@ char *bh_arena_strdup(struct bh_arena *a, const char *s)
 
 char *bh_arena_vprintf(struct bh_arena *a, const char *fmt, va_list ap)
 {
+    char small[256];
     va_list copy;
     va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
+    int n = vsnprintf(small, sizeof small, fmt, copy);
     va_end(copy);
     if (n < 0)
         return NULL;
-    char *p = bh_arena_alloc(a, (size_t)n + 1);
+    if ((size_t)n < sizeof small) /* formatted once: copy it */
+        return bh_arena_strndup(a, small, (size_t)n);
+    char *p = arena_take(a, (size_t)n + 1);
     if (p)
         vsnprintf(p, (size_t)n + 1, fmt, ap);
     return p;

@@ -36,7 +36,21 @@ enum { DRAIN_MAX = 64 << 20 };
 
 static struct MHD_Daemon *daemon_handle;
 static long body_limit = 65536;
+/* Requests between their headers and their completion. */
 static _Atomic int in_flight;
+/* Connections accepted that have not begun a request yet. A client's first
+ * request may still be on its way when SIGTERM lands: the drain waits for
+ * such connections too, for at most FRESH_SETTLE_MS, so a connection the
+ * server accepted is answered, not reset. (One still in the kernel's
+ * backlog is not the server's yet: the proxy's drain marker covers that.) */
+static _Atomic int fresh;
+enum { FRESH_SETTLE_MS = 500 };
+
+/* Per connection, owned by MHD's socket context: allocated when the
+ * connection starts, freed when it closes, touched only by its thread. */
+struct conn_state {
+    bool served; /* a request has begun on it */
+};
 
 /* ------------------------------------------------------------ request api */
 
@@ -185,6 +199,24 @@ static char *canonical_path(struct bh_arena *a, const char *url)
     return out;
 }
 
+/* The dotted-quad text inet_ntop() writes, without its printf. */
+static void ipv4_text(const struct in_addr *in, char out[INET_ADDRSTRLEN])
+{
+    const unsigned char *b = (const unsigned char *)&in->s_addr;
+    char *w = out;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *w++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *w++ = (char)('0' + v / 10 % 10);
+        *w++ = (char)('0' + v % 10);
+        if (i < 3)
+            *w++ = '.';
+    }
+    *w = '\0';
+}
+
 static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, const char *method)
 {
     struct bh_arena *arena = bh_arena_new();
@@ -205,13 +237,13 @@ static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, cons
         snprintf(req->request_id, sizeof req->request_id, "%s", rid);
     } else {
         unsigned char raw[12];
-        randombytes_buf(raw, sizeof raw);
+        bh_random_bytes(raw, sizeof raw);
         sodium_bin2hex(req->request_id, sizeof req->request_id, raw, sizeof raw);
     }
     if (!parse_traceparent(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"),
                            req->trace_id)) {
         unsigned char raw[16];
-        randombytes_buf(raw, sizeof raw);
+        bh_random_bytes(raw, sizeof raw);
         sodium_bin2hex(req->trace_id, sizeof req->trace_id, raw, sizeof raw);
     }
     const union MHD_ConnectionInfo *ci =
@@ -219,8 +251,7 @@ static struct bh_req *req_new(struct MHD_Connection *conn, const char *url, cons
     if (ci && ci->client_addr) {
         const struct sockaddr *sa = ci->client_addr;
         if (sa->sa_family == AF_INET)
-            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-                      req->client_addr, sizeof req->client_addr);
+            ipv4_text(&((const struct sockaddr_in *)(const void *)sa)->sin_addr, req->client_addr);
         else if (sa->sa_family == AF_INET6)
             inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
                       req->client_addr, sizeof req->client_addr);
@@ -266,8 +297,14 @@ static enum MHD_Result queue_reply(struct bh_req *req)
         if (!resp)
             return MHD_NO;
     } else {
-        resp =
-            MHD_create_response_from_buffer(req->resp_len, req->resp_body, MHD_RESPMEM_MUST_FREE);
+        /* Bytes that live as long as the request go out without a copy:
+         * libmicrohttpd has sent them before on_completed frees the arena. */
+        if (req->resp_body)
+            resp = MHD_create_response_from_buffer(req->resp_len, req->resp_body,
+                                                   MHD_RESPMEM_MUST_FREE);
+        else
+            resp = MHD_create_response_from_buffer(
+                req->resp_len, (void *)(uintptr_t)req->resp_bytes, MHD_RESPMEM_PERSISTENT);
         if (!resp)
             return MHD_NO;
         req->resp_body = NULL; /* MHD owns it now */
@@ -478,6 +515,37 @@ static enum MHD_Result take_upload(struct bh_req *req, const char *upload_data,
     return MHD_YES;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)conn;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_state *cs = calloc(1, sizeof *cs);
+        if (cs) /* without it the connection is simply not waited for */
+            atomic_fetch_add(&fresh, 1);
+        *socket_context = cs;
+        return;
+    }
+    struct conn_state *cs = *socket_context;
+    if (cs && !cs->served)
+        atomic_fetch_sub(&fresh, 1);
+    free(cs);
+    *socket_context = NULL;
+}
+
+/* The connection's first request has begun: it is no longer fresh. */
+static void conn_served(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_state *cs = ci ? ci->socket_context : NULL;
+    if (cs && !cs->served) {
+        cs->served = true;
+        atomic_fetch_sub(&fresh, 1);
+    }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -489,6 +557,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *con_cls = req;
         atomic_fetch_add(&in_flight, 1);
+        conn_served(conn);
         check_headers(req);
         if (req->replied) { /* answer now: no need to read a body we refuse */
             record_metrics(req);
@@ -554,7 +623,7 @@ int bh_server_start(const struct bh_config *cfg)
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->http_max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)cfg->http_timeout_s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-        MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_END);
     if (!daemon_handle) {
         bh__pools_free();
         bh_log(BH_LOG_ERROR, "platform", "cannot listen on %s:%d", cfg->http_addr, cfg->http_port);
@@ -572,9 +641,13 @@ void bh_server_stop(int grace_ms)
         return;
     MHD_socket s = MHD_quiesce_daemon(daemon_handle); /* stop accepting */
     bh__streams_close_all(); /* open streams would otherwise hold the drain */
-    int64_t deadline = bh_now_ms() + grace_ms;
-    while (atomic_load(&in_flight) > 0 && bh_now_ms() < deadline)
-        bh_sleep_ms(10);
+    int64_t now = bh_now_ms();
+    int64_t deadline = now + grace_ms, settle = now + FRESH_SETTLE_MS;
+    while (now < deadline &&
+           (atomic_load(&in_flight) > 0 || (atomic_load(&fresh) > 0 && now < settle))) {
+        bh_sleep_ms(5);
+        now = bh_now_ms();
+    }
     int left = atomic_load(&in_flight);
     if (left > 0)
         bh_log(BH_LOG_WARN, "platform", "grace period over with %d requests in flight", left);

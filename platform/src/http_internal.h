@@ -56,7 +56,8 @@ struct bh_req {
     bool replied;
     unsigned status;
     struct header *headers;
-    char *resp_body; /* malloc, handed to MHD */
+    char *resp_body;        /* malloc'd body, handed to MHD; NULL when none is owned */
+    const char *resp_bytes; /* the body sent: resp_body, or bytes living as long as req */
     size_t resp_len;
     const char *resp_type;
     int64_t started_ms;

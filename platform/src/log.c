@@ -30,10 +30,18 @@ enum bh_log_level bh_log_level_parse(const char *s)
     return BH_LOG_INFO;
 }
 
+/* s (NULL: empty) into out, cut to fit: runs twice per request. */
+static void copy_cut(char *out, size_t size, const char *s)
+{
+    size_t n = s ? strnlen(s, size - 1) : 0;
+    memcpy(out, s ? s : "", n);
+    out[n] = '\0';
+}
+
 void bh_log_context_set(const char *request_id, const char *trace_id)
 {
-    snprintf(ctx_request_id, sizeof ctx_request_id, "%s", request_id ? request_id : "");
-    snprintf(ctx_trace_id, sizeof ctx_trace_id, "%s", trace_id ? trace_id : "");
+    copy_cut(ctx_request_id, sizeof ctx_request_id, request_id);
+    copy_cut(ctx_trace_id, sizeof ctx_trace_id, trace_id);
 }
 
 void bh_log_context_get(const char **request_id, const char **trace_id)

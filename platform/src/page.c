@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "platform/err.h"
@@ -104,22 +105,41 @@ static const char *next_link(struct bh_req *req, const struct bh_page *page,
                            page->limit, next_cursor);
 }
 
-int bh_reply_page(struct bh_req *req, const struct bh_page *page, json_t *data,
-                  const char *next_cursor, const char *const *keep)
+char *bh_page_render(struct bh_arena *a, json_t *data, const char *next_cursor, size_t *len)
 {
+    *len = 0;
     if (!data)
+        return NULL;
+    json_t *body = json_pack("{s:o, s:o}", "data", data, "next_cursor",
+                             next_cursor ? json_string(next_cursor) : json_null());
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (!text)
+        return NULL;
+    *len = strlen(text);
+    char *out = bh_arena_strndup(a, text, *len);
+    free(text);
+    return out;
+}
+
+int bh_reply_page_body(struct bh_req *req, const struct bh_page *page, const char *body, size_t len,
+                       const char *next_cursor, const char *const *keep)
+{
+    if (!body)
         return BH_ENOMEM;
     if (next_cursor) {
         const char *link = next_link(req, page, next_cursor, keep);
-        if (!link) {
-            json_decref(data);
+        if (!link)
             return BH_ENOMEM;
-        }
         bh_reply_header(req, "Link", link);
     }
-    json_t *body = json_pack("{s:o, s:o}", "data", data, "next_cursor",
-                             next_cursor ? json_string(next_cursor) : json_null());
-    if (!body)
-        return BH_ENOMEM;
-    return bh_reply_json(req, 200, body);
+    return bh_reply_bytes(req, 200, "application/json", body, len);
+}
+
+int bh_reply_page(struct bh_req *req, const struct bh_page *page, json_t *data,
+                  const char *next_cursor, const char *const *keep)
+{
+    size_t len = 0;
+    const char *body = bh_page_render(bh_req_arena(req), data, next_cursor, &len);
+    return bh_reply_page_body(req, page, body, len, next_cursor, keep);
 }

@@ -2,6 +2,7 @@
  * code, the request id and the recorded field errors. A request gets
  * exactly one reply; the lifecycle (http.c) hands it to libmicrohttpd. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,17 +45,23 @@ void bh_reply_header(struct bh_req *req, const char *name, const char *value)
     req->headers = h;
 }
 
-static int set_reply(struct bh_req *req, unsigned status, const char *type, char *body, size_t len)
+/* body is either malloc'd (owned, handed to libmicrohttpd) or bytes that
+ * live as long as the request (its arena, or static): then owned is false
+ * and they are sent without a copy. */
+static int set_reply(struct bh_req *req, unsigned status, const char *type, char *body, size_t len,
+                     bool owned)
 {
     if (req->replied) {
         bh_log(BH_LOG_ERROR, "platform", "second reply to %s %s ignored", req->method, req->path);
-        free(body);
+        if (owned)
+            free(body);
         return BH_EINTERNAL;
     }
     req->replied = true;
     req->status = status;
     req->resp_type = type;
-    req->resp_body = body;
+    req->resp_body = owned ? body : NULL;
+    req->resp_bytes = body;
     req->resp_len = len;
     return 0;
 }
@@ -62,11 +69,17 @@ static int set_reply(struct bh_req *req, unsigned status, const char *type, char
 int bh_reply_raw(struct bh_req *req, unsigned status, const char *content_type, const char *body,
                  size_t len)
 {
-    char *copy = malloc(len ? len : 1);
+    len = body ? len : 0;
+    char *copy = bh_arena_strndup(req->arena, body ? body : "", len);
     if (!copy)
         return BH_ENOMEM;
-    memcpy(copy, body, len);
-    return set_reply(req, status, bh_arena_strdup(req->arena, content_type), copy, len);
+    return set_reply(req, status, bh_arena_strdup(req->arena, content_type), copy, len, false);
+}
+
+int bh_reply_bytes(struct bh_req *req, unsigned status, const char *content_type, const char *body,
+                   size_t len)
+{
+    return set_reply(req, status, content_type, (char *)(uintptr_t)body, len, false);
 }
 
 int bh_reply_json(struct bh_req *req, unsigned status, json_t *body)
@@ -75,12 +88,12 @@ int bh_reply_json(struct bh_req *req, unsigned status, json_t *body)
     json_decref(body);
     if (!text)
         return BH_ENOMEM;
-    return set_reply(req, status, "application/json", text, strlen(text));
+    return set_reply(req, status, "application/json", text, strlen(text), true);
 }
 
 int bh_reply_empty(struct bh_req *req, unsigned status)
 {
-    return set_reply(req, status, NULL, NULL, 0);
+    return set_reply(req, status, NULL, NULL, 0, false);
 }
 
 int bh_reply_problem(struct bh_req *req, unsigned status, const char *code, const char *detail,
@@ -114,7 +127,7 @@ int bh_reply_problem(struct bh_req *req, unsigned status, const char *code, cons
     json_decref(p);
     if (!text)
         return BH_ENOMEM;
-    return set_reply(req, status, "application/problem+json", text, strlen(text));
+    return set_reply(req, status, "application/problem+json", text, strlen(text), true);
 }
 
 int bh_reply_field_errors(struct bh_req *req)

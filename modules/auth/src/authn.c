@@ -1,9 +1,12 @@
 /* Who is calling and what may they do: the public API every module calls on
- * every request. The token is checked in memory; revocation and membership
+ * every request. The token is checked in memory (once per process: later uses
+ * find it in the table of verified tokens, time rules rechecked); revocation
+ * is checked on every request, whether the token was cached or not; it and membership
  * come from one lookup of this process's near cache, Redis behind it
  * (denylist + cached role in one MGET), and Postgres behind that
  * when Redis is down or not yet trusted. It must never let a Redis outage
  * resurrect a revoked session, and never tell a non-member that an org exists. */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -13,6 +16,7 @@
 #include "platform/config.h"
 #include "platform/err.h"
 #include "platform/log.h"
+#include "platform/metrics.h"
 #include "platform/nearcache.h"
 #include "platform/redis.h"
 
@@ -199,7 +203,33 @@ static int check_state(struct bh_arena *a, struct req_auth *ctx, const bh_uuid *
     return 0;
 }
 
-/* Verifies the token and sets up the request's auth context (no I/O). */
+/* Tokens this process verified (token_cache.c): BULKHEAD_AUTH_TOKEN_CACHE
+ * slots, rounded up to a power of two; 0 turns it off. */
+static pthread_once_t tokens_once = PTHREAD_ONCE_INIT;
+static struct auth__token_cache *tokens;
+static struct bh_counter *token_hits, *token_misses;
+
+static void tokens_init(void)
+{
+    long want = bh_config_int("BULKHEAD_AUTH_TOKEN_CACHE", 1024, 0, AUTH__TOKEN_CACHE_MAX);
+    unsigned slots = 1;
+    while ((long)slots < want)
+        slots <<= 1;
+    tokens = want > 0 ? auth__token_cache_new(slots) : NULL;
+    static const char help[] = "Access-token checks by whether the token was verified already.";
+    token_hits = bh_counter_get("bulkhead_auth_token_cache_requests_total", help, "result=\"hit\"");
+    token_misses =
+        bh_counter_get("bulkhead_auth_token_cache_requests_total", help, "result=\"miss\"");
+}
+
+static struct auth__token_cache *verified_tokens(void)
+{
+    pthread_once(&tokens_once, tokens_init);
+    return tokens;
+}
+
+/* Verifies the token (or finds it verified already) and sets up the
+ * request's auth context (no I/O). */
 static int verify_request(struct bh_req *req, struct req_auth **out)
 {
     struct req_auth *ctx = bh_req_principal(req);
@@ -213,8 +243,17 @@ static int verify_request(struct bh_req *req, struct req_auth **out)
         return BH_EUNAUTH;
     }
     struct auth__claims claims;
-    if (auth__jwt_verify(auth__keys(), token, (long)time(NULL), &claims) != 0)
-        return unauthorized(req);
+    long now = (long)time(NULL);
+    struct auth__token_cache *cache = verified_tokens();
+    if (cache && auth__token_cache_get(cache, auth__keys(), token, now, &claims)) {
+        bh_counter_add(token_hits, 1);
+    } else {
+        bh_counter_add(token_misses, 1);
+        if (auth__jwt_verify(auth__keys(), token, now, &claims) != 0)
+            return unauthorized(req);
+        if (cache)
+            auth__token_cache_put(cache, token, &claims);
+    }
     ctx = bh_arena_alloc(bh_req_arena(req), sizeof *ctx);
     if (!ctx)
         return BH_ENOMEM;

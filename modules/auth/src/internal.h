@@ -51,6 +51,8 @@ struct auth__claims {
     bh_uuid sid; /* the session (refresh-token family) that minted it */
     bh_uuid jti; /* this token */
     long iat, exp;
+    long nbf;     /* when has_nbf */
+    bool has_nbf; /* the token carries nbf */
 };
 
 /* The key and the names a token must carry. Borrowed strings. */
@@ -84,6 +86,30 @@ void auth__refresh_hash(const char *token, char out[AUTH__HASH_HEX + 1]);
  * answered with the same child without storing any usable token. */
 int auth__refresh_seal(const char *parent, const char *child, char out[AUTH__SEALED_HEX + 1]);
 int auth__refresh_unseal(const char *parent, const char *sealed, char child[AUTH__REFRESH_LEN + 1]);
+
+/* ------------------------------------------------------------ verified tokens (token_cache.c) */
+
+enum { AUTH__TOKEN_CACHE_MAX = 65536 };
+/* A bounded table of tokens auth__jwt_verify() accepted, keyed by a keyed
+ * digest of their bytes: a token sent again skips the cryptography and the
+ * parsing, not the time rules (checked at each use) nor revocation (the
+ * caller's business, per request). */
+struct auth__token_cache;
+/* slots: a power of two up to AUTH__TOKEN_CACHE_MAX; NULL otherwise or on OOM. */
+struct auth__token_cache *auth__token_cache_new(unsigned slots);
+void auth__token_cache_free(struct auth__token_cache *c);
+/* True with *out when token was put in and its claims hold at now. */
+bool auth__token_cache_get(struct auth__token_cache *c, const struct auth__jwt_keys *k,
+                           const char *token, long now, struct auth__claims *out);
+/* Keeps claims (which auth__jwt_verify() just gave for token), replacing
+ * whatever held the token's slot. */
+void auth__token_cache_put(struct auth__token_cache *c, const char *token,
+                           const struct auth__claims *claims);
+/* Tokens held now (at most the number of slots). */
+unsigned auth__token_cache_count(struct auth__token_cache *c);
+/* The time rules of a verified token at now: exp not passed and not beyond
+ * what we issue, iat and nbf (when present) not ahead, with 60 s of skew. */
+bool auth__claims_hold(const struct auth__jwt_keys *k, const struct auth__claims *c, long now);
 
 /* The keys from the configuration (the secret lives for the process). */
 const struct auth__jwt_keys *auth__keys(void);

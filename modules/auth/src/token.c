@@ -101,15 +101,16 @@ static bool unique_members(const char *token)
            segment_has_unique_members(dot1 + 1, (size_t)(dot2 - dot1 - 1));
 }
 
-/* nbf is optional; when present it must be an integer not in the future. */
-static bool nbf_passed(jwt_t *jwt, long now)
+/* nbf is optional; when present it must be an integer not in the future
+ * (kept in out, for a later use of the same token). */
+static bool nbf_passed(jwt_t *jwt, long now, struct auth__claims *out)
 {
     char *text = jwt_get_grants_json(jwt, "nbf");
     if (!text)
         return true;
     free(text);
-    long nbf = 0;
-    return int_claim(jwt, "nbf", &nbf) && nbf <= now + CLOCK_SKEW_S;
+    out->has_nbf = true;
+    return int_claim(jwt, "nbf", &out->nbf) && out->nbf <= now + CLOCK_SKEW_S;
 }
 
 int auth__jwt_verify(const struct auth__jwt_keys *k, const char *token, long now,
@@ -135,7 +136,7 @@ int auth__jwt_verify(const struct auth__jwt_keys *k, const char *token, long now
         goto out;
     if (!int_claim(jwt, "iat", &out->iat) || out->iat > now + CLOCK_SKEW_S)
         goto out;
-    if (!nbf_passed(jwt, now))
+    if (!nbf_passed(jwt, now, out))
         goto out;
     if (!string_claim_is(jwt, "iss", k->issuer) || !string_claim_is(jwt, "aud", k->audience))
         goto out;

@@ -211,7 +211,8 @@ void tasks__cache_invalidate(const char *id)
 /* ------------------------------------------------------------ list pages
  * First pages of task lists, per org and query:
  *   tasks:listver:<org>                 the org's list version (random token)
- *   tasks:list:<org>:<version>:<query>  a rendered page, with a TTL
+ *   tasks:page:<org>:<version>:<query>  "<next cursor>\n<body>": the page as it
+ *                                       is sent (see http.c), with a TTL
  * Any committed change to the org's tasks deletes the version (after the
  * commit, like a task entry), so pages cached under it are never read
  * again and expire on their own. A page filled from a read that raced a
@@ -256,7 +257,7 @@ static void list_key(char *out, size_t size, const char *org, const char *versio
     char hex[33];
     crypto_generichash(h, sizeof h, (const unsigned char *)query, strlen(query), NULL, 0);
     sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-    snprintf(out, size, "tasks:list:%s:%s:%s", org, version, hex);
+    snprintf(out, size, "tasks:page:%s:%s:%s", org, version, hex);
 }
 
 int tasks__list_cache_get(struct bh_arena *a, const char *org, const char *query, const char **page,

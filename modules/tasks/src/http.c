@@ -143,7 +143,7 @@ int tasks__http_task_get(struct bh_req *req)
     const char *inm = bh_req_header(req, "If-None-Match");
     if (inm && tasks__etag_matches(inm, v.version, true))
         return bh_reply_empty(req, 304);
-    return bh_reply_raw(req, 200, "application/json", v.json, v.len);
+    return bh_reply_bytes(req, 200, "application/json", v.json, v.len); /* in the arena */
 }
 
 int tasks__http_task_patch(struct bh_req *req)
@@ -205,36 +205,47 @@ static void read_filter(struct bh_req *req, const struct auth_principal *p,
         f->title_like = tasks__like_pattern(bh_req_arena(req), q);
 }
 
-/* Answers with a page the list cache held ({"data": [...], "next_cursor"});
- * false, with nothing sent, when the entry cannot be read. */
+/* A cached first page is "<next cursor>\n<body>": the body exactly as
+ * bh_page_render() made it, sent again as it is (no parsing, no copy), and
+ * the cursor for the Link header, which is built from each request (two
+ * queries that share a page, such as "assignee_id=me" and the caller's own
+ * id, echo their own filters). False, with nothing sent, when the entry is
+ * not of this form. */
 static bool reply_cached_page(struct bh_req *req, const struct bh_page *pg, const char *cached,
                               size_t cached_len, int *rc)
 {
-    json_t *page = json_loadb(cached, cached_len, 0, NULL);
-    json_t *data = json_object_get(page, "data");
-    const char *next = json_string_value(json_object_get(page, "next_cursor"));
-    if (!json_is_array(data)) {
-        json_decref(page);
+    const char *nl = memchr(cached, '\n', cached_len);
+    if (!nl || nl + 1 == cached + cached_len || nl[1] != '{')
         return false;
+    const char *next =
+        nl > cached ? bh_arena_strndup(bh_req_arena(req), cached, (size_t)(nl - cached)) : NULL;
+    if (nl > cached && !next) {
+        *rc = BH_ENOMEM;
+        return true;
     }
     bh_reply_header(req, "X-Cache", "hit");
-    json_incref(data);
-    next = next ? bh_arena_strdup(bh_req_arena(req), next) : NULL;
-    json_decref(page);
-    *rc = bh_reply_page(req, pg, data, next, list_filters);
+    *rc = bh_reply_page_body(req, pg, nl + 1, cached_len - (size_t)(nl + 1 - cached), next,
+                             list_filters);
     return true;
 }
 
 /* Puts a first page read from Postgres in the org's list cache (best effort). */
-static void fill_list_cache(const char *org_id, const char *version, const char *key, json_t *data,
-                            const char *next)
+static void fill_list_cache(struct bh_arena *a, const char *org_id, const char *version,
+                            const char *key, const char *body, size_t len, const char *next)
 {
-    json_t *page = json_pack("{s:O, s:s?}", "data", data, "next_cursor", next);
-    char *text = page ? json_dumps(page, JSON_COMPACT) : NULL;
-    if (text)
-        tasks__list_cache_fill(org_id, version, key, text, strlen(text));
-    free(text);
-    json_decref(page);
+    const char *entry = bh_arena_printf(a, "%s\n%.*s", next ? next : "", (int)len, body);
+    if (entry)
+        tasks__list_cache_fill(org_id, version, key, entry, strlen(entry));
+}
+
+/* A page of tasks as bh_reply_page() sends it, in the arena; NULL on OOM. */
+static const char *render_page(struct bh_arena *a, const struct tasks__task *tasks, int n,
+                               const char *next, size_t *len)
+{
+    json_t *data = json_array();
+    for (int i = 0; data && i < n; i++)
+        json_array_append_new(data, tasks__task_json(&tasks[i]));
+    return bh_page_render(a, data, next, len);
 }
 
 int tasks__http_task_list(struct bh_req *req)
@@ -285,13 +296,14 @@ int tasks__http_task_list(struct bh_req *req)
     rc = tasks__task_list(a, &f, &tasks, &n, &next);
     if (rc != 0)
         return rc;
-    json_t *data = json_array();
-    for (int i = 0; data && i < n; i++)
-        json_array_append_new(data, tasks__task_json(&tasks[i]));
+    size_t len = 0;
+    const char *body = render_page(a, tasks, n, next, &len);
+    if (!body)
+        return BH_ENOMEM;
     if (!f.after) {
         bh_reply_header(req, "X-Cache", cache_rc == BH_ENOTFOUND ? "miss" : "bypass");
-        if (cache_rc == BH_ENOTFOUND && data)
-            fill_list_cache(f.org_id, version, key, data, next);
+        if (cache_rc == BH_ENOTFOUND)
+            fill_list_cache(a, f.org_id, version, key, body, len, next);
     }
-    return bh_reply_page(req, &pg, data, next, list_filters);
+    return bh_reply_page_body(req, &pg, body, len, next, list_filters);
 }

@@ -114,6 +114,10 @@ int bh_reply_json(struct bh_req *req, unsigned status, json_t *body);
 /* Replies with raw bytes (copied) and a content type. */
 int bh_reply_raw(struct bh_req *req, unsigned status, const char *content_type, const char *body,
                  size_t len);
+/* The same without any copy: body and content_type must live as long as the
+ * request (in its arena, or static), and are sent as they are. */
+int bh_reply_bytes(struct bh_req *req, unsigned status, const char *content_type, const char *body,
+                   size_t len);
 /* Replies with no body (204, 304). */
 int bh_reply_empty(struct bh_req *req, unsigned status);
 /* Replies application/problem+json {type,title,status,detail,code,request_id}.

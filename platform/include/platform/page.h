@@ -44,4 +44,14 @@ const char *bh_page_key(struct bh_arena *a, const char *cursor);
 int bh_reply_page(struct bh_req *req, const struct bh_page *page, json_t *data,
                   const char *next_cursor, const char *const *keep);
 
+/* The two halves of bh_reply_page(), for a module that keeps rendered pages
+ * (a cache) and answers them again without parsing them:
+ * bh_page_render() is the body bh_reply_page() sends, in the arena (len set;
+ * NULL on OOM; takes data), and bh_reply_page_body() answers such a body,
+ * which must live as long as the request (the arena: it is not copied),
+ * with the Link header built from this request as bh_reply_page() does. */
+char *bh_page_render(struct bh_arena *a, json_t *data, const char *next_cursor, size_t *len);
+int bh_reply_page_body(struct bh_req *req, const struct bh_page *page, const char *body, size_t len,
+                       const char *next_cursor, const char *const *keep);
+
 #endif
