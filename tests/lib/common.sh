@@ -61,7 +61,12 @@ bh_cleanup() {
             status=1
         fi
     done
-    rm -rf "$BH_TMP"
+    # BH_KEEP_TMP=1 keeps a failed test's files (server logs, bodies) to read.
+    if [ "$status" != 0 ] && [ -n "${BH_KEEP_TMP:-}" ]; then
+        echo "kept $BH_TMP" >&2
+    else
+        rm -rf "$BH_TMP"
+    fi
     exit "$status"
 }
 trap bh_cleanup EXIT

@@ -72,14 +72,7 @@ gc_wait_insert_held() {
 gc_finish() {
   local name
   wait "${GC_PIDS[@]}" 2>/dev/null || true
-  gc_hold_lost() {
-  local i
-  for i in $(seq 1 100); do kill -0 "$BH_PG_HOLD_PID" 2>/dev/null || break; sleep 0.05; done
-  exec {BH_PG_HOLD_FD}>&-
-  BH_PG_HOLD_FD=
-}
-
-GC_PIDS=()
+  GC_PIDS=()
   for name in "$@"; do
     [ -s "$BH_TMP/gc.$name.status" ] || fail "create $name got no answer"
     contract_record POST "/v1/orgs/$ORG/tasks" "$(gc_status "$name")" \
