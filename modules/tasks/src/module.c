@@ -7,11 +7,11 @@
 /* Creates run on a pool of their own. A create may wait for its batch
  * (group commit, docs/adr/0007-group-commit.md) and then for Postgres;
  * meanwhile its connection is parked and holds no HTTP thread, so the
- * requests that thread also serves are not held up behind it. Sixteen
+ * requests that thread also serves are not held up behind it. Thirty-two
  * creates at once also make the batches larger than the HTTP threads
  * alone could. */
 static struct bh_handler_pool create_pool = {
-    .name = "tasks.create", .threads = 16, .queue_max = 512, .max_wait_ms = 5000};
+    .name = "tasks.create", .threads = 32, .queue_max = 512, .max_wait_ms = 5000};
 
 static const struct bh_route routes[] = {
     {"GET", "/v1/orgs/{org}/projects", tasks__http_project_list, 0},
