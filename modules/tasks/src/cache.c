@@ -288,6 +288,37 @@ void tasks__list_cache_fill(const char *org, const char *version, const char *qu
         freeReplyObject(r);
 }
 
+void tasks__list_cache_invalidate_many(const bh_uuid *orgs, int n)
+{
+    enum { MAX = 64 };
+    char keys[MAX][KEY_LEN];
+    const char *argv[MAX + 1] = {"DEL"};
+    size_t lens[MAX + 1] = {3};
+    if (n > MAX) { /* more orgs than one command takes: one by one */
+        for (int i = 0; i < n; i++)
+            tasks__list_cache_invalidate(orgs[i].str);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(keys[i], KEY_LEN, "tasks:listver:%s", orgs[i].str);
+        argv[i + 1] = keys[i];
+        lens[i + 1] = strlen(keys[i]);
+    }
+    redisReply *r = NULL;
+    int rc = bh_redis_argv(&r, n + 1, argv, lens);
+    if (rc != 0) {
+        bh_log_warn("could not invalidate the cached lists of %d orgs (%s): will retry", n,
+                    bh_err_name(rc));
+        for (int i = 0; i < n; i++) {
+            char key[KEY_LEN];
+            snprintf(key, sizeof key, "tasks:listver:%s", orgs[i].str);
+            pending_add(key);
+        }
+    }
+    if (r)
+        freeReplyObject(r);
+}
+
 void tasks__list_cache_invalidate(const char *org)
 {
     char key[KEY_LEN];

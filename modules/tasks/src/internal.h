@@ -167,6 +167,8 @@ void tasks__list_cache_fill(const char *org, const char *version, const char *qu
                             const char *page, size_t len);
 /* After any committed change to the org's tasks or projects. */
 void tasks__list_cache_invalidate(const char *org);
+/* The same for several orgs, in one DEL (a batch of creates). */
+void tasks__list_cache_invalidate_many(const bh_uuid *orgs, int n);
 /* Counts a GET-one outcome for /metrics. */
 void tasks__cache_count(enum tasks__cache_result r);
 void tasks__cache_count_load(void);

@@ -238,8 +238,8 @@ static void batch_write(struct bh_tx *tx, struct create_item *const *run, int m)
     bh_uuid orgs[BATCH_MAX];
     int org_of[BATCH_MAX];
     int n_orgs = rc == 0 ? distinct_orgs(run, m, orgs, org_of) : 0;
-    for (int k = 0; k < n_orgs; k++)
-        tasks__list_cache_invalidate(orgs[k].str);
+    if (n_orgs > 0)
+        tasks__list_cache_invalidate_many(orgs, n_orgs);
 }
 
 /* The combiner's batch: see the top of this section. Runs on the thread of
