@@ -105,7 +105,13 @@ bh_stop
 pm_pid=$(head -1 "$BH_DEVENV_DIR/pg/data/postmaster.pid")
 bh_on_exit "kill -CONT $pm_pid 2>/dev/null"
 kill -STOP "$pm_pid"
-DATABASE_URL="$DATABASE_URL?connect_timeout=10" bh_start serve --no-workers
+# (The URL may carry parameters already: scripts/test-tsan adds its own.)
+case $DATABASE_URL in
+  *connect_timeout=*) frozen_url=$DATABASE_URL ;;
+  *\?*) frozen_url="$DATABASE_URL&connect_timeout=10" ;;
+  *) frozen_url="$DATABASE_URL?connect_timeout=10" ;;
+esac
+DATABASE_URL=$frozen_url bh_start serve --no-workers
 code=$(curl -s -o "$BH_TMP/ready" -w '%{http_code}' --max-time 4 "$BH_URL/health/ready" || true)
 [ "$code" = 503 ] && [ "$(jq -r .checks.postgres.auth <"$BH_TMP/ready")" = down ] ||
     fail "readiness during a frozen start: $code $(cat "$BH_TMP/ready" 2>/dev/null)"
